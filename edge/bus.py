@@ -1,0 +1,131 @@
+"""PUB/SUB transport: publishers bind, subscribers connect, topics match exactly."""
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import zmq
+
+from edge.endpoints import bind, close_socket
+from messages import DecodeError, Limits, StreamMessage, new_encoder
+from messages.codec import DEFAULT_LIMITS
+
+log = logging.getLogger("edge.bus")
+
+DEFAULT_HWM = 64  # messages; bounds memory when a peer is slow (64 x 6 MB frames is plenty)
+
+
+class Publisher:
+    """One bound PUB socket; any number of topics, each with its own sequence number."""
+
+    def __init__(self, context: zmq.Context, endpoint: str, *, source: str, hwm: int = DEFAULT_HWM):
+        self.socket = context.socket(zmq.PUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.SNDHWM, hwm)
+        self.endpoint = bind(self.socket, endpoint)
+        self.source = source
+        self._encoder = new_encoder()
+        self._seq: dict[str, int] = {}
+
+    def send(self, topic: str, value: Any, stamp_ns: Optional[int] = None) -> int:
+        """Publish without copying C-contiguous arrays; returns the message's seq.
+
+        The arrays must not be modified until zmq has sent them; publish a copy
+        if the buffer is reused.
+        """
+        seq = self._seq.get(topic, 0) + 1
+        self._seq[topic] = seq
+        pub_ns = time.time_ns()
+        message = StreamMessage(topic, value, seq, stamp_ns if stamp_ns is not None else pub_ns,
+                                pub_ns, self.source)
+        self.socket.send_multipart(message.to_frames(self._encoder), copy=False)
+        return seq
+
+    def close(self) -> None:
+        close_socket(self.socket, self.endpoint)
+
+
+@dataclass
+class InputStats:
+    received: int = 0       # messages delivered to the node
+    dropped: int = 0        # never delivered: drained by the queue policy or lost upstream
+    drained: int = 0        # part of `dropped`: discarded here to keep only the newest
+    decode_errors: int = 0  # malformed messages, dropped
+
+    def as_dict(self) -> dict:
+        return dict(received=self.received, dropped=self.dropped, drained=self.drained,
+                    decode_errors=self.decode_errors)
+
+
+class Input:
+    """A SUB socket for one topic with a bounded queue of the newest messages.
+
+    ZMQ_CONFLATE does not work with multipart messages, so latest-only (queue_size=1)
+    drains the socket and keeps the newest. Drops are seq gaps between delivered
+    messages: both those drained here and those lost upstream (HWM, reconnects).
+    """
+
+    def __init__(self, context: zmq.Context, name: str, topic: str, endpoint: str, *,
+                 queue_size: int = 1, limits: Limits = DEFAULT_LIMITS, hwm: int = DEFAULT_HWM):
+        if queue_size < 1:
+            raise ValueError(f"input {name!r}: queue_size must be >= 1, got {queue_size}")
+        self.name, self.topic, self.endpoint = name, topic, endpoint
+        self._topic_bytes = topic.encode()
+        self._limits = limits
+        self.socket = context.socket(zmq.SUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVHWM, max(hwm, queue_size))
+        self.socket.setsockopt(zmq.SUBSCRIBE, self._topic_bytes)
+        self.socket.connect(endpoint)
+        self.queue: collections.deque = collections.deque(maxlen=queue_size)
+        self.stats = InputStats()
+        self._last: tuple[str, int] | None = None  # (source, seq) of the last delivered message
+        self._unreported_drops = 0
+
+    def drain(self) -> None:
+        """Move everything the socket holds into the queue, keeping the newest."""
+        recv, queue, topic = self.socket.recv_multipart, self.queue, self._topic_bytes
+        while True:
+            try:
+                frames = recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            if frames[0].bytes != topic:  # SUBSCRIBE matches prefixes only
+                continue
+            if len(queue) == queue.maxlen:
+                self.stats.drained += 1
+            queue.append(frames)
+
+    def pop(self) -> Optional[StreamMessage]:
+        """Decode and return the oldest queued message; malformed ones are counted and skipped."""
+        while self.queue:
+            frames = self.queue.popleft()
+            try:
+                message = StreamMessage.from_frames(frames, self._limits)
+            except DecodeError as exc:
+                self.stats.decode_errors += 1
+                log.warning("input %r (%s): dropped malformed message: %s", self.name, self.topic, exc)
+                continue
+            self._count(message)
+            return message
+        return None
+
+    def _count(self, message: StreamMessage) -> None:
+        self.stats.received += 1
+        last = self._last
+        if last is not None and last[0] == message.source and message.seq > last[1]:
+            gap = message.seq - last[1] - 1
+            self.stats.dropped += gap
+            self._unreported_drops += gap
+        self._last = (message.source, message.seq)
+
+    def take_drops(self) -> int:
+        """Drops since the previous call (reported on the next event of this input)."""
+        drops, self._unreported_drops = self._unreported_drops, 0
+        return drops
+
+    def close(self) -> None:
+        close_socket(self.socket)

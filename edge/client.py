@@ -1,0 +1,91 @@
+"""A Lazy Pirate client: timeout, bounded retries, a fresh socket after each timeout."""
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from typing import Any, Optional
+
+import zmq
+
+from edge.errors import ServiceTimeout, error_from_wire
+from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
+from messages.codec import DEFAULT_LIMITS
+
+
+class Client:
+    """Calls methods of a Service. One thread uses a client; make one per thread.
+
+    Each attempt waits `timeout_s`; after `retries` more attempts the call raises
+    ServiceTimeout, so a call never takes longer than (retries + 1) * timeout_s.
+    Request ids are unique strings, so a service runs a retried request only once.
+    """
+
+    def __init__(self, endpoint: str, *, timeout_s: float = 5.0, retries: int = 2,
+                 context: zmq.Context | None = None, limits: Limits = DEFAULT_LIMITS):
+        self.endpoint, self.timeout_s, self.retries = endpoint, timeout_s, retries
+        self._context = context or zmq.Context.instance()
+        self._limits = limits
+        self._encoder = new_encoder()
+        self._prefix = uuid.uuid4().hex[:12]
+        self._counter = itertools.count(1)
+        self._socket: Optional[zmq.Socket] = None
+
+    def call(self, method: str, body: Any = None, *, timeout_s: float | None = None,
+             retries: int | None = None, priority: int = 0) -> Any:
+        """Return the reply body, or raise the EdgeError the service answered with."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        retries = self.retries if retries is None else retries
+        request = RequestMessage(f"{self._prefix}:{next(self._counter)}", method, body,
+                                 timeout_ms=int(timeout_s * 1000), priority=priority)
+        frames = request.to_frames(self._encoder)
+        started = time.monotonic()
+        for _attempt in range(retries + 1):
+            socket = self._connected()
+            socket.send_multipart([b"", *frames], copy=False)
+            reply = self._wait(socket, request.id, time.monotonic() + timeout_s)
+            if reply is not None:
+                if reply.ok:
+                    return reply.body
+                raise error_from_wire(reply.error)
+            self._reset()  # a fresh socket: the old one may hold a half-done exchange
+        raise ServiceTimeout(
+            f"no reply from {self.endpoint} to {method!r} after {retries + 1} attempt(s) "
+            f"in {time.monotonic() - started:.1f}s")
+
+    def _wait(self, socket: zmq.Socket, request_id: str, deadline: float) -> Optional[ReplyMessage]:
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not socket.poll(max(1, int(remaining * 1000)), zmq.POLLIN):
+                continue
+            frames = socket.recv_multipart(copy=False)
+            if len(frames) < 2 or len(frames[0]) != 0:
+                continue
+            try:
+                reply = ReplyMessage.from_frames(frames[1:], self._limits)
+            except DecodeError:
+                continue
+            if reply.id == request_id:
+                return reply
+            # else: a late answer to an attempt we gave up on; keep waiting for ours
+        return None
+
+    def _connected(self) -> zmq.Socket:
+        if self._socket is None:
+            self._socket = self._context.socket(zmq.DEALER)
+            self._socket.setsockopt(zmq.LINGER, 0)
+            self._socket.connect(self.endpoint)
+        return self._socket
+
+    def _reset(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def close(self) -> None:
+        self._reset()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,81 @@
+"""One exception hierarchy for every error that crosses a socket.
+
+Codes follow gRPC / Triton names so a reply means the same thing in any client.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class EdgeError(Exception):
+    """An error with a status code, a one-line message and optional details."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_wire(self) -> dict:
+        error = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return error
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidArgument(EdgeError):
+    code = "INVALID_ARGUMENT"
+
+
+class NotFound(EdgeError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(EdgeError):
+    code = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(EdgeError):
+    code = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(EdgeError):
+    code = "RESOURCE_EXHAUSTED"
+
+
+class DeadlineExceeded(EdgeError):
+    code = "DEADLINE_EXCEEDED"
+
+
+class Unavailable(EdgeError):
+    code = "UNAVAILABLE"
+
+
+class Unimplemented(EdgeError):
+    code = "UNIMPLEMENTED"
+
+
+class Internal(EdgeError):
+    code = "INTERNAL"
+
+
+class ServiceTimeout(Unavailable, TimeoutError):
+    """A client gave up: no reply within the timeout after every retry."""
+
+
+ERRORS_BY_CODE = {cls.code: cls for cls in (
+    InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, ResourceExhausted,
+    DeadlineExceeded, Unavailable, Unimplemented, Internal)}
+
+
+def error_from_wire(error: dict) -> EdgeError:
+    """The exception for a reply's error map; unknown codes keep their code."""
+    cls = ERRORS_BY_CODE.get(error.get("code"), EdgeError)
+    exc = cls(str(error.get("message", "")), error.get("details"))
+    if cls is EdgeError:
+        exc.code = str(error.get("code"))
+    return exc

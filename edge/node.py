@@ -1,0 +1,287 @@
+"""The Node API: publish, subscribe, timers, parameters and one Stop, as events or callbacks.
+
+    node = Node("probe")
+    node.subscribe("camera/image")
+    for event in node:
+        if event.kind == "input":
+            node.publish("probe/mean", event.value.data.mean())
+
+One thread runs a node: the thread that iterates it owns its sockets.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional
+
+import zmq
+
+from edge.bus import Input, Publisher
+from edge.config import InputConfig, NodeConfig, OutputConfig
+from edge.endpoints import ipc_endpoint
+from edge.lookup import Lookup
+from edge.node_service import NodeService
+from edge.signals import StopSignals
+from edge.timers import Timers
+from messages import Limits
+from messages.codec import DEFAULT_LIMITS
+
+log = logging.getLogger("edge.node")
+
+
+@dataclass(slots=True)
+class Event:
+    """What a node reacts to. kind: "input", "timer", "param" or "stop" (delivered once)."""
+
+    kind: str
+    name: str = ""
+    value: Any = None
+    topic: str = ""
+    seq: int = 0
+    stamp_ns: int = 0    # capture time, carried unchanged through every hop (time.time_ns clock)
+    pub_ns: int = 0      # when the upstream node published it
+    source: str = ""     # publishing node
+    dropped: int = 0     # messages on this input never delivered since its previous event
+
+
+class Node:
+    """A process's handle on the graph; configured by the launcher or by its arguments."""
+
+    def __init__(self, name: Optional[str] = None, *, inputs: dict | None = None,
+                 outputs: dict | None = None, parameters: dict | None = None,
+                 endpoint: str | None = None, control: str | None = None,
+                 config: NodeConfig | None = None, context: zmq.Context | None = None,
+                 limits: Limits = DEFAULT_LIMITS, handle_signals: bool = True):
+        launched = config is None and NodeConfig.from_env(name)
+        if config is None:
+            config = launched or NodeConfig(
+                name=name or f"node-{os.getpid()}", inputs=inputs or {}, outputs=outputs or {},
+                parameters=parameters or {}, endpoint=endpoint, control=control)
+        self.config = config
+        self.name = config.name
+        self.launched = bool(launched)
+        self.params: dict = dict(config.parameters)
+        self.param_specs: dict = {}  # filled in by the node type runner: key -> edge.nodetype.Param
+        self._context = context or zmq.Context.instance()
+        self._limits = limits
+        self._owner = threading.get_ident()
+        self._inputs: dict[str, Input] = {}
+        self._publishers: dict[str, Publisher] = {}
+        self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
+        self._pending: list[Event] = []  # param events waiting for delivery
+        self._round_robin = 0
+        self._timers = Timers()
+        self._lookup = Lookup(config, self._context)
+        self._poller = zmq.Poller()
+        self._signals = StopSignals(self._request_stop, enabled=handle_signals)
+        self._poller.register(self._signals.wake_fd, zmq.POLLIN)
+        self._stop_state = "running"  # -> "stopping" -> "stopped"
+        self.stop_signal: Optional[int] = None
+        self._service: Optional[NodeService] = None
+        self._ready_sent = False
+        for local, port in config.inputs.items():
+            self.subscribe(local, topic=port.topic, endpoint=port.endpoint, queue_size=port.queue_size)
+        if config.service:
+            self._ensure_service()
+
+    # -- outputs -------------------------------------------------------------------------
+    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None) -> int:
+        """Publish on a local output name or a global topic; returns the message seq.
+
+        Pass the input's `stamp_ns` on to keep capture time through the hop.
+        """
+        self._check_thread()
+        port = self.config.outputs.get(name) or self._lookup.output(name)
+        publisher = self._publisher(port.endpoint or self._default_endpoint())
+        return publisher.send(port.topic, value, stamp_ns)
+
+    def _publisher(self, endpoint: str) -> Publisher:
+        publisher = self._publishers.get(endpoint)
+        if publisher is None:
+            publisher = Publisher(self._context, endpoint, source=self.name)
+            self._publishers[endpoint] = publisher
+            self._publishers[publisher.endpoint] = publisher
+        return publisher
+
+    def _default_endpoint(self) -> str:
+        if self.config.endpoint is None:
+            self.config.endpoint = ipc_endpoint(f"{self.name}-{os.getpid()}")
+        return self.config.endpoint
+
+    def bind_outputs(self) -> None:
+        """Bind every configured output now, so subscribers can connect before data flows."""
+        for port in self.config.outputs.values():
+            self._publisher(port.endpoint or self._default_endpoint())
+
+    @property
+    def endpoints(self) -> dict:
+        """topic -> bound endpoint for every configured output."""
+        return {p.topic: self._publisher(p.endpoint or self._default_endpoint()).endpoint
+                for p in self.config.outputs.values()}
+
+    # -- inputs, timers, callbacks -------------------------------------------------------
+    def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
+                  queue_size: int | None = None) -> Input:
+        """Read a topic. `name` is the event name: a local input name or the topic itself."""
+        self._check_thread()
+        port = self.config.inputs.get(name) or InputConfig(topic=topic or name)
+        topic = topic or port.topic
+        endpoint = endpoint or port.endpoint or self._lookup.input_endpoint(topic)
+        queue_size = queue_size or port.queue_size
+        if name in self._inputs:
+            self._unsubscribe(name)
+        source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=self._limits)
+        self._inputs[name] = source
+        self._poller.register(source.socket, zmq.POLLIN)
+        return source
+
+    def _unsubscribe(self, name: str) -> None:
+        source = self._inputs.pop(name)
+        self._poller.unregister(source.socket)
+        source.close()
+
+    def timer(self, name: str, period_s: float) -> None:
+        """Deliver a "timer" event named `name` every `period_s`, without drift."""
+        self._timers.add(name, period_s)
+
+    def on(self, name: str, callback: Callable[[Event], Any], kind: str | None = None) -> None:
+        """Call `callback(event)` from `spin()` for events named `name` ("stop" for the Stop)."""
+        self._callbacks[(kind or ("stop" if name == "stop" else ""), name)] = callback
+
+    def serve(self, method: str, handler: Callable) -> None:
+        """Answer `method` requests on this node's service endpoint, from its own loop."""
+        self._ensure_service().add(method, handler)
+
+    def _ensure_service(self) -> NodeService:
+        if self._service is None:
+            endpoint = self.config.service or ipc_endpoint(f"{self.name}-{os.getpid()}-svc")
+            self._service = NodeService(self, endpoint, self._context)
+            for item, flags in self._service.poll_items():
+                self._poller.register(item, flags)
+        return self._service
+
+    def emit(self, event: Event) -> None:
+        """Queue an event for this node's loop (used for live parameter changes)."""
+        self._pending.append(event)
+
+    # -- the loop --------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Event]:
+        while (event := self.next_event()) is not None:
+            yield event
+            if event.kind == "stop":
+                return
+
+    def spin(self) -> None:
+        """Run callbacks until Stop; events without a callback are ignored."""
+        for event in self:
+            callback = (self._callbacks.get((event.kind, event.name))
+                        or self._callbacks.get(("", event.name)))
+            if callback is not None:
+                callback(event)
+
+    def next_event(self, timeout_s: float | None = None) -> Optional[Event]:
+        """The next event, None on timeout or after Stop was delivered."""
+        self._check_thread()
+        self._announce_ready()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            if self._stop_state != "running":
+                return self._stop_event()
+            self._poll(0)
+            event = self._ready_event()
+            if event is not None:
+                return event
+            wait_s = self._timers.seconds_until_due()
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                wait_s = remaining if wait_s is None else min(wait_s, remaining)
+            self._poll(-1 if wait_s is None else max(0, int(wait_s * 1000) + 1))
+
+    def _poll(self, timeout_ms: int) -> None:
+        for item, _ in self._poller.poll(timeout_ms):
+            if item == self._signals.wake_fd:
+                self._signals.clear()
+            elif self._service is not None and self._service.owns(item):
+                self._service.process()
+            else:
+                for source in self._inputs.values():
+                    if source.socket is item:
+                        source.drain()
+
+    def _ready_event(self) -> Optional[Event]:
+        if self._pending:
+            return self._pending.pop(0)
+        due = self._timers.pop_due()
+        if due is not None:
+            return Event("timer", due)
+        inputs = list(self._inputs.values())
+        for offset in range(len(inputs)):  # round robin: a busy input cannot starve the others
+            index = (self._round_robin + offset) % len(inputs)
+            message = inputs[index].pop()
+            if message is not None:
+                self._round_robin = index + 1
+                return Event("input", inputs[index].name, message.value, message.topic, message.seq,
+                             message.stamp_ns, message.pub_ns, message.source,
+                             inputs[index].take_drops())
+        return None
+
+    def _stop_event(self) -> Optional[Event]:
+        if self._stop_state == "stopping":
+            self._stop_state = "stopped"
+            return Event("stop", "stop", self.stop_signal)
+        return None
+
+    # -- stopping --------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to deliver Stop; safe from any thread and from signal handlers."""
+        self._request_stop(None)
+
+    def _request_stop(self, signum: Optional[int]) -> None:
+        if self._stop_state == "running":
+            self.stop_signal = signum
+            self._stop_state = "stopping"
+        self._signals.wake()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_state != "running"
+
+    def stats(self) -> dict:
+        return {"inputs": {name: {"topic": source.topic, **source.stats.as_dict()}
+                           for name, source in self._inputs.items()},
+                "outputs": {port.topic: port.endpoint for port in self.config.outputs.values()}}
+
+    def _announce_ready(self) -> None:
+        if not self._ready_sent:
+            self._ready_sent = True
+            if self.launched:
+                self.bind_outputs()
+                self._lookup.announce_ready(self)
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(f"node {self.name!r} is used from a second thread; "
+                               "one thread owns a node's sockets")
+
+    def close(self) -> None:
+        """Close every socket (linger 0) and remove this node's ipc files."""
+        for source in list(self._inputs.values()):
+            source.close()
+        for publisher in set(self._publishers.values()):
+            publisher.close()
+        if self._service is not None:
+            self._service.close()
+        self._inputs.clear()
+        self._publishers.clear()
+        self._signals.close()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

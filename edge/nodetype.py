@@ -1,0 +1,123 @@
+"""How a node type declares its ports and parameters, so a launch file can be checked.
+
+    class Camera(NodeType):
+        '''Publishes frames from a device, a file or a synthetic pattern.'''
+        outputs = {"image": Port("Image", dtype="uint8", shape=["height", "width", 3])}
+        parameters = {"fps": Param(float, default=15.0, runtime=True, help="frames per second")}
+
+        def run(self, node):
+            for event in node: ...
+
+Built-in types register under the `edge.node_types` entry-point group; a launch file
+may also name `package.module:Class` or a path to a script.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Port:
+    """A named input or output: its message type and, optionally, a tensor contract.
+
+    `shape` lists dims as ints (fixed) or strings (named, dynamic); None means unknown.
+    """
+
+    schema: str = ""
+    dtype: Optional[str] = None
+    shape: Optional[list] = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed parameter; `runtime=True` means `edge param set` may change it live."""
+
+    type: type | tuple = str
+    default: Any = REQUIRED
+    runtime: bool = False
+    choices: Optional[tuple] = None
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def check(self, value: Any) -> Optional[str]:
+        """Why `value` is not acceptable, or None."""
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            return f"expected {names}, got {type(value).__name__} {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"expected one of {list(self.choices)}, got {value!r}"
+        return None
+
+    def coerce(self, value: Any) -> Any:
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+
+class NodeType:
+    """Base of node programs run by the launcher: declare ports and params, implement run."""
+
+    inputs: ClassVar[dict[str, Port]] = {}
+    outputs: ClassVar[dict[str, Port]] = {}
+    parameters: ClassVar[dict[str, Param]] = {}
+
+    def run(self, node) -> None:  # node: edge.Node
+        raise NotImplementedError
+
+    @classmethod
+    def resolve_parameters(cls, given: dict) -> tuple[dict, list[str]]:
+        """Defaults filled in and values coerced; the list holds one message per problem."""
+        problems, values = [], {}
+        for key in given.keys() - cls.parameters.keys():
+            problems.append(f"unknown parameter {key!r}")
+        for key, param in cls.parameters.items():
+            if key in given:
+                why = param.check(given[key])
+                if why:
+                    problems.append(f"parameter {key!r}: {why}")
+                else:
+                    values[key] = param.coerce(given[key])
+            elif param.required:
+                problems.append(f"missing required parameter {key!r}")
+            else:
+                values[key] = param.default
+        return values, problems
+
+
+def load_node_type(type_name: str):
+    """A NodeType class for a built-in name or `package.module:Class`; a Path for a script."""
+    from importlib import import_module
+    from importlib.metadata import entry_points
+    from pathlib import Path
+
+    if type_name.endswith(".py") or "/" in type_name:
+        path = Path(type_name)
+        if not path.is_file():
+            raise LookupError(f"node script not found: {type_name}")
+        return path
+    if ":" in type_name:
+        module_name, _, attr = type_name.partition(":")
+        try:
+            cls = getattr(import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise LookupError(f"cannot load node type {type_name!r}: {exc}") from None
+    else:
+        found = {ep.name: ep for ep in entry_points(group="edge.node_types")}
+        if type_name not in found:
+            known = ", ".join(sorted(found)) or "none installed"
+            raise LookupError(f"unknown node type {type_name!r} (built-in types: {known})")
+        cls = found[type_name].load()
+    if not (isinstance(cls, type) and issubclass(cls, NodeType)):
+        raise LookupError(f"node type {type_name!r} is not a NodeType subclass")
+    return cls

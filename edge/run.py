@@ -1,0 +1,40 @@
+"""Entry point of a launched node process: `python -m edge.run` with $EDGE_NODE_CONFIG set."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from edge.config import NodeConfig
+from edge.node import Node
+from edge.nodetype import load_node_type
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = NodeConfig.from_env(None)
+    if config is None:
+        print("edge.run: $EDGE_NODE_CONFIG is not set; nodes are started by `edge launch`",
+              file=sys.stderr)
+        return 2
+    try:
+        node_type = load_node_type(config.type)
+    except LookupError as exc:
+        print(f"node {config.name!r}: {exc}", file=sys.stderr)
+        return 2
+    params, problems = node_type.resolve_parameters(config.parameters)
+    if problems:
+        print(f"node {config.name!r}: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    config.parameters = params
+    node = Node(config=config)
+    node.launched = True
+    node.param_specs = dict(node_type.parameters)
+    try:
+        node_type().run(node)
+    finally:
+        node.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

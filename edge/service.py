@@ -1,0 +1,228 @@
+"""Request handlers on a ROUTER socket, answering REQ and DEALER peers alike.
+
+A handler gets a Request and returns the reply body or raises an EdgeError. A handler
+that must not block the socket thread calls `request.defer()` and answers later,
+from any thread, through the returned Responder.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import zmq
+
+from edge.endpoints import bind, close_socket
+from edge.errors import DeadlineExceeded, EdgeError, InvalidArgument, Unimplemented
+from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
+from messages.codec import DEFAULT_LIMITS
+from edge.replies import ReplyCache
+
+log = logging.getLogger("edge.service")
+
+Handler = Callable[["Request"], Any]
+
+
+class Request:
+    """One decoded request; `deadline` is on the time.monotonic() clock, or None."""
+
+    __slots__ = ("id", "method", "body", "priority", "deadline", "received_ns", "_service",
+                 "_envelope", "_deferred")
+
+    def __init__(self, message: RequestMessage, envelope: list, service: "Service"):
+        self.id, self.method, self.body = message.id, message.method, message.body
+        self.priority = message.priority
+        self.received_ns = time.monotonic_ns()
+        self.deadline = (None if message.timeout_ms is None
+                         else time.monotonic() + message.timeout_ms / 1000)
+        self._service, self._envelope, self._deferred = service, envelope, None
+
+    def defer(self) -> "Responder":
+        """Answer later, from any thread, without holding up the socket thread."""
+        if self._deferred is None:
+            self._deferred = Responder(self._service, self._envelope, self.id)
+        return self._deferred
+
+    @property
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+
+class Responder:
+    """Thread-safe, answer-once handle for a deferred request."""
+
+    def __init__(self, service: "Service", envelope: list, request_id: Any):
+        self._service, self._envelope, self._id = service, envelope, request_id
+        self._done = threading.Lock()
+        self.answered = False
+
+    def reply(self, body: Any = None) -> None:
+        self._send(ReplyMessage(self._id, ok=True, body=body))
+
+    def fail(self, error: BaseException) -> None:
+        self._send(_error_reply(self._id, error))
+
+    def _send(self, reply: ReplyMessage) -> None:
+        with self._done:
+            if self.answered:
+                return
+            self.answered = True
+        self._service.post(self._envelope, reply)
+
+
+def _error_reply(request_id: Any, error: BaseException) -> ReplyMessage:
+    if not isinstance(error, EdgeError):
+        log.error("handler failed for request %r: %s: %s", request_id, type(error).__name__, error,
+                  exc_info=error)
+        error = EdgeError(f"{type(error).__name__}: {error}")
+    return ReplyMessage(request_id, ok=False, error=error.to_wire())
+
+
+class Service:
+    """A ROUTER socket and a method table. Serve it on its own thread (`start`) or
+    from an existing loop (`poll_items` + `process`).
+    """
+
+    def __init__(self, endpoint: str, *, name: str = "service", context: zmq.Context | None = None,
+                 limits: Limits = DEFAULT_LIMITS):
+        self.name = name
+        self._context = context or zmq.Context.instance()
+        self._limits = limits
+        self._methods: dict[str, Handler] = {"ping": self._ping, "methods": self._list_methods}
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._replies = ReplyCache()
+        self._encoder = new_encoder()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.socket = self._context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.endpoint = bind(self.socket, endpoint)
+
+    def add(self, method: str, handler: Handler) -> None:
+        self._methods[method] = handler
+
+    def method(self, name: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.add(name, handler)
+            return handler
+        return register
+
+    # -- serving from a loop of one's own -------------------------------------------------
+    def poll_items(self) -> list:
+        return [(self.socket, zmq.POLLIN), (self._wake_r, zmq.POLLIN)]
+
+    def process(self) -> None:
+        """Answer every request waiting on the socket and send every deferred reply."""
+        self._send_posted()
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            self._handle(frames)
+            self._send_posted()
+
+    # -- serving on a thread of its own ---------------------------------------------------
+    def start(self) -> "Service":
+        """Serve on a background thread, which from now on owns the socket."""
+        self._thread = threading.Thread(target=self.serve, name=f"service-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve(self, stop: threading.Event | None = None, poll_ms: int = 200) -> None:
+        stop = stop or self._stop
+        poller = zmq.Poller()
+        for item, flags in self.poll_items():
+            poller.register(item, flags)
+        while not stop.is_set() and not self._stop.is_set():
+            if poller.poll(poll_ms):
+                self.process()
+
+    def close(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        close_socket(self.socket, self.endpoint)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- internals ---------------------------------------------------------------------------
+    def post(self, envelope: list, reply: ReplyMessage) -> None:
+        """Queue a reply from any thread; the socket thread sends it."""
+        self._outbox.put((envelope, reply))
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass  # closed: the service is gone and so is the peer's wait
+
+    def _send_posted(self) -> None:
+        try:
+            os.read(self._wake_r, 4096)
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                envelope, reply = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            self._send(envelope, reply)
+
+    def _send(self, envelope: list, reply: ReplyMessage) -> None:
+        try:
+            frames = reply.to_frames(self._encoder)
+        except (TypeError, ValueError) as exc:
+            frames = _error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")).to_frames(
+                self._encoder)
+        envelope = self._replies.finish(reply.id, frames) or envelope
+        self.socket.send_multipart(envelope + frames, copy=False)
+
+    def _handle(self, frames: list) -> None:
+        envelope, body = _split_envelope(frames)
+        try:
+            message = RequestMessage.from_frames(body, self._limits)
+        except DecodeError as exc:
+            request_id = RequestMessage.peek_id(body) if body else None
+            self._send(envelope, _error_reply(request_id, InvalidArgument(f"malformed request: {exc}")))
+            return
+        if self._replies.replay(message.id, envelope, self.socket):
+            return
+        request = Request(message, envelope, self)
+        self._dispatch(request)
+
+    def _dispatch(self, request: Request) -> None:
+        handler = self._methods.get(request.method)
+        try:
+            if handler is None:
+                raise Unimplemented(f"unknown method {request.method!r} (see 'methods')")
+            if request.expired:
+                raise DeadlineExceeded(f"{request.method!r} arrived after its deadline")
+            result = handler(request)
+        except Exception as exc:  # every failure becomes a reply; the service keeps serving
+            if request._deferred is None:
+                self._send(request._envelope, _error_reply(request.id, exc))
+            else:
+                request._deferred.fail(exc)
+            return
+        if request._deferred is None:
+            self._send(request._envelope, ReplyMessage(request.id, ok=True, body=result))
+
+    def _ping(self, request: Request) -> dict:
+        return {"name": self.name, "pid": os.getpid(), "time_ns": time.time_ns()}
+
+    def _list_methods(self, request: Request) -> list:
+        return sorted(self._methods)
+
+
+def _split_envelope(frames: list) -> tuple[list, list]:
+    """Routing frames up to the empty delimiter (REQ and our DEALER send one), then the request."""
+    for index, frame in enumerate(frames):
+        if index and len(frame) == 0:
+            return list(frames[:index + 1]), frames[index + 1:]
+    return list(frames[:1]), frames[1:]

@@ -1,0 +1,63 @@
+"""SIGINT/SIGTERM become one Stop request; a pipe wakes the loop from any thread."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Callable, Optional
+
+
+class StopSignals:
+    """Installs handlers (main thread only) that call `on_stop(signum)`.
+
+    A second signal restores the previous handlers and raises KeyboardInterrupt, so a
+    stuck node can still be interrupted by hand.
+    """
+
+    def __init__(self, on_stop: Callable[[Optional[int]], None], enabled: bool = True):
+        self._on_stop = on_stop
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._previous: dict = {}
+        self._seen = 0
+        if enabled and threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    @property
+    def wake_fd(self) -> int:
+        return self._read
+
+    def _handle(self, signum: int, frame) -> None:
+        self._seen += 1
+        if self._seen > 1:
+            self.restore()
+            raise KeyboardInterrupt
+        self._on_stop(signum)
+
+    def wake(self) -> None:
+        try:
+            os.write(self._write, b"x")
+        except (BlockingIOError, OSError):
+            pass  # already awake, or closed
+
+    def clear(self) -> None:
+        try:
+            os.read(self._read, 4096)
+        except (BlockingIOError, OSError):
+            pass
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def close(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.restore()
+        for fd in (self._read, self._write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,158 @@
+"""msgpack header + out-of-band ndarray frames.
+
+A value is packed into one msgpack document. Every ndarray inside it becomes an
+ExtType(EXT_NDARRAY, msgpack([buffer_index, dtype_str, shape])) that points at a
+separate frame holding the raw bytes, so large tensors are never copied into
+msgpack and decode to read-only views on the received frames.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import msgpack
+import numpy as np
+
+PROTOCOL_VERSION = 1
+EXT_NDARRAY = 1
+
+# Only plain numbers cross the wire: bool, signed/unsigned ints, floats, complex.
+_DTYPE_RE = re.compile(r"^[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|c8|c16)$")
+
+
+class DecodeError(ValueError):
+    """A peer sent something this side will not decode; the message says what."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a decoder accepts from a peer it does not trust."""
+
+    max_header_bytes: int = 16 << 20
+    max_total_bytes: int = 4 << 30
+    max_buffers: int = 4096
+    max_ndim: int = 32
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_dtype(dtype_str: str) -> np.dtype:
+    """Return the numpy dtype for a wire dtype string, or raise DecodeError."""
+    if not isinstance(dtype_str, str) or not _DTYPE_RE.match(dtype_str):
+        raise DecodeError(f"dtype {dtype_str!r} is not allowed (numeric dtypes only)")
+    return np.dtype(dtype_str)
+
+
+def wire_dtype(dtype: np.dtype) -> str:
+    """The wire string of a dtype, or TypeError for anything that is not a plain number."""
+    text = np.dtype(dtype).str
+    if not _DTYPE_RE.match(text):
+        raise TypeError(f"dtype {np.dtype(dtype)} cannot be sent (numeric dtypes only)")
+    return text
+
+
+class Encoder:
+    """Packs values for one sending thread; reuses its msgpack Packer."""
+
+    def __init__(self, to_wire: Callable[[Any], Any] | None = None):
+        self._buffers: list = []
+        self._to_wire = to_wire
+        self._packer = msgpack.Packer(default=self._default, use_bin_type=True)
+
+    def pack(self, document: Any) -> tuple[bytes, list]:
+        """Return (msgpack bytes, out-of-band buffers) for a document."""
+        self._buffers = buffers = []
+        try:
+            return self._packer.pack(document), buffers
+        except BaseException:
+            self._packer.reset()
+            raise
+
+    def _default(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return self._ndarray(obj)
+        if isinstance(obj, np.generic):
+            return self._ndarray(np.asarray(obj))
+        if self._to_wire is not None:
+            wire = self._to_wire(obj)
+            if wire is not None:
+                return wire
+        if isinstance(obj, (tuple, set, frozenset)):
+            return list(obj)
+        raise TypeError(f"cannot encode {type(obj).__name__}")
+
+    def _ndarray(self, array: np.ndarray) -> msgpack.ExtType:
+        dtype_str = wire_dtype(array.dtype)
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        index = len(self._buffers)
+        # A flat uint8 view: no copy, and the buffer protocol sees plain bytes.
+        self._buffers.append(array.reshape(-1).view(np.uint8))
+        ref = msgpack.packb([index, dtype_str, list(array.shape)])
+        return msgpack.ExtType(EXT_NDARRAY, ref)
+
+
+def frame_buffer(frame: Any) -> memoryview:
+    """A memoryview on a received frame (zmq.Frame, bytes or any buffer)."""
+    buffer = getattr(frame, "buffer", None)
+    return buffer if buffer is not None else memoryview(frame)
+
+
+def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decode one msgpack document whose ndarrays refer to `frames`."""
+    header = frame_buffer(data)
+    if header.nbytes > limits.max_header_bytes:
+        raise DecodeError(f"header is {header.nbytes} bytes, limit {limits.max_header_bytes}")
+    if len(frames) > limits.max_buffers:
+        raise DecodeError(f"{len(frames)} buffer frames, limit {limits.max_buffers}")
+    views = [frame_buffer(f) for f in frames]
+    total = header.nbytes + sum(v.nbytes for v in views)
+    if total > limits.max_total_bytes:
+        raise DecodeError(f"message is {total} bytes, limit {limits.max_total_bytes}")
+    used = [False] * len(views)
+
+    def ext_hook(code: int, payload: bytes) -> np.ndarray:
+        if code != EXT_NDARRAY:
+            raise DecodeError(f"unknown ExtType code {code}")
+        return _ndarray_from_ref(payload, views, used, limits)
+
+    try:
+        value = msgpack.unpackb(header, ext_hook=ext_hook, raw=False)
+    except DecodeError:
+        raise
+    except Exception as exc:  # msgpack raises several types for bad input
+        raise DecodeError(f"malformed msgpack: {exc}") from None
+    if not all(used):
+        raise DecodeError(f"{used.count(False)} buffer frame(s) not referenced by the header")
+    return value
+
+
+def _ndarray_from_ref(payload: bytes, views: list, used: list, limits: Limits) -> np.ndarray:
+    try:
+        ref = msgpack.unpackb(payload, raw=False)
+    except Exception:
+        raise DecodeError("malformed ndarray reference") from None
+    if not (isinstance(ref, list) and len(ref) == 3):
+        raise DecodeError("ndarray reference must be [index, dtype, shape]")
+    index, dtype_str, shape = ref
+    if type(index) is not int or not 0 <= index < len(views):
+        raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(views)})")
+    if used[index]:
+        raise DecodeError(f"buffer frame {index} referenced twice")
+    dtype = check_dtype(dtype_str)
+    if not isinstance(shape, list) or len(shape) > limits.max_ndim:
+        raise DecodeError(f"ndarray shape {shape!r} is not a list of at most {limits.max_ndim} dims")
+    if not all(type(d) is int and d >= 0 for d in shape):
+        raise DecodeError(f"ndarray shape {shape!r} has a non-integer or negative dim")
+    view = views[index]
+    expected = math.prod(shape) * dtype.itemsize
+    if view.nbytes != expected:
+        raise DecodeError(
+            f"buffer frame {index} is {view.nbytes} bytes, shape {shape} {dtype_str} needs {expected}")
+    used[index] = True
+    array = np.frombuffer(view, dtype=dtype).reshape(shape)
+    array.flags.writeable = False
+    return array

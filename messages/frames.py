@@ -1,0 +1,147 @@
+"""The frame layouts: one class per kind of message owns the order of its frames.
+
+Stream:  [topic, header, *buffers]   header = {v, type, seq, stamp_ns, pub_ns, src, body}
+Request: [header, *buffers]          header = {v, id, method, body, timeout_ms?, priority?}
+Reply:   [header, *buffers]          header = {v, id, ok, body} | {v, id, ok: false, error}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from messages.codec import DEFAULT_LIMITS, DecodeError, Encoder, Limits, PROTOCOL_VERSION, unpack
+from messages.schema import Schema, decode_typed, schema_to_wire
+
+
+def new_encoder() -> Encoder:
+    return Encoder(to_wire=schema_to_wire)
+
+
+def _header(frames: Sequence[Any], first: int, what: str, limits: Limits) -> dict:
+    if len(frames) <= first:
+        raise DecodeError(f"{what} needs at least {first + 1} frame(s), got {len(frames)}")
+    header = unpack(frames[first], frames[first + 1:], limits)
+    if not isinstance(header, dict):
+        raise DecodeError(f"{what} header must be a map, got {type(header).__name__}")
+    version = header.get("v")
+    if version != PROTOCOL_VERSION:
+        raise DecodeError(f"unknown protocol version {version!r} (this side speaks {PROTOCOL_VERSION})")
+    return header
+
+
+def _field(header: dict, key: str, kind: type | tuple, what: str, default: Any = ...) -> Any:
+    value = header.get(key, default)
+    if value is ...:
+        raise DecodeError(f"{what} header has no {key!r}")
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise DecodeError(f"{what} header {key!r} has type {type(value).__name__}")
+    return value
+
+
+@dataclass
+class StreamMessage:
+    """One published value on a topic, with its capture and publish times."""
+
+    topic: str
+    value: Any
+    seq: int = 0
+    stamp_ns: int = 0
+    pub_ns: int = 0
+    source: str = ""
+
+    def to_frames(self, encoder: Encoder) -> list:
+        type_name = self.value.TYPE if isinstance(self.value, Schema) else ""
+        header, buffers = encoder.pack({
+            "v": PROTOCOL_VERSION, "type": type_name, "seq": self.seq, "stamp_ns": self.stamp_ns,
+            "pub_ns": self.pub_ns, "src": self.source, "body": self.value})
+        return [self.topic.encode(), header, *buffers]
+
+    @classmethod
+    def from_frames(cls, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> "StreamMessage":
+        if len(frames) < 2:
+            raise DecodeError(f"stream message needs [topic, header, *buffers], got {len(frames)} frame(s)")
+        try:
+            topic = bytes(frames[0]).decode()
+        except UnicodeDecodeError:
+            raise DecodeError("topic frame is not UTF-8") from None
+        header = _header(frames, 1, "stream", limits)
+        return cls(
+            topic=topic,
+            value=decode_typed(_field(header, "type", str, "stream", ""), header.get("body")),
+            seq=_field(header, "seq", int, "stream"),
+            stamp_ns=_field(header, "stamp_ns", int, "stream"),
+            pub_ns=_field(header, "pub_ns", int, "stream"),
+            source=_field(header, "src", str, "stream", ""))
+
+
+@dataclass
+class RequestMessage:
+    """A call to a service method; `timeout_ms` is relative so clocks need not agree."""
+
+    id: Any
+    method: str
+    body: Any = None
+    timeout_ms: Optional[int] = None
+    priority: int = 0
+
+    def to_frames(self, encoder: Encoder) -> list:
+        header = {"v": PROTOCOL_VERSION, "id": self.id, "method": self.method, "body": self.body}
+        if self.timeout_ms is not None:
+            header["timeout_ms"] = self.timeout_ms
+        if self.priority:
+            header["priority"] = self.priority
+        packed, buffers = encoder.pack(header)
+        return [packed, *buffers]
+
+    @classmethod
+    def from_frames(cls, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> "RequestMessage":
+        header = _header(frames, 0, "request", limits)
+        request_id = header.get("id")
+        if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+            raise DecodeError(f"request id must be an int or string, got {request_id!r}")
+        timeout_ms = _field(header, "timeout_ms", (int, type(None)), "request", None)
+        if timeout_ms is not None and timeout_ms < 0:
+            raise DecodeError(f"request timeout_ms must be >= 0, got {timeout_ms}")
+        return cls(id=request_id, method=_field(header, "method", str, "request"),
+                   body=header.get("body"), timeout_ms=timeout_ms,
+                   priority=_field(header, "priority", int, "request", 0))
+
+    @staticmethod
+    def peek_id(frames: Sequence[Any]) -> Any:
+        """Best-effort request id of a request that failed to decode, for the error reply."""
+        try:
+            header = unpack(frames[0], frames[1:])
+            request_id = header.get("id") if isinstance(header, dict) else None
+            return request_id if isinstance(request_id, (int, str)) else None
+        except Exception:
+            return None
+
+
+@dataclass
+class ReplyMessage:
+    """A result or an error `{code, message, details}` for one request id."""
+
+    id: Any
+    ok: bool = True
+    body: Any = None
+    error: dict = field(default_factory=dict)
+
+    def to_frames(self, encoder: Encoder) -> list:
+        header = {"v": PROTOCOL_VERSION, "id": self.id, "ok": self.ok}
+        if self.ok:
+            header["body"] = self.body
+        else:
+            header["error"] = self.error
+        packed, buffers = encoder.pack(header)
+        return [packed, *buffers]
+
+    @classmethod
+    def from_frames(cls, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> "ReplyMessage":
+        header = _header(frames, 0, "reply", limits)
+        ok = _field(header, "ok", bool, "reply")
+        if ok:
+            return cls(id=header.get("id"), ok=True, body=header.get("body"))
+        error = _field(header, "error", dict, "reply")
+        if not isinstance(error.get("code"), str) or not isinstance(error.get("message"), str):
+            raise DecodeError("reply error needs string 'code' and 'message'")
+        return cls(id=header.get("id"), ok=False, error=error)
