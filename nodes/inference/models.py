@@ -78,4 +78,3 @@ def open_session(model: str | Path, intra_op_threads: int = 0,
     except Exception as exc:  # onnxruntime raises several unrelated types
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load model {path}: {first_line}", "INVALID_ARGUMENT") from exc
-

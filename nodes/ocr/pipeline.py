@@ -25,8 +25,8 @@ class OCRResult:
 
     def words(self) -> list[tuple[str, list[float]]]:
         """(text, [x0, y0, x1, y1]) pairs, the form word_accuracy compares."""
-        return [(text, [float(v) for v in box]) for text, box in zip(self.texts,
-                                                                      self.boxes_xyxy)]
+        boxes = self.boxes_xyxy.tolist()
+        return list(zip(self.texts, boxes))
 
 
 @dataclass

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
-
 Word = tuple[str, Sequence[float]]   # (text, [x0, y0, x1, y1])
 MIN_IOU = 0.3
 
@@ -63,7 +61,3 @@ def word_accuracy(truth: Sequence[Word], recognized: Sequence[Word]) -> WordScor
         used_rec.add(ri)
         correct += truth[ti][0] == str(recognized[ri][0]).strip()
     return WordScore(correct, len(used_truth), len(truth))
-
-
-def as_boxes(boxes: np.ndarray) -> list[list[float]]:
-    return [list(map(float, box)) for box in np.asarray(boxes).reshape(-1, 4)]
