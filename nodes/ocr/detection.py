@@ -120,7 +120,8 @@ def db_postprocess(prob_map: np.ndarray, letterbox: Letterbox = Letterbox(1.0, 1
                    source_size: tuple[int, int] | None = None,
                    params: DBParams = DBParams()) -> TextBoxes:
     """Probability map ([1, 1,] H, W) to boxes in source pixels, clipped to (height, width)."""
-    prob = np.asarray(prob_map, dtype=np.float32).reshape(prob_map.shape[-2:])
+    prob = np.asarray(prob_map, dtype=np.float32)
+    prob = prob.reshape(prob.shape[-2:])
     quads, scores = _quads_from_map(prob, params)
     if not quads:
         empty = np.zeros((0,), np.float32)
@@ -146,6 +147,7 @@ class TextDetector:
     inter_op_threads: int = 0
 
     def __post_init__(self):
+        det_resize(np.zeros((32, 32, 3), np.uint8), self.limit_side_len, self.limit_type)
         self.session = open_session(self.model, self.intra_op_threads, self.inter_op_threads)
         self._input = self.session.get_inputs()[0].name
 

@@ -6,7 +6,7 @@ parameters, so any difference in frames/s or accuracy comes from the transport.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,10 +31,13 @@ class OCRResult:
 
 @dataclass
 class SingleProcessOCR:
+    """Frame in, words out, timing each stage so the split across nodes can be compared."""
+
     det_model: str = "ppocr-det"
     rec_model: str = "ppocr-rec"
     det_limit_side_len: int = 960
-    det_params: DBParams = DBParams()
+    det_limit_type: str = "max"
+    det_params: DBParams = field(default_factory=DBParams)
     rec_batch_size: int = 8
     rec_min_width: int = 64
     min_text_score: float = 0.5   # below this a read is noise (rapidocr's default)
@@ -45,7 +48,7 @@ class SingleProcessOCR:
         threads = dict(intra_op_threads=self.intra_op_threads,
                        inter_op_threads=self.inter_op_threads)
         self.detector = TextDetector(self.det_model, self.det_limit_side_len,
-                                     params=self.det_params, **threads)
+                                     self.det_limit_type, self.det_params, **threads)
         self.recognizer = TextRecognizer(self.rec_model, self.rec_batch_size,
                                          self.rec_min_width, **threads)
 
