@@ -5,6 +5,7 @@ for its result; only finished tasks are evicted, oldest first.
 """
 from __future__ import annotations
 
+import itertools
 import secrets
 import threading
 import time
@@ -24,6 +25,7 @@ class _Task:
     state: str = PENDING
     outcome: Any = None
     done_s: float = 0.0
+    done_seq: int = 0
 
 
 class TaskStore:
@@ -33,6 +35,7 @@ class TaskStore:
         self._ttl_s = ttl_s
         self._clock = clock
         self._tasks: OrderedDict[str, _Task] = OrderedDict()
+        self._finished = itertools.count()
         self._lock = threading.Lock()
 
     def create(self, request_id: str = "") -> str:
@@ -57,6 +60,7 @@ class TaskStore:
                 task.state = FAILURE if isinstance(outcome, BaseException) else SUCCESS
                 task.outcome = outcome
                 task.done_s = self._clock()
+                task.done_seq = next(self._finished)
 
     def get(self, task_id: str) -> dict[str, Any]:
         with self._lock:
@@ -79,7 +83,7 @@ class TaskStore:
             del self._tasks[task_id]
 
     def _evict_one(self) -> bool:
-        done = [(t.done_s, k) for k, t in self._tasks.items() if t.state != PENDING]
+        done = [(t.done_seq, k) for k, t in self._tasks.items() if t.state != PENDING]
         if not done:
             return False
         del self._tasks[min(done)[1]]

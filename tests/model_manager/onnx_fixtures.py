@@ -105,3 +105,16 @@ def ppocr_det_path() -> Path:
     spec = importlib.util.find_spec("rapidocr_onnxruntime")
     assert spec is not None and spec.submodule_search_locations, "rapidocr-onnxruntime missing"
     return Path(spec.submodule_search_locations[0]) / "models" / "ch_PP-OCRv4_det_infer.onnx"
+
+
+def gather_table() -> np.ndarray:
+    return np.arange(40, dtype=np.float32).reshape(10, 4)
+
+
+def gather_model() -> bytes:
+    """Row lookup: an index out of range fails inside onnxruntime, not in our checks."""
+    return _model(
+        [helper.make_node("Gather", ["table", "idx"], ["rows"], axis=0)],
+        [helper.make_tensor_value_info("idx", TensorProto.INT64, ["batch"])],
+        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(gather_table(), "table")], name="gather")
