@@ -1,4 +1,4 @@
-"""Check forward() inputs against a model's specs in the caller's thread.
+"""Turn forward() arguments into a queued Request, checking them in the caller's thread.
 
 Catching a wrong dtype or shape here gives the caller a message naming the
 input, the expected and the received value, instead of an onnxruntime error
@@ -6,13 +6,34 @@ from a worker thread that may also have failed other requests in its batch.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ._errors_shim import InvalidArgument
+from ._errors_shim import DeadlineExceeded, InvalidArgument
+from .batching import Request, describe_rows
 from .specs import TensorSpec
+
+
+def make_request(specs: list[TensorSpec], batching: bool, inputs: Any, on_done: Any, *,
+                 request_id: Any, priority: Any, deadline_ns: Any) -> Request:
+    if not callable(on_done):
+        raise InvalidArgument("on_done must be callable")
+    if not isinstance(request_id, str):
+        raise InvalidArgument(f"request_id must be a string, got {type(request_id).__name__}")
+    for key, value in (("priority", priority), ("deadline_ns", deadline_ns)):
+        if isinstance(value, bool) or not isinstance(value, int | None) or (
+                key == "priority" and value is None):
+            raise InvalidArgument(f"{key} must be an integer, got {value!r}", {"key": key})
+    checked = check_inputs(specs, inputs)
+    now_ns = time.monotonic_ns()
+    if deadline_ns is not None and deadline_ns <= now_ns:
+        raise DeadlineExceeded("the request's deadline had already passed when it arrived",
+                               {"request_id": request_id})
+    rows, key = describe_rows(checked, batching)
+    return Request(checked, request_id, priority, deadline_ns, on_done, now_ns, 0, rows, key)
 
 
 def check_inputs(specs: list[TensorSpec], inputs: Any) -> dict[str, np.ndarray]:

@@ -30,10 +30,11 @@ class Intake:
     def upload(self, model_data: Any, metadata: Any) -> str:
         if not isinstance(model_data, (bytes, bytearray, memoryview)):
             raise InvalidArgument(f"model_data must be bytes, got {type(model_data).__name__}")
-        data = bytes(model_data)
-        if len(data) > self._max_bytes:
-            raise ResourceExhausted(f"model of {len(data)} bytes exceeds max_model_bytes "
+        size = memoryview(model_data).nbytes
+        if size > self._max_bytes:
+            raise ResourceExhausted(f"model of {size} bytes exceeds max_model_bytes "
                                     f"{self._max_bytes}", {"max_model_bytes": self._max_bytes})
+        data = bytes(model_data)
         meta = ModelMetadata.from_user(metadata)
         uid = hashlib.sha256(data).hexdigest()
         with self._lock:

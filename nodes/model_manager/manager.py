@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,10 +17,10 @@ import numpy as np
 
 from ._errors_shim import (DeadlineExceeded, EdgeError, FailedPrecondition, InvalidArgument,
                            NotFound)
-from .batching import ModelQueue, Request, describe_rows
+from .batching import ModelQueue
 from .config import ManagerConfig, ModelConfig
 from .execution import ForwardResult, LoadedModel
-from .inputs import check_inputs
+from .inputs import make_request
 from .intake import Intake
 from .onnx_model import batchable, open_session
 from .repository import ModelRecord, Repository
@@ -169,7 +168,9 @@ class ModelManager:
         """
         model = self._loaded(uid)
         try:
-            request = _make_request(model, inputs, on_done, request_id, priority, deadline_ns)
+            request = make_request(model.input_specs, model.queue.batching, inputs, on_done,
+                                   request_id=request_id, priority=priority,
+                                   deadline_ns=deadline_ns)
             self._scheduler.submit(model, request)
         except EdgeError as exc:
             model.stats.record_failure(exc.code)
@@ -288,22 +289,3 @@ def _check_batching(record: ModelRecord, config: ModelConfig) -> None:
             f"model {record.uid} cannot be batched (max_batch_size {config.max_batch_size}): "
             "the first dim of every input and output must be dynamic",
             {"uid": record.uid, "key": "max_batch_size"})
-
-
-def _make_request(model: LoadedModel, inputs: Any, on_done: Any, request_id: Any,
-                  priority: Any, deadline_ns: Any) -> Request:
-    if not callable(on_done):
-        raise InvalidArgument("on_done must be callable")
-    if not isinstance(request_id, str):
-        raise InvalidArgument(f"request_id must be a string, got {type(request_id).__name__}")
-    for key, value in (("priority", priority), ("deadline_ns", deadline_ns)):
-        if isinstance(value, bool) or not isinstance(value, int | None) or (
-                key == "priority" and value is None):
-            raise InvalidArgument(f"{key} must be an integer, got {value!r}", {"key": key})
-    checked = check_inputs(model.input_specs, inputs)
-    now_ns = time.monotonic_ns()
-    if deadline_ns is not None and deadline_ns <= now_ns:
-        raise DeadlineExceeded("the request's deadline had already passed when it arrived",
-                               {"request_id": request_id})
-    rows, key = describe_rows(checked, model.queue.batching)
-    return Request(checked, request_id, priority, deadline_ns, on_done, now_ns, 0, rows, key)

@@ -147,7 +147,11 @@ class Repository:
 
     def read_model(self, uid: str) -> bytes:
         """Re-verify on every load: the file may have rotted since the scan."""
-        data = self._model_path(uid).read_bytes()
+        try:
+            data = self._model_path(uid).read_bytes()
+        except OSError as exc:
+            self._records[uid].problem = f"unreadable: {exc.strerror or exc}"
+            raise FailedPrecondition(f"model {uid} cannot be read: {exc}", {"uid": uid}) from exc
         if hashlib.sha256(data).hexdigest() != uid:
             self._records[uid].problem = "corrupt: sha256 mismatch when loading"
             log.warning("model %s: %s", uid, self._records[uid].problem)
