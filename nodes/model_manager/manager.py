@@ -36,6 +36,9 @@ OnDone = Callable[[Any], None]
 
 
 class ModelManager:
+    """Safe to call from any thread; admin calls are serialized by one lock so a
+    load never races an upload of the same uid."""
+
     def __init__(self, repo_dir: str | os.PathLike[str],
                  config: ManagerConfig | None = None) -> None:
         self.config = config or ManagerConfig()
@@ -93,7 +96,11 @@ class ModelManager:
 
     def load_models(self, uids: Iterable[str], *,
                     config: ModelConfig | dict[str, Any] | None = None) -> None:
-        """All or nothing: if one model fails, those newly loaded by this call are unloaded."""
+        """All or nothing: if one model fails, those newly loaded by this call are unloaded.
+
+        A loaded model given a different config is reloaded, and requests queued
+        on the old instance are answered UNAVAILABLE; the same config is a no-op.
+        """
         wanted = _uid_list(uids)
         cfg = self.config.default_model_config if config is None else ModelConfig.from_dict(config)
         with self._admin:

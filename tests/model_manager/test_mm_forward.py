@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 import onnx_fixtures
-from conftest import WAIT_S, Collector
+from scheduling_probes import WAIT_S, Collector
 from nodes.model_manager import ForwardResult
 from nodes.model_manager._errors_shim import (DeadlineExceeded, FailedPrecondition,
                                               InvalidArgument, NotFound, Unavailable)

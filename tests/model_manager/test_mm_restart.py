@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import WAIT_S
+from scheduling_probes import WAIT_S
 from nodes.model_manager._errors_shim import FailedPrecondition
 
 pytestmark = pytest.mark.timeout(60)

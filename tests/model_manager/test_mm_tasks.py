@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import WAIT_S
+from scheduling_probes import WAIT_S
 from nodes.model_manager._errors_shim import DeadlineExceeded, NotFound, ResourceExhausted
 from nodes.model_manager.tasks import TaskStore
 

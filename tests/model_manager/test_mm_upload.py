@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+import threading
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nodes.model_manager._errors_shim import (FailedPrecondition, InvalidArgument, NotFound,
                                               ResourceExhausted)
+from nodes.model_manager.specs import ModelMetadata
+from nodes.model_manager.uploads import UploadArea
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -181,3 +188,32 @@ def test_chunked_upload_argument_errors(make_manager, add_matmul_bytes):
     with pytest.raises(NotFound):
         manager.finish_upload(upload_id)
     manager.begin_upload(len(data), sha(data))  # the slot was freed
+
+
+def test_concurrent_uploads_of_one_model_store_it_once(manager, repo_dir, add_matmul_bytes):
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        manager.upload_model(add_matmul_bytes))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [sha(add_matmul_bytes)] * 6
+    assert files_under(repo_dir / "models") == {f"{results[0]}.onnx", f"{results[0]}.json"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(min_size=1, max_size=300), cuts=st.lists(st.integers(0, 300)),
+       order=st.randoms(use_true_random=False), repeats=st.integers(0, 3))
+def test_any_chunking_order_and_retries_reassemble_the_bytes(data, cuts, order, repeats):
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    chunks = list(zip(bounds, bounds[1:]))
+    chunks += chunks[:repeats]
+    order.shuffle(chunks)
+    with tempfile.TemporaryDirectory() as tmp:
+        area = UploadArea(Path(tmp) / "uploads", max_bytes=1000, max_uploads=1, ttl_s=60)
+        upload_id = area.begin(len(data), sha(data), ModelMetadata())
+        for start, end in chunks:
+            area.write(upload_id, start, data[start:end])
+        upload = area.complete(upload_id)
+        assert upload.path.read_bytes() == data
