@@ -1,7 +1,7 @@
 """Stand-in for ``edge/errors.py`` until it lands on main.
 
-The names, constructor and ``code`` attribute match the planned hierarchy, so
-switching is one import line in each module that uses it.
+Mirrors main's ``edge/errors.py`` (constructor, ``code``, ``message``,
+``details``, ``to_wire``, ``str``), so switching is a change of import line.
 """
 from __future__ import annotations
 
@@ -11,12 +11,21 @@ from typing import Any
 class EdgeError(Exception):
     """An error that crosses the wire as ``{code, message, details}``."""
 
-    code = "UNKNOWN"
+    code = "INTERNAL"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, details: Any = None) -> None:
         super().__init__(message)
         self.message = message
-        self.details = dict(details or {})
+        self.details = details
+
+    def to_wire(self) -> dict:
+        error = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return error
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class InvalidArgument(EdgeError):

@@ -92,5 +92,5 @@ class TaskStore:
 
 def _error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, EdgeError):
-        return {"code": exc.code, "message": str(exc), "details": exc.details}
-    return {"code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}", "details": {}}
+        return exc.to_wire()
+    return {"code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}
