@@ -38,8 +38,10 @@ def describe_rows(inputs: dict[str, np.ndarray], batching: bool) -> tuple[int, t
     """Rows a request contributes to a batch and the key it must share with batch-mates."""
     if not batching:
         return 1, ()
-    first = next(iter(inputs.values()))
-    return int(first.shape[0]), tuple((name, a.shape[1:]) for name, a in sorted(inputs.items()))
+    rows = {int(a.shape[0]) for a in inputs.values()}
+    if len(rows) != 1:
+        return max(rows), (object(),)  # inputs disagree on rows: this one runs alone
+    return rows.pop(), tuple((name, a.shape[1:]) for name, a in sorted(inputs.items()))
 
 
 class ModelQueue:

@@ -15,7 +15,11 @@ from ._errors_shim import InvalidArgument
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Batching follows Triton: ``max_batch_size`` < 2 disables it."""
+    """Batching follows Triton: ``max_batch_size`` < 2 disables it.
+
+    Like Triton's, it is opt-in because only the model's author knows that
+    rows are independent (stacking them must not change any row's result).
+    """
 
     max_batch_size: int = 0
     preferred_batch_sizes: tuple[int, ...] = ()

@@ -57,7 +57,8 @@ class ModelManager:
         self._restore()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Queued requests are answered UNAVAILABLE; a run in progress may finish first."""
+        """Queued requests are answered UNAVAILABLE, from this thread once the workers
+        have stopped (or ``timeout_s`` passed); a run in progress may finish first."""
         self._closed = True
         self._scheduler.close(timeout_s)
 
@@ -169,7 +170,8 @@ class ModelManager:
 
         Errors found now (unknown uid, bad inputs, full queue, deadline already
         past) are raised here and ``on_done`` is never called. Otherwise
-        ``on_done`` is called exactly once, from a worker thread, with a
+        ``on_done`` is called exactly once, from a worker thread (from the
+        closing thread if ``close`` drops the request), with a
         ``ForwardResult`` or an ``EdgeError``. ``deadline_ns`` is a
         ``time.monotonic_ns()`` instant; higher ``priority`` runs first.
         """
