@@ -1,0 +1,89 @@
+"""One onnxruntime run for a batch of requests, with timing, stats and error mapping.
+
+Outcomes are returned rather than delivered so the scheduler can free the
+model for the next batch before any caller's callback runs.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+from ._errors_shim import EdgeError, Internal, InvalidArgument
+from .batching import ModelQueue, Request, split_outputs, stack_inputs
+from .config import ModelConfig
+from .onnx_model import short_error
+from .specs import TensorSpec
+from .stats import ModelStats
+
+log = logging.getLogger("edge.model_manager")
+
+Outcome = tuple[Request, Any]
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    uid: str
+    request_id: str
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    uid: str
+    session: ort.InferenceSession
+    input_specs: list[TensorSpec]
+    output_names: list[str]
+    config: ModelConfig
+    queue: ModelQueue
+    stats: ModelStats
+
+
+def run_batch(model: LoadedModel, batch: list[Request]) -> list[Outcome]:
+    try:
+        per_request = _compute(model, batch)
+    except EdgeError as exc:
+        if len(batch) > 1:  # one bad request must not fail its batch-mates
+            return [o for request in batch for o in run_batch(model, [request])]
+        return [failure(model, batch[0], exc)]
+    return [(request, ForwardResult(model.uid, request.request_id, outputs))
+            for request, outputs in zip(batch, per_request)]
+
+
+def _compute(model: LoadedModel, batch: list[Request]) -> list[dict[str, np.ndarray]]:
+    start_ns = time.monotonic_ns()
+    feeds = stack_inputs(batch)
+    ran_ns = time.monotonic_ns()
+    try:
+        outputs = model.session.run(model.output_names, feeds)
+    except ort_state.InvalidArgument as exc:
+        raise InvalidArgument(f"onnxruntime rejected the inputs: {short_error(exc)}") from exc
+    except Exception as exc:
+        raise Internal(f"inference failed: {short_error(exc)}") from exc
+    done_ns = time.monotonic_ns()
+    per_request = split_outputs(model.output_names, outputs, batch)
+    end_ns = time.monotonic_ns()
+    model.stats.record_batch(
+        queue_ns=[start_ns - r.enqueue_ns for r in batch],
+        request_ns=[end_ns - r.enqueue_ns for r in batch],
+        rows=sum(r.rows for r in batch) if model.queue.batching else len(batch),
+        input_ns=ran_ns - start_ns, infer_ns=done_ns - ran_ns, output_ns=end_ns - done_ns)
+    return per_request
+
+
+def failure(model: LoadedModel, request: Request, exc: EdgeError) -> Outcome:
+    model.stats.record_failure(exc.code, time.monotonic_ns() - request.enqueue_ns)
+    return request, exc
+
+
+def deliver(request: Request, value: Any) -> None:
+    """A broken callback must not take a worker thread down with it."""
+    try:
+        request.on_done(value)
+    except Exception:
+        log.exception("on_done callback for request %r raised", request.request_id)

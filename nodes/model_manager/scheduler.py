@@ -1,0 +1,134 @@
+"""The worker pool: which queued batch runs next, on which thread.
+
+One condition variable guards every model queue. Workers take the most
+urgent ready batch across all models (priority, then arrival), so different
+models run in parallel while each model runs at most ``instance_count``
+batches at once. Callers only ever enqueue; they never wait here.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+
+from ._errors_shim import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
+from .batching import Request
+from .execution import LoadedModel, Outcome, deliver, failure, run_batch
+
+log = logging.getLogger("edge.model_manager")
+
+IDLE_WAIT_S = 0.5
+Picked = tuple[LoadedModel, list[Request]]
+
+
+class Scheduler:
+    def __init__(self, workers: int) -> None:
+        self._cond = threading.Condition()
+        self._models: dict[str, LoadedModel] = {}
+        self._orphans: list[Outcome] = []
+        self._seq = itertools.count()
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._work, name=f"model-worker-{i}",
+                                          daemon=True) for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def running(self) -> bool:
+        return not self._stopping and all(t.is_alive() for t in self._threads)
+
+    def get(self, uid: str) -> LoadedModel | None:
+        with self._cond:
+            return self._models.get(uid)
+
+    def add(self, model: LoadedModel) -> None:
+        with self._cond:
+            self._models[model.uid] = model
+
+    def remove(self, uid: str) -> LoadedModel | None:
+        """Queued requests are answered UNAVAILABLE by a worker, not by this caller."""
+        with self._cond:
+            model = self._models.pop(uid, None)
+            if model is not None:
+                gone = Unavailable(f"model {uid} was unloaded", {"uid": uid})
+                self._orphans += [failure(model, r, gone) for r in model.queue.drain()]
+                self._cond.notify_all()
+            return model
+
+    def submit(self, model: LoadedModel, request: Request) -> None:
+        with self._cond:
+            if self._stopping:
+                raise Unavailable("the model manager is shutting down")
+            if self._models.get(model.uid) is not model:
+                raise FailedPrecondition(f"model {model.uid} is not loaded", {"uid": model.uid})
+            request.seq = next(self._seq)
+            model.queue.push(request)
+            self._cond.notify()
+
+    def close(self, timeout_s: float) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            gone = Unavailable("the model manager shut down")
+            left = self._orphans + [failure(m, r, gone) for m in self._models.values()
+                                    for r in m.queue.drain()]
+            self._orphans = []
+        for request, value in left:
+            deliver(request, value)
+
+    def _work(self) -> None:
+        while (job := self._next_job()) is not None:
+            outcomes, picked = job
+            if picked is not None:
+                model, batch = picked
+                try:
+                    outcomes += run_batch(model, batch)
+                except Exception as exc:  # a bug, but callers must still get an answer
+                    log.exception("batch for model %s failed unexpectedly", model.uid)
+                    wrapped = Internal(f"internal error: {exc}")
+                    outcomes += [failure(model, r, wrapped) for r in batch]
+                finally:
+                    with self._cond:
+                        model.queue.inflight -= 1
+                        self._cond.notify_all()
+            for request, value in outcomes:
+                deliver(request, value)
+
+    def _next_job(self) -> tuple[list[Outcome], Picked | None] | None:
+        with self._cond:
+            while not self._stopping:
+                now_ns = time.monotonic_ns()
+                outcomes, self._orphans = self._orphans, []
+                outcomes += self._expire(now_ns)
+                picked, wake_ns = self._pick(now_ns)
+                if outcomes or picked:
+                    return outcomes, picked
+                wait_s = IDLE_WAIT_S if wake_ns is None else (wake_ns - now_ns) / 1e9
+                self._cond.wait(min(IDLE_WAIT_S, max(wait_s, 0.0)))
+            return None
+
+    def _expire(self, now_ns: int) -> list[Outcome]:
+        outcomes = []
+        for model in self._models.values():
+            for request in model.queue.pop_expired(now_ns):
+                exc = DeadlineExceeded("deadline passed while the request was queued",
+                                       {"request_id": request.request_id})
+                outcomes.append(failure(model, request, exc))
+        return outcomes
+
+    def _pick(self, now_ns: int) -> tuple[Picked | None, int | None]:
+        """Most urgent ready batch first; otherwise the earliest time worth waking."""
+        wakes = []
+        waiting = [m for m in self._models.values() if m.queue.head_key() is not None]
+        for model in sorted(waiting, key=lambda m: m.queue.head_key()):
+            batch, wake_ns = model.queue.take_batch(now_ns)
+            if batch:
+                model.queue.inflight += 1
+                return (model, batch), None
+            wakes += [t for t in (wake_ns, model.queue.next_deadline_ns()) if t is not None]
+        return None, min(wakes, default=None)

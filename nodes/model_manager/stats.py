@@ -1,0 +1,53 @@
+"""Per-model inference statistics with Triton's names and meanings.
+
+``inference_count`` counts rows (batch items), ``execution_count`` counts
+onnxruntime runs, so ``inference_count / execution_count`` is the mean batch
+size and shows whether dynamic batching coalesced anything.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+
+class ModelStats:
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
+        self._batch_sizes: Counter[int] = Counter()
+        self._last_inference_ms = 0
+
+    def record_batch(self, *, queue_ns: list[int], request_ns: list[int], rows: int,
+                     input_ns: int, infer_ns: int, output_ns: int) -> None:
+        """One successful run; the lists hold one entry per request in the batch."""
+        with self._lock:
+            self._counts["execution_count"] += 1
+            self._counts["inference_count"] += rows
+            self._counts["success_count"] += len(queue_ns)
+            self._counts["queue_ns"] += sum(queue_ns)
+            self._counts["request_ns"] += sum(request_ns)
+            self._counts["compute_input_ns"] += input_ns
+            self._counts["compute_infer_ns"] += infer_ns
+            self._counts["compute_output_ns"] += output_ns
+            self._batch_sizes[rows] += 1
+            self._last_inference_ms = time.time_ns() // 1_000_000
+
+    def record_failure(self, code: str, request_ns: int = 0) -> None:
+        with self._lock:
+            self._counts["failure_count"] += 1
+            self._counts["request_ns"] += request_ns
+            self._failures[code] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        keys = ("success_count", "failure_count", "inference_count", "execution_count",
+                "request_ns", "queue_ns", "compute_input_ns", "compute_infer_ns",
+                "compute_output_ns")
+        with self._lock:
+            return {"uid": self.uid, **{k: self._counts[k] for k in keys},
+                    "failures_by_code": dict(self._failures),
+                    "batch_sizes": dict(sorted(self._batch_sizes.items())),
+                    "last_inference_ms": self._last_inference_ms}

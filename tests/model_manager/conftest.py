@@ -1,0 +1,67 @@
+"""Fixtures for the model manager tests: managers over temp repos, models, and gates."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import onnx_fixtures
+from nodes.model_manager import ManagerConfig, ModelManager
+from scheduling_probes import Gate
+
+@pytest.fixture
+def repo_dir(tmp_path: Path) -> Path:
+    return tmp_path / "repo"
+
+
+@pytest.fixture
+def make_manager(repo_dir: Path) -> Iterator[Callable[..., ModelManager]]:
+    made: list[ModelManager] = []
+
+    def make(root: Path | None = None, **config: Any) -> ModelManager:
+        manager = ModelManager(root or repo_dir, ManagerConfig(**config))
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        manager.close(timeout_s=5.0)
+
+
+@pytest.fixture
+def manager(make_manager: Callable[..., ModelManager]) -> ModelManager:
+    return make_manager()
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    g = Gate()
+    yield g
+    g.release.set()
+
+
+@pytest.fixture(scope="session")
+def add_matmul_bytes() -> bytes:
+    return onnx_fixtures.add_matmul_model()
+
+
+@pytest.fixture(scope="session")
+def mixed_bytes() -> bytes:
+    return onnx_fixtures.mixed_dtype_model()
+
+
+@pytest.fixture(scope="session")
+def fixed_bytes() -> bytes:
+    return onnx_fixtures.fixed_shape_model()
+
+
+@pytest.fixture(scope="session")
+def chain_bytes() -> bytes:
+    return onnx_fixtures.matmul_chain_model(width=256, depth=3)
+
+
+@pytest.fixture(scope="session")
+def ppocr_bytes() -> bytes:
+    return onnx_fixtures.ppocr_det_path().read_bytes()
