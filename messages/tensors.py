@@ -39,7 +39,7 @@ class TensorSpec(Schema):
     TYPE = "TensorSpec"
     name: str
     dtype: str
-    shape: list = field(default_factory=list)
+    shape: Optional[list] = field(default_factory=list)  # None: the rank is unknown
 
     def validate(self) -> None:
         need_str(self.name, "tensor name")
@@ -49,7 +49,9 @@ class TensorSpec(Schema):
         except (TypeError, DecodeError):
             raise SchemaError(f"tensor {self.name!r} has unsupported dtype {self.dtype!r}") from None
         self.dtype = np.dtype(self.dtype).name
-        self.shape = [d if isinstance(d, Dim) else Dim(**d) for d in self.shape]
+        if self.shape is not None:
+            need(isinstance(self.shape, list), f"tensor {self.name!r} shape must be a list or None")
+            self.shape = [d if isinstance(d, Dim) else Dim(**d) for d in self.shape]
 
     def check(self, array: np.ndarray) -> Optional[str]:
         """Return why `array` does not fit this spec, or None when it does."""
@@ -57,6 +59,8 @@ class TensorSpec(Schema):
             return f"input {self.name!r}: expected ndarray, got {type(array).__name__}"
         if array.dtype != np.dtype(self.dtype):
             return f"input {self.name!r}: expected dtype {self.dtype}, got {array.dtype.name}"
+        if self.shape is None:
+            return None
         if array.ndim != len(self.shape):
             return (f"input {self.name!r}: expected rank {len(self.shape)} "
                     f"{self.shape_text()}, got shape {list(array.shape)}")
@@ -67,12 +71,14 @@ class TensorSpec(Schema):
         return None
 
     def shape_text(self) -> str:
+        if self.shape is None:
+            return "[unknown rank]"
         return "[" + ", ".join(str(d) for d in self.shape) + "]"
 
     @classmethod
     def _wire_fields(cls, body: dict) -> dict:
         shape = body.get("shape", [])
-        if not isinstance(shape, list) or not all(isinstance(d, dict) for d in shape):
+        if shape is not None and not isinstance(shape, list) or not all(isinstance(d, dict) for d in shape):
             raise DecodeError("TensorSpec shape must be a list of Dim maps")
         return body
 
