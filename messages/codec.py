@@ -7,7 +7,6 @@ msgpack and decode to read-only views on the received frames.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -138,27 +137,30 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
 
 def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
                       limits: Limits) -> np.ndarray:
+    # Hot path for every array received: checks are inlined rather than factored out.
     try:
-        ref = msgpack.unpackb(payload)
+        index, dtype_str, shape = msgpack.unpackb(payload)
     except Exception:
-        raise DecodeError("malformed ndarray reference") from None
-    if not (isinstance(ref, list) and len(ref) == 3):
-        raise DecodeError("ndarray reference must be [index, dtype, shape]")
-    index, dtype_str, shape = ref
+        raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]") from None
     if type(index) is not int or not 0 <= index < len(frames):
         raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(frames)})")
     if used[index]:
         raise DecodeError(f"buffer frame {index} referenced twice")
-    dtype = check_dtype(dtype_str)
-    if not isinstance(shape, list) or len(shape) > limits.max_ndim:
+    dtype = _DTYPES.get(dtype_str) if type(dtype_str) is str else None
+    if dtype is None:
+        dtype = check_dtype(dtype_str)
+    if type(shape) is not list or len(shape) > limits.max_ndim:
         raise DecodeError(f"ndarray shape {shape!r} is not a list of at most {limits.max_ndim} dims")
-    if not all(type(d) is int and d >= 0 for d in shape):
-        raise DecodeError(f"ndarray shape {shape!r} has a non-integer or negative dim")
+    count = 1
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            raise DecodeError(f"ndarray shape {shape!r} has a non-integer or negative dim")
+        count *= dim
     view = frame_buffer(frames[index])
-    expected = math.prod(shape) * dtype.itemsize
-    if view.nbytes != expected:
-        raise DecodeError(
-            f"buffer frame {index} is {view.nbytes} bytes, shape {shape} {dtype_str} needs {expected}")
+    if view.nbytes != count * dtype.itemsize:
+        raise DecodeError(f"buffer frame {index} is {view.nbytes} bytes, "
+                          f"shape {shape} {dtype_str} needs {count * dtype.itemsize}")
     used[index] = True
     # A read-only view on the received frame: no copy, and nobody can write into it.
-    return np.frombuffer(view.toreadonly(), dtype=dtype).reshape(shape)
+    array = np.frombuffer(view.toreadonly(), dtype=dtype)
+    return array if len(shape) == 1 else array.reshape(shape)

@@ -47,7 +47,7 @@ CASES = {
     "malformed ext payload": (stream(good_header(body=msgpack.ExtType(EXT_NDARRAY, b"\xc1"))),
                               "malformed ndarray reference"),
     "ext payload wrong arity": (stream(good_header(body=msgpack.ExtType(EXT_NDARRAY, msgpack.packb([0]))),
-                                       b"1"), "must be [index, dtype, shape]"),
+                                       b"1"), "must be msgpack [index, dtype, shape]"),
     "unknown message type": (stream(good_header(type="Pickle", body={})), "unknown message type"),
     "typed body wrong field": (stream(good_header(type="Image", body={"nope": 1})), "unknown field"),
     "topic not utf-8": (stream(good_header(), topic=b"\xff\xfe"), "not UTF-8"),
