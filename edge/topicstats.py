@@ -29,8 +29,13 @@ def collect_stats(services: dict, timeout_s: float = SAMPLE_TIMEOUT_S) -> dict:
 
 
 def counters(stats: dict) -> tuple[dict, dict]:
-    """(topic -> messages published, topic -> messages dropped by subscribers)."""
+    """(topic -> messages published, topic -> messages dropped by subscribers).
+
+    A topic whose publisher is not a launched node (an external one) counts what its
+    busiest subscriber saw: received plus dropped.
+    """
     published: dict[str, int] = {}
+    seen: dict[str, int] = {}
     dropped: dict[str, int] = {}
     for node_stats in stats.values():
         for topic, count in (node_stats.get("published") or {}).items():
@@ -39,7 +44,8 @@ def counters(stats: dict) -> tuple[dict, dict]:
             topic = port.get("topic")
             if topic is not None:
                 dropped[topic] = dropped.get(topic, 0) + port.get("dropped", 0)
-    return published, dropped
+                seen[topic] = max(seen.get(topic, 0), port.get("received", 0) + port.get("dropped", 0))
+    return {**seen, **published}, dropped
 
 
 class TopicRates:
