@@ -79,8 +79,9 @@ def _child(supervisor: "Supervisor", request: Request, key: str = "name"):
 
 def _describe(supervisor: "Supervisor", child) -> dict:
     node = supervisor.graph.node(child.name)
-    return {**child.describe(), "type": node.type, "endpoint": supervisor.wiring.publishers[child.name],
-            "service": supervisor.wiring.services[child.name]}
+    wiring = supervisor.wiring
+    return {**child.describe(), "type": node.type, "endpoint": wiring.publishers[child.name],
+            "service": wiring.services[child.name]}
 
 
 # -- graph and nodes --------------------------------------------------------------------------
@@ -131,7 +132,8 @@ def resolve(sup: "Supervisor", request: Request) -> dict:
     for child in sup.children.values():  # a script may publish topics it did not declare
         endpoint = (child.reported.get("endpoints") or {}).get(topic)
         if endpoint:
-            return {"topic": topic, "endpoint": endpoint, "external": False, "publisher": child.name}
+            return {"topic": topic, "endpoint": endpoint, "external": False,
+                    "publisher": child.name}
     raise NotFound(f"graph {sup.graph.name!r} has no topic {topic!r}")
 
 
@@ -229,7 +231,8 @@ def _ask_node(sup: "Supervisor", request: Request, child, method: str, body: Any
                 result = client.call(method, body)
         except ServiceTimeout:
             raise Unavailable(f"node {child.name!r} did not answer {method!r} within "
-                              f"{NODE_CALL_TIMEOUT_S:.0f} s (is it iterating its events?)") from None
+                              f"{NODE_CALL_TIMEOUT_S:.0f} s (is it iterating its events?)"
+                              ) from None
         if on_ok is not None:
             sup.post(lambda: on_ok(result))
         return result

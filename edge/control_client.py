@@ -1,6 +1,6 @@
 """Python access to a running launch's control endpoint (docs/CONTROL.md).
 
-    with ControlClient() as graph:            # the local launch, or ControlClient("tcp://robot:5550")
+    with ControlClient() as graph:      # the local launch; or ControlClient("tcp://robot:5550")
         print(graph.nodes())
         graph.param_set("detector", "threshold", 0.4)
         graph.restart("camera")
@@ -23,8 +23,9 @@ def find_control(endpoint: Optional[str] = None) -> str:
         return endpoint
     found = default_control_endpoint()
     if found.startswith("ipc://") and not Path(found[len("ipc://"):]).exists():
-        raise Unavailable(f"no running launch found (no control socket at {found[len('ipc://'):]}); "
-                          "start one with `edge launch FILE`, or pass --endpoint for a remote one")
+        raise Unavailable(f"no running launch found (no control socket at "
+                          f"{found[len('ipc://'):]}); start one with `edge launch FILE`, "
+                          "or pass --endpoint for a remote one")
     return found
 
 

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edge.launchfile import Graph
+from edge.launchmodel import Graph
 
 INSTALL_HINT = ("Graphviz's `dot` is not installed: install it (Debian/Ubuntu: "
                 "`sudo apt-get install graphviz`, macOS: `brew install graphviz`, conda: "
@@ -44,7 +44,8 @@ def to_dot(graph: Graph) -> str:
         return f'"{esc(text)}"'
 
     lines = [f"digraph {q(graph.name)} {{", "  rankdir=LR;",
-             '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", fontname="Helvetica"];',
+             '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+             'fontname="Helvetica"];',
              '  edge [fontname="Helvetica", fontsize=10];']
     for node in graph.nodes:
         label = f'"{esc(node.name)}\\n{esc(_type_label(node.type))}"'
@@ -77,7 +78,8 @@ def to_mermaid(graph: Graph) -> str:
 
     lines = ["flowchart LR"]
     for node in graph.nodes:
-        lines.append(f'  {ident(node.name)}["{text(node.name)}<br/><small>{text(_type_label(node.type))}</small>"]')
+        label = f"{text(node.name)}<br/><small>{text(_type_label(node.type))}</small>"
+        lines.append(f'  {ident(node.name)}["{label}"]')
     declared = set()
     for source, target, topic in _edges(graph):
         for end in (source, target):

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Callable, Optional, TextIO
 
-from edge.restart import RestartPolicy, describe_exit
+from edge.restart import RestartPolicy
 
 LIVE_STATES = ("starting", "running", "stopping")
 TERM_AFTER_S = 1.0     # after SIGTERM, wait this long before SIGKILL
@@ -142,7 +142,7 @@ class ChildProcess:
         if self.state == "backoff" and self.restart_at is not None and now >= self.restart_at:
             self.restarts += 1
             self._spawn()
-        elif self.state == "stopping" and self._stop_deadline is not None and now >= self._stop_deadline:
+        elif self.state == "stopping" and now >= self._stop_deadline:
             self._escalate(now)
 
     def next_deadline(self) -> Optional[float]:
@@ -155,7 +155,7 @@ class ChildProcess:
     def describe(self) -> dict:
         now = self.clock()
         return {"name": self.name, "state": self.state, "pid": self.pid, "restarts": self.restarts,
-                "uptime_s": round(now - self.started_at, 3) if self.alive and self.started_at else 0.0,
+                "uptime_s": round(now - self.started_at, 3) if self.alive else 0.0,
                 "ready": self.state == "running", "exit_code": self.exit_code,
                 "restart": self.policy.mode, "max_restarts": self.policy.max_restarts}
 
@@ -252,7 +252,3 @@ class ChildProcess:
             os.killpg(self.popen.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def exit_text(returncode: Optional[int]) -> str:
-    return "" if returncode is None else describe_exit(returncode)

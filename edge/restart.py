@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from edge.launchfile import DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES
+from edge.launchmodel import DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES
 
 
 @dataclass(frozen=True)

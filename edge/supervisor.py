@@ -18,19 +18,17 @@ from typing import Callable, Optional
 
 import zmq
 
-from edge.client import Client
 from edge.config import CONTROL_ENV_VAR, ENV_VAR
-from edge.endpoints import ipc_endpoint, remove_ipc, runtime_dir
-from edge.errors import EdgeError, FailedPrecondition, Unavailable
-from edge.launchfile import Graph
-from edge.lookup import default_control_endpoint
+from edge.control import serve as serve_commands
+from edge.control_endpoint import ControlEndpoint, bind as bind_control
+from edge.endpoints import runtime_dir
+from edge.errors import FailedPrecondition
+from edge.launchmodel import Graph
 from edge.process import LIVE_STATES, ChildProcess, OutputPrinter
 from edge.restart import RestartPolicy
-from edge.service import Service
 from edge.signals import StopSignals
 from edge.topicstats import TopicRates
-from edge.wiring import Wiring, plan
-from edge import control
+from edge.wiring import Wiring, launch_directory, plan
 
 MAX_POLL_S = 0.05          # exits are noticed at least this often
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -52,14 +50,12 @@ class Supervisor:
         self.children: dict[str, ChildProcess] = {}
         self.topic_rates = TopicRates()
         self.wiring: Optional[Wiring] = None
-        self.service: Optional[Service] = None
-        self.control_endpoint = ""
+        self.control: Optional[ControlEndpoint] = None
         self.started_at = clock()
         self.stopping = False
         self._exit_code: Optional[int] = None
         self._stop_requested: Optional[tuple[int, str]] = None
         self._launch_dir: Optional[Path] = None
-        self._extra_ipc: Optional[str] = None
         self._overrides: dict[str, dict] = {}
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._waiters: list = []
@@ -134,12 +130,10 @@ class Supervisor:
 
     # -- starting ----------------------------------------------------------------------------
     def _prepare(self) -> None:
-        base = runtime_dir()
-        _remove_stale_launch_dirs(base)
-        self._launch_dir = base / f"launch.{os.getpid()}"
-        self._launch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._bind_control()
-        self.wiring = plan(self.graph, self._launch_dir, self._node_control())
+        self._launch_dir = launch_directory(runtime_dir())
+        self.control = bind_control(self._control_arg, self.graph.name, self.log)
+        serve_commands(self, self.control.service)
+        self.wiring = plan(self.graph, self._launch_dir, self.control.for_nodes)
         for node in self.graph.nodes:
             argv = [sys.executable, "-u"]
             argv += [str(self.types[node.name])] if isinstance(self.types[node.name], Path) \
@@ -148,60 +142,35 @@ class Supervisor:
             self.children[node.name] = ChildProcess(node.name, argv, self._env(node.name), policy,
                                                     self.printer, log=self.log, clock=self.clock)
 
-    def _bind_control(self) -> None:
-        endpoint = self._control_arg or default_control_endpoint()
-        _refuse_if_running(endpoint)
-        try:
-            self.service = Service(endpoint, name=self.graph.name)
-        except zmq.ZMQError as exc:
-            raise Unavailable(f"cannot bind the control endpoint {endpoint}: {exc}") from None
-        self.control_endpoint = self.service.endpoint
-        local = ipc_endpoint("control")
-        if not endpoint.startswith("ipc://"):  # local tools and nodes still find it over ipc
-            try:
-                _refuse_if_running(local)
-                self.service.socket.bind(local)
-                self._extra_ipc = local
-            except (EdgeError, zmq.ZMQError) as exc:
-                self.log(f"control is not also on {local} ({exc}); local tools need --endpoint")
-        control.serve(self, self.service)
-
-    def _node_control(self) -> str:
-        if self._extra_ipc:
-            return self._extra_ipc
-        endpoint = self.control_endpoint
-        for wildcard in ("tcp://0.0.0.0:", "tcp://*:"):
-            if endpoint.startswith(wildcard):
-                return "tcp://127.0.0.1:" + endpoint[len(wildcard):]
-        return endpoint
-
     def _env(self, name: str) -> dict:
         node = self.graph.node(name)
         parameters = {**node.parameters, **self._overrides.get(name, {})}
         env = dict(os.environ)
         path = [str(self.graph.base_dir.resolve())] + \
             [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        node_type = self.types[name]
-        # the resolved class, so the child skips the entry-point scan
-        type_name = None if isinstance(node_type, Path) else f"{node_type.__module__}:{node_type.__qualname__}"
+        node_type = self.types[name]  # the class itself, so the child skips the entry-point scan
+        type_name = None if isinstance(node_type, Path) else \
+            f"{node_type.__module__}:{node_type.__qualname__}"
         env.update({ENV_VAR: self.wiring.config(node, parameters, type_name).to_json(),
-                    CONTROL_ENV_VAR: self._node_control(), "EDGE_RUNTIME_DIR": str(runtime_dir()),
+                    CONTROL_ENV_VAR: self.control.for_nodes, "EDGE_RUNTIME_DIR": str(runtime_dir()),
                     "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(path)})
         env.update(node.env)
         return env
 
     def _start_all(self) -> None:
         self.log(f"launching graph {self.graph.name!r}: {len(self.children)} node(s), "
-                 f"control {self.control_endpoint}" + (f" and {self._extra_ipc}" if self._extra_ipc else ""))
+                 f"control {' and '.join(self.control.endpoints)}")
         for child in self.children.values():
             child.start()
         if self.duration_s is not None:
+            reason = f"--duration {self.duration_s:g} s is up"
             self.when(lambda: False, lambda: None, timeout_s=self.duration_s,
-                      on_timeout=lambda: self.request_shutdown(0, f"--duration {self.duration_s:g} s is up"))
+                      on_timeout=lambda: self.request_shutdown(0, reason))
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self, signals: StopSignals) -> None:
-        service_items = {item for item, _ in self.service.poll_items()}
+        service = self.control.service
+        service_items = {item for item, _ in service.poll_items()}
         while True:
             self.run_posted()
             for child in self.children.values():
@@ -213,7 +182,7 @@ class Supervisor:
             if self._finished():
                 return
             poller = zmq.Poller()
-            for item, flags in self.service.poll_items():
+            for item, flags in service.poll_items():
                 poller.register(item, flags)
             poller.register(signals.wake_fd, zmq.POLLIN)
             outputs = {c.output_fd: c for c in self.children.values() if c.output_fd is not None}
@@ -221,7 +190,7 @@ class Supervisor:
                 poller.register(fd, zmq.POLLIN)
             for item, _ in poller.poll(self._poll_timeout_ms()):
                 if item in service_items:
-                    self.service.process()
+                    service.process()
                 elif item == signals.wake_fd:
                     signals.clear()
                 elif item in outputs:
@@ -272,7 +241,8 @@ class Supervisor:
         if settled:
             failed = [c.name for c in self.children.values() if c.state == "failed"]
             self._exit_code = 1 if failed else 0
-            self.log("every node has finished" + (f"; failed: {', '.join(failed)}" if failed else ""))
+            self.log("every node has finished"
+                     + (f"; failed: {', '.join(failed)}" if failed else ""))
         return settled
 
     # -- stopping ----------------------------------------------------------------------------
@@ -307,37 +277,8 @@ class Supervisor:
         for done, then, deadline, on_timeout in self._waiters:
             on_timeout()
         self._waiters = []
-        if self.service is not None:
-            self.service.process()  # send replies still waiting (e.g. to `shutdown`)
-            self.service.close()
-            self.service = None
-        if self._extra_ipc:
-            remove_ipc(self._extra_ipc)
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         if self._launch_dir is not None:
             shutil.rmtree(self._launch_dir, ignore_errors=True)
-
-
-def _refuse_if_running(endpoint: str) -> None:
-    """A live launch already answers at this ipc path: refuse. A dead one's file: remove."""
-    if not endpoint.startswith("ipc://") or not Path(endpoint[len("ipc://"):]).exists():
-        return
-    try:
-        with Client(endpoint, timeout_s=0.3, retries=0) as client:
-            found = client.call("ping")
-    except EdgeError:
-        remove_ipc(endpoint)  # stale: its supervisor died without cleaning up
-        return
-    raise FailedPrecondition(
-        f"graph {found.get('graph')!r} (pid {found.get('pid')}) is already running at {endpoint}; "
-        "stop it with `edge shutdown` or choose another endpoint with --control")
-
-
-def _remove_stale_launch_dirs(base: Path) -> None:
-    for path in base.glob("launch.*"):
-        try:
-            pid = int(path.name.split(".", 1)[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, PermissionError):
-            continue

@@ -44,7 +44,8 @@ def counters(stats: dict) -> tuple[dict, dict]:
             topic = port.get("topic")
             if topic is not None:
                 dropped[topic] = dropped.get(topic, 0) + port.get("dropped", 0)
-                seen[topic] = max(seen.get(topic, 0), port.get("received", 0) + port.get("dropped", 0))
+                count = port.get("received", 0) + port.get("dropped", 0)
+                seen[topic] = max(seen.get(topic, 0), count)
     return {**seen, **published}, dropped
 
 

@@ -15,7 +15,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from edge.launchfile import Graph, NodeSpec, Problem, read
+from edge.launchfile import read
+from edge.launchmodel import Graph, NodeSpec, Problem
 from edge.nodetype import NodeType, Port, load_node_type
 
 
@@ -116,7 +117,8 @@ class _Checker:
             self.add(node, "type", str(exc))
             return
         except Exception as exc:  # the type's module itself is broken
-            self.add(node, "type", f"cannot load node type {node.type!r}: {type(exc).__name__}: {exc}")
+            self.add(node, "type",
+                     f"cannot load node type {node.type!r}: {type(exc).__name__}: {exc}")
             return
         self.types[node.name] = found
         if isinstance(found, type) and issubclass(found, NodeType):

@@ -7,13 +7,15 @@ restarted publisher rebinds where its subscribers already try to reconnect.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from edge.config import InputConfig, NodeConfig, OutputConfig
 from edge.endpoints import ipc_endpoint
-from edge.launchfile import Graph, NodeSpec
+from edge.launchmodel import Graph, NodeSpec
 
 
 @dataclass
@@ -76,3 +78,17 @@ def plan(graph: Graph, directory: Path, control: str) -> Wiring:
         if topic in routes:
             routes[topic].subscribers = [(node.name, local) for node, local in consumers]
     return Wiring(Path(directory), control, publishers, services, routes)
+
+
+def launch_directory(base: Path) -> Path:
+    """A fresh directory for this launch's sockets; those of dead launches are removed."""
+    for path in base.glob("launch.*"):
+        try:
+            os.kill(int(path.name.split(".", 1)[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
+    directory = base / f"launch.{os.getpid()}"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return directory

@@ -54,19 +54,22 @@ def graph(file: str, form: str, output: str | None) -> None:
     if output:
         click.echo(graphviz.render(loaded, Path(output)))
     else:
-        click.echo(graphviz.to_mermaid(loaded) if form == "mermaid" else graphviz.to_dot(loaded), nl=False)
+        text = graphviz.to_mermaid(loaded) if form == "mermaid" else graphviz.to_dot(loaded)
+        click.echo(text, nl=False)
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--control", "control_endpoint", metavar="ENDPOINT",
               help="control endpoint to bind, e.g. tcp://0.0.0.0:5550 (default: local ipc)")
-@click.option("--duration", "duration_s", type=float, metavar="S", help="stop cleanly after S seconds")
+@click.option("--duration", "duration_s", type=float, metavar="S",
+              help="stop cleanly after S seconds")
 @click.option("--grace", "grace_s", type=float, default=5.0, show_default=True, metavar="S",
               help="seconds a node has to stop after its stop event before SIGTERM")
 @click.option("--ready-timeout", "ready_timeout_s", type=float, default=15.0, show_default=True,
               metavar="S", help="warn about nodes not ready after S seconds")
-@click.option("--color/--no-color", default=None, help="colour node prefixes (default: on a terminal)")
+@click.option("--color/--no-color", default=None,
+              help="colour node prefixes (default: on a terminal)")
 def launch(file: str, control_endpoint: str | None, duration_s: float | None, grace_s: float,
            ready_timeout_s: float, color: bool | None) -> None:
     """Check FILE, start every node as its own process and supervise them.
