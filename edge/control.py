@@ -105,7 +105,7 @@ def help_(sup: "Supervisor", request: Request) -> dict:
 @command("graph", "the launch file as loaded: nodes, their types and wiring")
 def graph(sup: "Supervisor", request: Request) -> dict:
     g = sup.graph
-    return {"name": g.name, "file": str(g.path), "external": list(g.external),
+    return {"name": g.name, "file": str(g.path.resolve()), "external": list(g.external),
             "nodes": [{"name": n.name, "type": n.type, "parameters": n.parameters,
                        "inputs": {k: v.topic for k, v in n.inputs.items()},
                        "outputs": dict(n.outputs), "restart": n.restart} for n in g.nodes]}
