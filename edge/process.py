@@ -121,9 +121,13 @@ class ChildProcess:
             self._then_start = True
 
     def kill(self) -> None:
-        """SIGKILL now (the last resort at shutdown)."""
+        """SIGKILL now (the last resort at shutdown); the exit counts as a stop."""
         if self.popen is not None:
+            self.state, self._then_start = "stopping", False
+            self._stop_deadline = self._stop_deadline or self.clock()
             self._signal(signal.SIGKILL)
+        elif self.state == "backoff":
+            self.state, self.restart_at = "stopped", None
 
     def mark_ready(self, body: dict) -> bool:
         """The node's ready handshake; False if it comes from a run already over."""

@@ -270,10 +270,8 @@ class Supervisor:
                 time.sleep(0.01)
 
     def _cleanup(self) -> None:
-        for child in self.children.values():
-            if child.alive:
-                child.kill()
-                child.tick()
+        if any(child.alive for child in self.children.values()):
+            self._kill_all()  # only after an error: reap, so nothing is left behind
         for done, then, deadline, on_timeout in self._waiters:
             on_timeout()
         self._waiters = []
