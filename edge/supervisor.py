@@ -218,10 +218,15 @@ class Supervisor:
     def _check_ready(self) -> None:
         if self._all_ready_logged or self.stopping:
             return
-        waiting = [c.name for c in self.children.values() if c.state == "starting"]
-        if not waiting and all(c.state == "running" for c in self.children.values()):
+        waiting = [c.name for c in self.children.values() if c.state in ("starting", "backoff")]
+        if not waiting:
             self._all_ready_logged = True
-            self.log(f"all {len(self.children)} node(s) ready in {self.uptime_s:.2f} s")
+            down = [f"{c.name} ({c.state})" for c in self.children.values() if c.state != "running"]
+            if down:
+                self.log(f"{len(self.children) - len(down)} of {len(self.children)} node(s) ready "
+                         f"in {self.uptime_s:.2f} s; not running: {', '.join(down)}")
+            else:
+                self.log(f"all {len(self.children)} node(s) ready in {self.uptime_s:.2f} s")
         elif waiting and not self._ready_timeout_logged and self.uptime_s > self.ready_timeout_s:
             self._ready_timeout_logged = True
             self.log(f"still waiting after {self.ready_timeout_s:g} s for the ready handshake of: "

@@ -59,11 +59,15 @@ class Sink(NodeType):
 
 
 class Crasher(NodeType):
-    """Becomes ready, then exits with `exit_code` after `delay_s`."""
+    """Exits with `exit_code`: at once (before_ready), or once ready and `delay_s` later."""
 
-    parameters = {"exit_code": Param(int, default=3), "delay_s": Param(float, default=0.0)}
+    parameters = {"exit_code": Param(int, default=3), "delay_s": Param(float, default=0.0),
+                  "before_ready": Param(bool, default=False)}
 
     def run(self, node) -> None:
+        if node.params["before_ready"]:
+            print("crashing before the ready handshake", flush=True)
+            raise SystemExit(node.params["exit_code"])
         deadline = time.monotonic() + node.params["delay_s"]
         while (remaining := deadline - time.monotonic()) > 0:
             if (event := node.next_event(timeout_s=remaining)) is not None and event.kind == "stop":

@@ -69,11 +69,12 @@ def test_crash_loop_stops_at_max_restarts_and_the_rest_keeps_running(launch, rt_
     graph = launch(streaming_graph(sink, """\
   - name: crasher
     type: graph_nodes:Crasher
-    parameters: {exit_code: 3}
+    parameters: {exit_code: 3, before_ready: true}
     max_restarts: 2
 """))
     graph.wait_for(r"node 'crasher' FAILED: exited with code 3; it was restarted 2 time\(s\) in a "
                    r"row \(max_restarts=2\), giving up; the rest of the graph keeps running", 30)
+    graph.wait_for(r"3 of 4 node\(s\) ready in [\d.]+ s; not running: crasher \(failed\)")
     nodes = nodes_by_name(graph.control)
     assert nodes["crasher"]["state"] == "failed" and nodes["crasher"]["restarts"] == 2
     assert nodes["crasher"]["exit_code"] == 3 and nodes["crasher"]["pid"] is None
