@@ -76,7 +76,7 @@ def node() -> None:
 
 
 def _node_command(action: str, verb: str):
-    @node.command(action)
+    @node.command(action, help=f"{action.capitalize()} node NAME; waits until it is {verb}.")
     @click.argument("name")
     @endpoint_option
     def run(name: str, endpoint: str | None) -> None:
@@ -85,7 +85,6 @@ def _node_command(action: str, verb: str):
         pid = f" (pid {reply['pid']})" if reply.get("pid") else ""
         late = "; still settling, see `edge nodes`" if reply.get("timed_out") else ""
         click.echo(f"{verb} {name}: {reply['state']}{pid}{late}")
-    run.__doc__ = f"{action.capitalize()} node NAME and wait until it is {verb}."
     return run
 
 
