@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ._errors_shim import InvalidArgument
+from edge.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ._errors_shim import DeadlineExceeded, InvalidArgument
+from edge.errors import DeadlineExceeded, InvalidArgument
 from .batching import Request, describe_rows
-from .specs import TensorSpec
+from .specs import TensorSpec, describe
 
 
 def make_request(specs: list[TensorSpec], batching: bool, inputs: Any, on_done: Any, *,
@@ -44,8 +44,8 @@ def check_inputs(specs: list[TensorSpec], inputs: Any) -> dict[str, np.ndarray]:
     missing = [name for name in expected if name not in inputs]
     if missing:
         spec = expected[missing[0]]
-        raise InvalidArgument(f"missing input {spec.name!r} (expected {spec.describe()})",
-                              {"input": spec.name, "expected": spec.describe()})
+        raise InvalidArgument(f"missing input {spec.name!r} (expected {describe(spec)})",
+                              {"input": spec.name, "expected": describe(spec)})
     extra = sorted(str(name) for name in inputs if name not in expected)
     if extra:
         raise InvalidArgument(f"unexpected input {extra[0]!r}; the model's inputs are "
@@ -62,17 +62,17 @@ def _check_one(spec: TensorSpec, value: Any, named_sizes: dict[str, tuple[int, s
                                {"input": spec.name, "expected": expected, "got": got})
 
     if not isinstance(value, np.ndarray):
-        raise fail("type", f"numpy array {spec.describe()}", type(value).__name__)
+        raise fail("type", f"numpy array {describe(spec)}", type(value).__name__)
     if value.dtype.name != spec.dtype:
         raise fail("dtype", spec.dtype, value.dtype.name)
     if spec.shape is None:
         return
     if value.ndim != len(spec.shape):
-        raise fail("rank", f"{len(spec.shape)} {spec.describe()}",
+        raise fail("rank", f"{len(spec.shape)} {describe(spec)}",
                    f"{value.ndim} {list(value.shape)}")
     for axis, (dim, size) in enumerate(zip(spec.shape, value.shape)):
         if not dim.dynamic and dim.size != size:
-            raise fail(f"dim {axis}", f"{dim.size} {spec.describe()}",
+            raise fail(f"dim {axis}", f"{dim.size} {describe(spec)}",
                        f"{size} {list(value.shape)}")
         if dim.dynamic and dim.name:
             seen = named_sizes.setdefault(dim.name, (size, spec.name))

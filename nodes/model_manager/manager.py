@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors_shim import (DeadlineExceeded, EdgeError, FailedPrecondition, InvalidArgument,
+from edge.errors import (DeadlineExceeded, EdgeError, FailedPrecondition, InvalidArgument,
                            NotFound)
 from .batching import ModelQueue
 from .config import ManagerConfig, ModelConfig

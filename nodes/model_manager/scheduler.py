@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from ._errors_shim import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
+from edge.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
 from .batching import Request
 from .execution import LoadedModel, Outcome, deliver, failure, run_batch
 

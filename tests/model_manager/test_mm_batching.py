@@ -15,7 +15,7 @@ import pytest
 import onnx_fixtures
 from scheduling_probes import WAIT_S, Collector
 from nodes.model_manager import ForwardResult
-from nodes.model_manager._errors_shim import ResourceExhausted
+from edge.errors import ResourceExhausted
 
 pytestmark = pytest.mark.timeout(60)
 WIDTH, DEPTH = 256, 3

@@ -11,7 +11,7 @@ import pytest
 import onnx_fixtures
 from scheduling_probes import WAIT_S, Collector
 from nodes.model_manager import ForwardResult
-from nodes.model_manager._errors_shim import (DeadlineExceeded, FailedPrecondition,
+from edge.errors import (DeadlineExceeded, FailedPrecondition,
                                               InvalidArgument, NotFound, Unavailable)
 
 pytestmark = pytest.mark.timeout(60)
