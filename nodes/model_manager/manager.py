@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from edge.errors import (DeadlineExceeded, EdgeError, FailedPrecondition, InvalidArgument,
-                           NotFound)
+                         NotFound)
+
 from .batching import ModelQueue
 from .config import ManagerConfig, ModelConfig
 from .execution import ForwardResult, LoadedModel

@@ -11,8 +11,8 @@ import pytest
 import onnx_fixtures
 from scheduling_probes import WAIT_S, Collector
 from nodes.model_manager import ForwardResult
-from edge.errors import (DeadlineExceeded, FailedPrecondition,
-                                              InvalidArgument, NotFound, Unavailable)
+from edge.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
+                         Unavailable)
 
 pytestmark = pytest.mark.timeout(60)
 rng = np.random.default_rng(0)
