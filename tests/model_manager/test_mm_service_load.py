@@ -75,6 +75,9 @@ def test_higher_priority_runs_first(start_server, big_chain_bytes):
         low = threading.Thread(target=send, args=("low", 0))
         low.start()
         time.sleep(0.2)  # let "low" queue first; the blocker runs for seconds
+        # the only worker is busy, yet the socket thread answers at once
+        assert client.call("live", timeout_s=1.0, retries=0) == {"live": True}
+        assert client.get_models_info()[0].loaded
         high = threading.Thread(target=send, args=("high", 5))
         high.start()
         for thread in (low, high):
