@@ -6,7 +6,6 @@ while the requests under test queue up behind it.
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -65,25 +64,16 @@ def test_higher_priority_runs_first(start_server, big_chain_bytes):
         uid = client.upload_model(big_chain_bytes)
         client.load_models([uid])
         task = blocker(client, uid)
-        finished: dict[str, float] = {}
-
-        def send(tag: str, priority: int) -> None:
-            with ModelManagerClient(server.endpoint, timeout_s=WAIT_S) as own:
-                own.forward(uid, {"x": np.ones((256, 1024), np.float32)}, priority=priority)
-                finished[tag] = time.monotonic()
-
-        low = threading.Thread(target=send, args=("low", 0))
-        low.start()
-        time.sleep(0.2)  # let "low" queue first; the blocker runs for seconds
-        # the only worker is busy, yet the socket thread answers at once
-        assert client.call("live", timeout_s=1.0, retries=0) == {"live": True}
-        assert client.get_models_info()[0].loaded
-        high = threading.Thread(target=send, args=("high", 5))
-        high.start()
-        for thread in (low, high):
-            thread.join(WAIT_S)
+        x = {"x": np.ones((1024, 1024), np.float32)}  # a few hundred ms per run
+        low = client.async_request(uid, x, priority=0)
+        high = client.async_request(uid, x, priority=5)
+        # the only worker is busy, yet the socket thread answers: the blocker still runs
+        assert client.call("live", retries=0) == {"live": True}
+        assert client.get_async_response(task)["state"] == "PENDING", "blocker too short"
+        client.wait_async_response(high, timeout_s=WAIT_S, poll_s=0.002)
+        assert client.get_async_response(low)["state"] == "PENDING"
+        client.wait_async_response(low, timeout_s=WAIT_S)
         client.wait_async_response(task, timeout_s=WAIT_S)
-    assert finished["high"] < finished["low"]
 
 
 def test_deadline_passed_in_the_queue_is_deadline_exceeded(start_server, big_chain_bytes):
