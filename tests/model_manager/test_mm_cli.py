@@ -106,7 +106,7 @@ def test_large_chunked_upload_through_the_cli(server, tmp_path, big_chain_bytes)
 def test_kill_9_mid_chunked_upload_then_restart(start_server, tmp_path, add_matmul_bytes,
                                                  big_chain_bytes):
     server = start_server()
-    with ModelManagerClient(server.endpoint, retries=0, admin_timeout_s=2.0) as client:
+    with ModelManagerClient(server.endpoint, retries=0, admin_timeout_s=5.0) as client:
         small = client.upload_model(add_matmul_bytes, {"name": "small"})
         client.load_models([small])
         seen: list[int] = []
