@@ -84,6 +84,17 @@ def test_serve_exits_143_on_sigterm_and_removes_its_socket(server):
     assert not os.path.exists(path)
 
 
+def test_serve_refuses_an_endpoint_or_repository_in_use(server, tmp_path):
+    result = edge("model", "serve", "--repo", str(tmp_path / "other"), "--endpoint",
+                  server.endpoint, ok=False)
+    assert result.exit_code == 1 and "FAILED_PRECONDITION: something already serves" in result.output
+    result = edge("model", "serve", "--repo", str(server.repo), "--endpoint",
+                  f"ipc://{tmp_path}/other.sock", ok=False)
+    assert result.exit_code == 1 and "is in use by another model manager" in result.output
+    with ModelManagerClient(server.endpoint) as client:
+        assert client.is_server_live()
+
+
 def test_large_chunked_upload_through_the_cli(server, tmp_path, big_chain_bytes):
     model = tmp_path / "chain.onnx"
     model.write_bytes(big_chain_bytes)

@@ -141,8 +141,8 @@ def test_hostile_names_never_become_paths(client, server, add_matmul_bytes):
         assert isinstance(error_of(lambda: client.load_models([bad])), NotFound)
         assert isinstance(error_of(lambda: client.call("upload.chunk", {
             "upload_id": bad, "offset": 0, "data": b"x"})), NotFound)
-    files = {p.name for p in server.repo.rglob("*") if p.is_file()}
-    assert files == {f"{uid}.onnx", f"{uid}.json"}
+    files = {str(p.relative_to(server.repo)) for p in server.repo.rglob("*") if p.is_file()}
+    assert files == {f"models/{uid}.onnx", f"models/{uid}.json", ".lock"}
 
 
 def test_unknown_uid_is_not_found(client):
