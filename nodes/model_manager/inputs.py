@@ -6,6 +6,7 @@ from a worker thread that may also have failed other requests in its batch.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -53,7 +54,17 @@ def check_inputs(specs: list[TensorSpec], inputs: Any) -> dict[str, np.ndarray]:
     named_sizes: dict[str, tuple[int, str]] = {}
     for name, spec in expected.items():
         _check_one(spec, inputs[name], named_sizes)
-    return {name: inputs[name] for name in expected}
+    return {name: _native(inputs[name]) for name in expected}
+
+
+@functools.lru_cache(maxsize=64)
+def _numpy_dtype(name: str) -> np.dtype:
+    return np.dtype(name)
+
+
+def _native(value: np.ndarray) -> np.ndarray:
+    """onnxruntime reads bytes in native order: a big-endian '>f4' would be garbage."""
+    return value if value.dtype.isnative else value.astype(value.dtype.newbyteorder("="))
 
 
 def _check_one(spec: TensorSpec, value: Any, named_sizes: dict[str, tuple[int, str]]) -> None:
@@ -63,8 +74,9 @@ def _check_one(spec: TensorSpec, value: Any, named_sizes: dict[str, tuple[int, s
 
     if not isinstance(value, np.ndarray):
         raise fail("type", f"numpy array {describe(spec)}", type(value).__name__)
-    if value.dtype.name != spec.dtype:
-        raise fail("dtype", spec.dtype, value.dtype.name)
+    dtype = value.dtype if value.dtype.isnative else value.dtype.newbyteorder("=")
+    if dtype != _numpy_dtype(spec.dtype):
+        raise fail("dtype", spec.dtype, dtype.name)
     if spec.shape is None:
         return
     if value.ndim != len(spec.shape):

@@ -61,6 +61,15 @@ def test_read_only_and_non_contiguous_inputs(manager, add_matmul_bytes):
     np.testing.assert_allclose(manager.forward(uid, {"a": a, "b": b})["sum"], a + b)
 
 
+def test_big_endian_inputs_are_read_as_numbers_not_bytes(manager, mixed_bytes):
+    uid = loaded(manager, mixed_bytes)
+    x = np.arange(8, dtype=">f4").reshape(2, 4)
+    ids = np.arange(6, dtype=">i8").reshape(2, 3)
+    outputs = manager.forward(uid, {"x": x, "ids": ids})
+    np.testing.assert_array_equal(outputs["scaled"], 2 * x.astype(np.float32))
+    np.testing.assert_array_equal(outputs["next_ids"], ids.astype(np.int64) + 1)
+
+
 @pytest.mark.parametrize("inputs, words", [
     ({"a": np.zeros((1, 3), np.float32)}, ["missing input 'b'", "float32[batch, 3]"]),
     ({"a": np.zeros((1, 3), np.float32), "b": np.zeros((1, 3), np.float32),
