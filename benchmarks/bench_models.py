@@ -12,6 +12,7 @@ Run from the repository root:  python benchmarks/bench_models.py
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -47,13 +48,20 @@ ECHO = textwrap.dedent("""
 
 
 def timed(call, iterations: int, warmup: int = 3) -> list[float]:
+    return interleaved([call], iterations, warmup)[0]
+
+
+def interleaved(calls: list, iterations: int, warmup: int = 3) -> list[list[float]]:
+    """Alternate the calls so a busy machine slows each of them alike."""
     for _ in range(warmup):
-        call()
-    samples = []
+        for call in calls:
+            call()
+    samples: list[list[float]] = [[] for _ in calls]
     for _ in range(iterations):
-        began = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - began)
+        for call, times in zip(calls, samples):
+            began = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - began)
     return samples
 
 
@@ -74,9 +82,9 @@ def latency(name: str, model: bytes, inputs: dict, client: ModelManagerClient,
         echo.send_multipart(frames, copy=False)
         echo.recv_multipart(copy=False)
 
-    direct = timed(lambda: session.run(None, inputs), iterations)
-    zmq_echo = timed(round_trip, iterations)
-    managed = timed(lambda: client.forward(uid, inputs, timeout_s=60), iterations)
+    direct, zmq_echo, managed = interleaved(
+        [lambda: session.run(None, inputs), round_trip,
+         lambda: client.forward(uid, inputs, timeout_s=60)], iterations)
     client.unload_models([uid])
     base = statistics.median(direct) + statistics.median(zmq_echo)
     ratio = statistics.median(managed) / base
@@ -124,7 +132,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300, help="small-model round trips")
     parser.add_argument("--det-iterations", type=int, default=20)
     parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=6.0, help="per config, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
@@ -153,9 +162,12 @@ def main() -> None:
 
 
 def run(args, client: ModelManagerClient, endpoint: str, echo: zmq.Socket) -> None:
+    print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"forward round trip, median ms (server: `edge model serve --workers {args.workers}`, "
           "ipc, intra_op_threads=1)")
     print(f"  {'model':28s} {'ort':>8s} {'zmq echo':>8s} {'sum':>8s} {'manager':>8s} {'ratio':>7s}")
+    live = timed(lambda: client.call("live"), args.iterations)
+    print(f"  {'(live: no model, no worker)':28s} {'':8s} {'':8s} {'':8s} {ms(live)}")
     ones = np.ones((1, 3), np.float32)
     small = latency("add_matmul [1, 3]", onnx_fixtures.add_matmul_model(), {"a": ones, "b": ones},
                     client, echo, args.iterations)
@@ -163,22 +175,30 @@ def run(args, client: ModelManagerClient, endpoint: str, echo: zmq.Socket) -> No
     det = latency("PP-OCRv4 det [1, 3, 480, 640]", onnx_fixtures.ppocr_det_path().read_bytes(),
                   {"x": image}, client, echo, args.det_iterations)
 
-    print(f"\nthroughput, {args.threads} client threads x {args.seconds:g} s, MatMul chain "
-          f"{args.depth} x {args.width}^2 float32, batch-1 requests")
+    print(f"\nthroughput (median of {args.rounds} rounds), {args.threads} client threads x "
+          f"{args.seconds:g} s, MatMul chain {args.depth} x {args.width}^2 float32, "
+          "batch-1 requests")
     uid = client.upload_model(onnx_fixtures.matmul_chain_model(args.width, args.depth))
     runs = {"batching off, 1 instance": {},
             "batching off, 2 instances": {"instance_count": 2},
             "batching on (max 16), 1 instance": {"max_batch_size": 16}}
-    results = {}
-    for name, config in runs.items():
-        r = results[name] = throughput(client, endpoint, uid, config, args.threads,
-                                       args.seconds, args.width)
-        print(f"  {name:34s} {r['req_per_s']:8.1f} req/s  mean batch {r['mean_batch']:5.2f}")
-    on = results["batching on (max 16), 1 instance"]["req_per_s"]
-    off1 = results["batching off, 1 instance"]["req_per_s"]
-    off2 = results["batching off, 2 instances"]["req_per_s"]
+    rounds: dict[str, list[dict]] = {name: [] for name in runs}
+    for _ in range(args.rounds):  # alternate, so load from elsewhere hits every config alike
+        for name, config in runs.items():
+            rounds[name].append(throughput(client, endpoint, uid, config, args.threads,
+                                           args.seconds / args.rounds, args.width))
+    rates = {}
+    for name, results in rounds.items():
+        rates[name] = statistics.median(r["req_per_s"] for r in results)
+        batch = statistics.median(r["mean_batch"] for r in results)
+        each = " ".join(f"{r['req_per_s']:.0f}" for r in results)
+        print(f"  {name:34s} {rates[name]:8.1f} req/s (rounds: {each})  mean batch {batch:5.2f}")
+    on = rates["batching on (max 16), 1 instance"]
+    off1 = rates["batching off, 1 instance"]
+    off2 = rates["batching off, 2 instances"]
     print(f"\nlatency ratio manager / (ort + echo): small {small:.2f}x, det {det:.2f}x "
           f"(target <= 1.5x)")
+    print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"throughput ratio on / off: {on / off1:.2f}x vs 1 instance, {on / off2:.2f}x vs "
           f"2 instances (target >= 2x)")
 
