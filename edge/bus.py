@@ -45,6 +45,11 @@ class Publisher:
         self.socket.send_multipart(message.to_frames(self._encoder), copy=False)
         return seq
 
+    @property
+    def published(self) -> dict:
+        """topic -> messages sent (the last seq)."""
+        return dict(self._seq)
+
     def close(self) -> None:
         close_socket(self.socket, self.endpoint)
 

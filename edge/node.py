@@ -266,7 +266,9 @@ class Node:
     def stats(self) -> dict:
         return {"inputs": {name: {"topic": source.topic, **source.stats.as_dict()}
                            for name, source in self._inputs.items()},
-                "outputs": {port.topic: port.endpoint for port in self.config.outputs.values()}}
+                "outputs": {port.topic: port.endpoint for port in self.config.outputs.values()},
+                "published": {topic: count for publisher in set(self._publishers.values())
+                              for topic, count in publisher.published.items()}}
 
     def _announce_ready(self) -> None:
         if not self._ready_sent:

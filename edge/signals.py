@@ -20,10 +20,15 @@ class StopSignals:
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._previous: dict = {}
+        self._previous_wakeup_fd: Optional[int] = None
         self._seen = 0
         if enabled and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
+            # The kernel may deliver the signal to any thread (zmq's I/O threads too); then
+            # the Python handler waits for the main thread, which may sleep in a poll.
+            # The wakeup fd is written at once, from whichever thread, and wakes that poll.
+            self._previous_wakeup_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
 
     @property
     def wake_fd(self) -> int:
@@ -52,6 +57,9 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        if self._previous_wakeup_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            self._previous_wakeup_fd = None
 
     def close(self) -> None:
         if threading.current_thread() is threading.main_thread():

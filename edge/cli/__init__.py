@@ -31,10 +31,14 @@ def main() -> None:
 
 
 def _register_builtin() -> None:
-    from edge.cli import call, topic
+    from edge.cli import call, control, launch, topic
 
     main.add_command(call.call)
     main.add_command(topic.topic)
+    topic.topic.add_command(control.topic_list)
+    for command in (launch.check, launch.graph, launch.launch, control.nodes, control.node,
+                    control.param, control.stats, control.shutdown):
+        main.add_command(command)
 
 
 def _register_plugins() -> None:

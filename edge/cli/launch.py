@@ -1,0 +1,86 @@
+"""`edge check`, `edge graph` and `edge launch`: launch files from the shell."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from edge.launchfile import load
+from edge.validate import check_file
+
+
+def _checked(path: str):
+    """The graph and its types, or every problem printed and exit code 1."""
+    graph, types, problems = check_file(path)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{path}: {len(problems)} problem(s); nothing was started", err=True)
+        sys.exit(1)
+    return graph, types
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def check(files: tuple) -> None:
+    """Check launch FILES without starting anything; list every problem."""
+    failed = 0
+    for path in files:
+        graph, _, problems = check_file(path)
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        if problems:
+            failed += 1
+            click.echo(f"{path}: {len(problems)} problem(s)", err=True)
+        else:
+            click.echo(f"{path}: ok (graph {graph.name!r}: {len(graph.nodes)} node(s), "
+                       f"{len(graph.producers()) + len(graph.external)} topic(s))")
+    if failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--mermaid", "form", flag_value="mermaid", help="print Mermaid instead of dot")
+@click.option("--dot", "form", flag_value="dot", default=True, help="print Graphviz dot (default)")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="write a file instead: .png/.svg/.pdf (needs Graphviz), .dot or .mmd")
+def graph(file: str, form: str, output: str | None) -> None:
+    """Print the graph in FILE as Graphviz dot or Mermaid, or render it to a picture."""
+    from edge import graphviz
+
+    loaded = load(file)
+    if output:
+        click.echo(graphviz.render(loaded, Path(output)))
+    else:
+        text = graphviz.to_mermaid(loaded) if form == "mermaid" else graphviz.to_dot(loaded)
+        click.echo(text, nl=False)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--control", "control_endpoint", metavar="ENDPOINT",
+              help="control endpoint to bind, e.g. tcp://0.0.0.0:5550 (default: local ipc)")
+@click.option("--duration", "duration_s", type=float, metavar="S",
+              help="stop cleanly after S seconds")
+@click.option("--grace", "grace_s", type=float, default=5.0, show_default=True, metavar="S",
+              help="seconds a node has to stop after its stop event before SIGTERM")
+@click.option("--ready-timeout", "ready_timeout_s", type=float, default=15.0, show_default=True,
+              metavar="S", help="warn about nodes not ready after S seconds")
+@click.option("--color/--no-color", default=None,
+              help="colour node prefixes (default: on a terminal)")
+def launch(file: str, control_endpoint: str | None, duration_s: float | None, grace_s: float,
+           ready_timeout_s: float, color: bool | None) -> None:
+    """Check FILE, start every node as its own process and supervise them.
+
+    Ctrl-C or SIGTERM stops every node (exit code 130 or 143).
+    """
+    from edge.process import OutputPrinter
+    from edge.supervisor import Supervisor
+
+    loaded, types = _checked(file)
+    supervisor = Supervisor(loaded, types, control_endpoint=control_endpoint, grace_s=grace_s,
+                            ready_timeout_s=ready_timeout_s, duration_s=duration_s,
+                            printer=OutputPrinter(color=color))
+    sys.exit(supervisor.run())

@@ -1,0 +1,80 @@
+"""Python access to a running launch's control endpoint (docs/CONTROL.md).
+
+    with ControlClient() as graph:      # the local launch; or ControlClient("tcp://robot:5550")
+        print(graph.nodes())
+        graph.param_set("detector", "threshold", 0.4)
+        graph.restart("camera")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from edge.client import Client
+from edge.errors import Unavailable
+from edge.lookup import default_control_endpoint
+
+WAIT_TIMEOUT_S = 30.0  # node.start / stop / restart reply once the node settled
+
+
+def find_control(endpoint: Optional[str] = None) -> str:
+    """The given endpoint, or the local launch's; Unavailable when none is running."""
+    if endpoint:
+        return endpoint
+    found = default_control_endpoint()
+    if found.startswith("ipc://") and not Path(found[len("ipc://"):]).exists():
+        raise Unavailable(f"no running launch found (no control socket at "
+                          f"{found[len('ipc://'):]}); start one with `edge launch FILE`, "
+                          "or pass --endpoint for a remote one")
+    return found
+
+
+class ControlClient:
+    def __init__(self, endpoint: Optional[str] = None, *, timeout_s: float = 3.0, retries: int = 1):
+        self.endpoint = find_control(endpoint)
+        self._client = Client(self.endpoint, timeout_s=timeout_s, retries=retries)
+
+    def call(self, method: str, body: Any = None, *, timeout_s: float | None = None) -> Any:
+        return self._client.call(method, body, timeout_s=timeout_s)
+
+    def ping(self) -> dict:
+        return self.call("ping")
+
+    def nodes(self) -> list:
+        return self.call("nodes")
+
+    def topics(self) -> list:
+        return self.call("topics", timeout_s=5.0)
+
+    def resolve(self, topic: str) -> dict:
+        return self.call("resolve", {"topic": topic})
+
+    def stop(self, name: str) -> dict:
+        return self.call("node.stop", {"name": name}, timeout_s=WAIT_TIMEOUT_S)
+
+    def start(self, name: str) -> dict:
+        return self.call("node.start", {"name": name}, timeout_s=WAIT_TIMEOUT_S)
+
+    def restart(self, name: str) -> dict:
+        return self.call("node.restart", {"name": name}, timeout_s=WAIT_TIMEOUT_S)
+
+    def param_get(self, node: str, key: Optional[str] = None) -> Any:
+        return self.call("param.get", {"node": node, **({"key": key} if key is not None else {})})
+
+    def param_set(self, node: str, key: str, value: Any) -> dict:
+        return self.call("param.set", {"node": node, "key": key, "value": value})
+
+    def stats(self, node: Optional[str] = None) -> dict:
+        return self.call("stats", {"node": node} if node else {}, timeout_s=10.0)
+
+    def shutdown(self) -> dict:
+        return self.call("shutdown")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "ControlClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

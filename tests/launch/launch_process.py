@@ -1,0 +1,126 @@
+"""A running `edge launch` for tests, and what tests look at: /proc, output, sink files."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EDGE = str(Path(sys.executable).parent / "edge")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True for a running process (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+class Launch:
+    """`edge launch FILE` in its own session, its output collected line by line."""
+
+    def __init__(self, path: Path, env: dict, args: list):
+        self.env = env
+        self.control = f"ipc://{env['EDGE_RUNTIME_DIR']}/control.sock"
+        self.proc = subprocess.Popen([EDGE, "launch", str(path), "--no-color", *args], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout_s: float = 15.0, count: int = 1) -> list[str]:
+        """Wait until `count` output lines match the regex `pattern`."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                found = [line for line in self.lines if regex.search(line)]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"no {count} line(s) matching {pattern!r} in "
+                                         f"{timeout_s} s; output:\n" + "\n".join(self.lines))
+                self._changed.wait(min(remaining, 0.1))
+
+    def wait_ready(self, timeout_s: float = 20.0) -> None:
+        self.wait_for(r"edge\s+\| all \d+ node\(s\) ready", timeout_s)
+
+    def wait_exit(self, timeout_s: float = 15.0) -> int:
+        code = self.proc.wait(timeout=timeout_s)
+        self._reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the supervisor and everything below it."""
+        if self.proc.poll() is None:
+            for pid in descendants(self.proc.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+def read_sink(path: Path) -> list[tuple[int, str, int, int]]:
+    """(pid, topic, seq, value) lines written by graph_nodes.Sink."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            rows.append((int(parts[0]), parts[1], int(parts[2]), int(parts[3])))
+    return rows

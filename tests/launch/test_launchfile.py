@@ -1,0 +1,95 @@
+"""Loading launch files: YAML, JSON, Kenning's flow list, line numbers, script paths."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge.launchfile import LaunchFileError, load, read
+from edge.wiring import plan
+
+pytestmark = pytest.mark.timeout(20)
+
+YAML = """\
+name: demo
+external: [probe/hint]
+nodes:
+  - name: tick
+    type: ticker
+    parameters: {rate_hz: 5}
+    outputs: {tick: numbers}
+  - name: relay
+    type: relay
+    inputs:
+      in: {topic: numbers, queue_size: 4}
+    outputs: {out: relayed}
+    restart: always
+    max_restarts: 2
+    env: {OMP_NUM_THREADS: 1}
+"""
+
+
+def test_yaml_mapping_form(tmp_path):
+    path = tmp_path / "demo.yaml"
+    path.write_text(YAML)
+    graph = load(path)
+    assert graph.name == "demo" and graph.external == ["probe/hint"]
+    tick, relay = graph.nodes
+    assert (tick.name, tick.type, tick.parameters, tick.outputs) == \
+        ("tick", "ticker", {"rate_hz": 5}, {"tick": "numbers"})
+    assert relay.inputs["in"].topic == "numbers" and relay.inputs["in"].queue_size == 4
+    assert (relay.restart, relay.max_restarts, relay.env) == ("always", 2, {"OMP_NUM_THREADS": "1"})
+    assert tick.line == 4 and relay.line_of("inputs.in") == 11 and relay.line_of("restart") == 13
+    assert graph.producers()["numbers"][0][0] is tick
+    assert graph.consumers()["numbers"][0][0] is relay
+
+
+def test_json_mapping_form_and_defaults(tmp_path):
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"nodes": [{"name": "a", "type": "ticker", "outputs": {"tick": "t"}}]}))
+    graph = load(path)
+    assert graph.name == "g"  # from the file name
+    assert (graph.nodes[0].restart, graph.nodes[0].max_restarts) == ("on-failure", 5)
+
+
+def test_kenningflow_list_form_derives_unique_names(tmp_path):
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps([
+        {"type": "ticker", "parameters": {}, "outputs": {"tick": "cam_frame"}},
+        {"type": "relay", "inputs": {"in": "cam_frame"}, "outputs": {"out": "a"}},
+        {"type": "relay", "inputs": {"in": "a"}, "outputs": {"out": "b"}},
+        {"type": "nodes.basic.Recorder", "parameters": {"path": "x"}, "inputs": {"in": "b"}},
+    ]))
+    graph = load(path)
+    assert [n.name for n in graph.nodes] == ["ticker", "relay", "relay-2", "recorder"]
+
+
+def test_script_type_resolves_next_to_the_launch_file(tmp_path):
+    (tmp_path / "scripts").mkdir()
+    path = tmp_path / "g.yaml"
+    path.write_text("nodes:\n  - {name: s, type: scripts/probe.py}\n")
+    node = load(path).nodes[0]
+    assert node.is_script and node.type == str(tmp_path / "scripts" / "probe.py")
+
+
+def test_unreadable_and_empty_files(tmp_path):
+    graph, problems = read(tmp_path / "missing.yaml")
+    assert graph is None and "cannot read launch file" in str(problems[0])
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(LaunchFileError, match="got empty"):
+        load(empty)
+
+
+def test_wiring_assigns_short_ipc_endpoints(tmp_path):
+    path = tmp_path / "demo.yaml"
+    path.write_text(YAML)
+    graph = load(path)
+    wiring = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/control.sock")
+    config = wiring.config(graph.nodes[1], {"every": 2})
+    assert config.inputs["in"].endpoint == wiring.publishers["tick"] == "ipc:///tmp/x/tick.pub.sock"
+    assert config.inputs["in"].queue_size == 4 and config.parameters == {"every": 2}
+    assert config.outputs["out"].endpoint == config.endpoint == "ipc:///tmp/x/relay.pub.sock"
+    assert config.service == "ipc:///tmp/x/relay.svc.sock" and config.control.endswith("control.sock")
+    assert wiring.routes["probe/hint"].external and wiring.routes["probe/hint"].publisher is None
+    assert wiring.routes["numbers"].subscribers == [("relay", "in")]
