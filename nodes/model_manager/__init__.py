@@ -1,7 +1,7 @@
 """Model manager: stores ONNX models by content hash and serves inference on them.
 
-This package is the transport-independent core; the ZeroMQ service wraps
-``ModelManager`` and never waits on inference (see ``submit_forward``).
+The core is transport-independent; service.py serves it over an edge Service and
+never waits on inference (see ``submit_forward``).
 """
 from .config import ManagerConfig, ModelConfig
 from .execution import ForwardResult

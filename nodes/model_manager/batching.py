@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors_shim import Internal, ResourceExhausted
+from edge.errors import Internal, ResourceExhausted
 from .config import ModelConfig
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from ._errors_shim import InvalidArgument
+from edge.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,15 @@ class ManagerConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise InvalidArgument(f"{key} must be a positive number, got {value!r}",
                                       {"key": key})
+
+
+def default_repo_dir() -> Path:
+    """$EDGE_MODEL_REPO, else $XDG_DATA_HOME/edge/models, else ~/.local/share/edge/models."""
+    explicit = os.environ.get("EDGE_MODEL_REPO")
+    if explicit:
+        return Path(explicit)
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "edge" / "models"
 
 
 def _check_int(key: str, value: Any, *, minimum: int) -> None:

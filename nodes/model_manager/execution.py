@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from ._errors_shim import EdgeError, Internal, InvalidArgument
+from edge.errors import EdgeError, Internal, InvalidArgument
 from .batching import ModelQueue, Request, split_outputs, stack_inputs
 from .config import ModelConfig
 from .onnx_model import short_error

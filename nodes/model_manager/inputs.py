@@ -6,15 +6,16 @@ from a worker thread that may also have failed other requests in its batch.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ._errors_shim import DeadlineExceeded, InvalidArgument
+from edge.errors import DeadlineExceeded, InvalidArgument
 from .batching import Request, describe_rows
-from .specs import TensorSpec
+from .specs import TensorSpec, describe
 
 
 def make_request(specs: list[TensorSpec], batching: bool, inputs: Any, on_done: Any, *,
@@ -44,8 +45,8 @@ def check_inputs(specs: list[TensorSpec], inputs: Any) -> dict[str, np.ndarray]:
     missing = [name for name in expected if name not in inputs]
     if missing:
         spec = expected[missing[0]]
-        raise InvalidArgument(f"missing input {spec.name!r} (expected {spec.describe()})",
-                              {"input": spec.name, "expected": spec.describe()})
+        raise InvalidArgument(f"missing input {spec.name!r} (expected {describe(spec)})",
+                              {"input": spec.name, "expected": describe(spec)})
     extra = sorted(str(name) for name in inputs if name not in expected)
     if extra:
         raise InvalidArgument(f"unexpected input {extra[0]!r}; the model's inputs are "
@@ -53,7 +54,17 @@ def check_inputs(specs: list[TensorSpec], inputs: Any) -> dict[str, np.ndarray]:
     named_sizes: dict[str, tuple[int, str]] = {}
     for name, spec in expected.items():
         _check_one(spec, inputs[name], named_sizes)
-    return {name: inputs[name] for name in expected}
+    return {name: _native(inputs[name]) for name in expected}
+
+
+@functools.lru_cache(maxsize=64)
+def _numpy_dtype(name: str) -> np.dtype:
+    return np.dtype(name)
+
+
+def _native(value: np.ndarray) -> np.ndarray:
+    """onnxruntime reads bytes in native order: a big-endian '>f4' would be garbage."""
+    return value if value.dtype.isnative else value.astype(value.dtype.newbyteorder("="))
 
 
 def _check_one(spec: TensorSpec, value: Any, named_sizes: dict[str, tuple[int, str]]) -> None:
@@ -62,17 +73,18 @@ def _check_one(spec: TensorSpec, value: Any, named_sizes: dict[str, tuple[int, s
                                {"input": spec.name, "expected": expected, "got": got})
 
     if not isinstance(value, np.ndarray):
-        raise fail("type", f"numpy array {spec.describe()}", type(value).__name__)
-    if value.dtype.name != spec.dtype:
-        raise fail("dtype", spec.dtype, value.dtype.name)
+        raise fail("type", f"numpy array {describe(spec)}", type(value).__name__)
+    dtype = value.dtype if value.dtype.isnative else value.dtype.newbyteorder("=")
+    if dtype != _numpy_dtype(spec.dtype):
+        raise fail("dtype", spec.dtype, dtype.name)
     if spec.shape is None:
         return
     if value.ndim != len(spec.shape):
-        raise fail("rank", f"{len(spec.shape)} {spec.describe()}",
+        raise fail("rank", f"{len(spec.shape)} {describe(spec)}",
                    f"{value.ndim} {list(value.shape)}")
     for axis, (dim, size) in enumerate(zip(spec.shape, value.shape)):
         if not dim.dynamic and dim.size != size:
-            raise fail(f"dim {axis}", f"{dim.size} {spec.describe()}",
+            raise fail(f"dim {axis}", f"{dim.size} {describe(spec)}",
                        f"{size} {list(value.shape)}")
         if dim.dynamic and dim.name:
             seen = named_sizes.setdefault(dim.name, (size, spec.name))

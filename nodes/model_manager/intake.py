@@ -10,10 +10,10 @@ import logging
 import threading
 from typing import Any
 
-from ._errors_shim import InvalidArgument, ResourceExhausted
+from edge.errors import InvalidArgument, ResourceExhausted
 from .onnx_model import inspect_model
 from .repository import ModelRecord, Repository
-from .specs import ModelMetadata
+from .specs import metadata_from_user
 from .uploads import UploadArea
 
 log = logging.getLogger("edge.model_manager")
@@ -35,7 +35,7 @@ class Intake:
             raise ResourceExhausted(f"model of {size} bytes exceeds max_model_bytes "
                                     f"{self._max_bytes}", {"max_model_bytes": self._max_bytes})
         data = bytes(model_data)
-        meta = ModelMetadata.from_user(metadata)
+        meta = metadata_from_user(metadata)
         uid = hashlib.sha256(data).hexdigest()
         with self._lock:
             if self._healthy(uid):
@@ -46,7 +46,7 @@ class Intake:
         return uid
 
     def begin(self, total_bytes: Any, sha256: Any, metadata: Any) -> str:
-        return self._uploads.begin(total_bytes, sha256, ModelMetadata.from_user(metadata))
+        return self._uploads.begin(total_bytes, sha256, metadata_from_user(metadata))
 
     def chunk(self, upload_id: Any, offset: Any, data: Any) -> int:
         return self._uploads.write(upload_id, offset, data)

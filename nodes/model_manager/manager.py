@@ -11,12 +11,14 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._errors_shim import (DeadlineExceeded, EdgeError, FailedPrecondition, InvalidArgument,
-                           NotFound)
+from edge.errors import (DeadlineExceeded, EdgeError, FailedPrecondition, InvalidArgument,
+                         NotFound)
+
 from .batching import ModelQueue
 from .config import ManagerConfig, ModelConfig
 from .execution import ForwardResult, LoadedModel
@@ -55,6 +57,10 @@ class ModelManager:
         self._scheduler = Scheduler(self.config.workers)
         self._closed = False
         self._restore()
+
+    @property
+    def repo_dir(self) -> Path:
+        return self._repo.root
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Queued requests are answered UNAVAILABLE, from this thread once the workers

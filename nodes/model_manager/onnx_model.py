@@ -11,7 +11,8 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
-from ._errors_shim import Internal, InvalidArgument, ResourceExhausted
+from edge.errors import Internal, InvalidArgument, ResourceExhausted
+from messages import SchemaError
 from .config import ModelConfig
 from .specs import Dim, TensorSpec
 
@@ -70,9 +71,11 @@ def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
     except Exception as exc:
         raise InvalidArgument(
             f"tensor {value.name!r}: unsupported element type {tensor.elem_type}") from exc
-    if not tensor.HasField("shape"):
-        return TensorSpec(value.name, dtype, None)
-    return TensorSpec(value.name, dtype, [_dim(d) for d in tensor.shape.dim])
+    shape = [_dim(d) for d in tensor.shape.dim] if tensor.HasField("shape") else None
+    try:
+        return TensorSpec(value.name, dtype, shape)
+    except SchemaError as exc:  # e.g. string tensors: nothing the wire can carry
+        raise InvalidArgument(f"tensor {value.name!r}: {exc}") from exc
 
 
 def _dim(dim: onnx.TensorShapeProto.Dimension) -> Dim:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors_shim import FailedPrecondition
+from edge.errors import FailedPrecondition
 from .specs import ModelMetadata, TensorSpec
 
 log = logging.getLogger("edge.model_manager")
@@ -54,8 +54,8 @@ class ModelRecord:
         if raw.get("format") != RECORD_FORMAT:
             raise ValueError(f"unknown record format {raw.get('format')!r}")
         return cls(uid=raw["uid"], metadata=ModelMetadata(**raw["metadata"]),
-                   input_specs=[TensorSpec.from_dict(s) for s in raw["input_specs"]],
-                   output_specs=[TensorSpec.from_dict(s) for s in raw["output_specs"]],
+                   input_specs=[TensorSpec(**s) for s in raw["input_specs"]],
+                   output_specs=[TensorSpec(**s) for s in raw["output_specs"]],
                    size_bytes=int(raw["size_bytes"]))
 
 

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from ._errors_shim import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
+from edge.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
 from .batching import Request
 from .execution import LoadedModel, Outcome, deliver, failure, run_batch
 
@@ -95,7 +95,8 @@ class Scheduler:
                 finally:
                     with self._cond:
                         model.queue.inflight -= 1
-                        self._cond.notify_all()
+                        if len(model.queue):  # this worker delivers first: let another run it
+                            self._cond.notify()
             for request, value in outcomes:
                 deliver(request, value)
 

@@ -2,7 +2,8 @@
 
 ``inference_count`` counts rows (batch items), ``execution_count`` counts
 onnxruntime runs, so ``inference_count / execution_count`` is the mean batch
-size and shows whether dynamic batching coalesced anything.
+size and shows whether dynamic batching coalesced anything. Map keys are
+strings (``batch_sizes`` too): msgpack decoders reject other keys by default.
 """
 from __future__ import annotations
 
@@ -49,5 +50,5 @@ class ModelStats:
         with self._lock:
             return {"uid": self.uid, **{k: self._counts[k] for k in keys},
                     "failures_by_code": dict(self._failures),
-                    "batch_sizes": dict(sorted(self._batch_sizes.items())),
+                    "batch_sizes": {str(k): v for k, v in sorted(self._batch_sizes.items())},
                     "last_inference_ms": self._last_inference_ms}

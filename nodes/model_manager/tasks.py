@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors_shim import EdgeError, NotFound, ResourceExhausted
+from edge.errors import EdgeError, NotFound, ResourceExhausted
 
 PENDING, SUCCESS, FAILURE = "PENDING", "SUCCESS", "FAILURE"
 

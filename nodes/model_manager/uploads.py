@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._errors_shim import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from edge.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from .repository import hash_file
 from .specs import ModelMetadata
 

@@ -9,7 +9,10 @@ import pytest
 
 import onnx_fixtures
 from nodes.model_manager import ManagerConfig, ModelManager
+from nodes.model_manager.client import ModelManagerClient
 from scheduling_probes import Gate
+from server_process import ServerProcess
+
 
 @pytest.fixture
 def repo_dir(tmp_path: Path) -> Path:
@@ -65,3 +68,37 @@ def chain_bytes() -> bytes:
 @pytest.fixture(scope="session")
 def ppocr_bytes() -> bytes:
     return onnx_fixtures.ppocr_det_path().read_bytes()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start `edge model serve` processes; every one is stopped (or killed) afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, repo: Path | None = None, endpoint: str | None = None) -> ServerProcess:
+        endpoint = endpoint or f"ipc://{tmp_path}/mm{len(started)}.sock"
+        server = ServerProcess(repo or tmp_path / "repo", endpoint,
+                               tmp_path / f"server{len(started)}.log", *args)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_server()
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[ModelManagerClient]:
+    with ModelManagerClient(server.endpoint, timeout_s=10.0) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def big_chain_bytes() -> bytes:
+    """A ~33 MB model: MatMul chain 8 x 1024^2 float32, built with onnx.helper."""
+    return onnx_fixtures.matmul_chain_model(width=1024, depth=8)

@@ -11,8 +11,8 @@ import pytest
 import onnx_fixtures
 from scheduling_probes import WAIT_S, Collector
 from nodes.model_manager import ForwardResult
-from nodes.model_manager._errors_shim import (DeadlineExceeded, FailedPrecondition,
-                                              InvalidArgument, NotFound, Unavailable)
+from edge.errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
+                         Unavailable)
 
 pytestmark = pytest.mark.timeout(60)
 rng = np.random.default_rng(0)
@@ -59,6 +59,15 @@ def test_read_only_and_non_contiguous_inputs(manager, add_matmul_bytes):
     b = b.reshape(3, 3)
     assert not a.flags.c_contiguous and not b.flags.writeable
     np.testing.assert_allclose(manager.forward(uid, {"a": a, "b": b})["sum"], a + b)
+
+
+def test_big_endian_inputs_are_read_as_numbers_not_bytes(manager, mixed_bytes):
+    uid = loaded(manager, mixed_bytes)
+    x = np.arange(8, dtype=">f4").reshape(2, 4)
+    ids = np.arange(6, dtype=">i8").reshape(2, 3)
+    outputs = manager.forward(uid, {"x": x, "ids": ids})
+    np.testing.assert_array_equal(outputs["scaled"], 2 * x.astype(np.float32))
+    np.testing.assert_array_equal(outputs["next_ids"], ids.astype(np.int64) + 1)
 
 
 @pytest.mark.parametrize("inputs, words", [

@@ -7,7 +7,7 @@ import pytest
 
 import onnx_fixtures
 from nodes.model_manager import Dim, ModelConfig, TensorSpec
-from nodes.model_manager._errors_shim import FailedPrecondition, InvalidArgument, NotFound
+from edge.errors import FailedPrecondition, InvalidArgument, NotFound
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,7 +21,7 @@ def test_specs_keep_symbolic_dim_names(manager, mixed_bytes):
     assert info.output_specs == [TensorSpec("scaled", "float32", [batch, Dim(4, None, False)]),
                                  TensorSpec("next_ids", "int64", [batch, seq])]
     assert info.loaded is False
-    assert info.to_dict()["input_specs"][1]["shape"][1] == {"size": None, "name": "seq",
+    assert info.to_wire()["input_specs"][1]["shape"][1] == {"size": None, "name": "seq",
                                                             "dynamic": True}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from scheduling_probes import WAIT_S
-from nodes.model_manager._errors_shim import FailedPrecondition
+from edge.errors import FailedPrecondition
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]

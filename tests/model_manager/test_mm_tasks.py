@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scheduling_probes import WAIT_S
-from nodes.model_manager._errors_shim import DeadlineExceeded, NotFound, ResourceExhausted
+from edge.errors import DeadlineExceeded, NotFound, ResourceExhausted
 from nodes.model_manager.tasks import TaskStore
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodes.model_manager._errors_shim import (FailedPrecondition, InvalidArgument, NotFound,
-                                              ResourceExhausted)
+from edge.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from nodes.model_manager.specs import ModelMetadata
 from nodes.model_manager.uploads import UploadArea
 

@@ -1,0 +1,212 @@
+"""`edge model ...`: run a model manager, and upload, inspect, load and run models on one.
+
+Plugged into the `edge` command through the `edge.cli_commands` entry point; the
+group in edge.cli turns every EdgeError into one line and exit code 1.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from edge.errors import InvalidArgument, NotFound
+from messages import TensorSpec
+
+from .client import ModelManagerClient, default_endpoint
+from .node import DEFAULTS, serve_standalone
+from .specs import describe
+
+
+@click.group()
+def model() -> None:
+    """Manage and run ONNX models on a model manager."""
+
+
+def connects(command):
+    """The --endpoint and --timeout options, turned into a `client` argument."""
+    @click.option("--endpoint", default=None, metavar="ENDPOINT",
+                  help="model manager endpoint (default: $EDGE_MODEL_MANAGER or the ipc "
+                       "endpoint 'model_manager')")
+    @click.option("--timeout", "timeout_s", default=10.0, show_default=True,
+                  help="seconds per attempt")
+    @functools.wraps(command)
+    def wrapper(endpoint: str | None, timeout_s: float, **kwargs):
+        with ModelManagerClient(endpoint or default_endpoint(), timeout_s=timeout_s) as client:
+            return command(client, **kwargs)
+    return wrapper
+
+
+@model.command()
+@click.option("--repo", type=click.Path(file_okay=False), default=None,
+              help="repository directory (default $EDGE_MODEL_REPO or ~/.local/share/edge/models)")
+@click.option("--endpoint", default=None, help="bind here (default: as for the other commands)")
+@click.option("--workers", type=int, default=DEFAULTS.workers, show_default=True)
+@click.option("--max-model-bytes", type=int, default=DEFAULTS.max_model_bytes, show_default=True)
+def serve(repo: str | None, endpoint: str | None, workers: int, max_model_bytes: int) -> None:
+    """Serve a model repository until SIGINT or SIGTERM."""
+    def ready(bound: str, repo_dir: Path) -> None:
+        click.echo(f"model manager serving on {bound} (repository {repo_dir})")
+        sys.stdout.flush()
+
+    params = {"repo": repo, "workers": workers, "max_model_bytes": max_model_bytes}
+    sys.exit(serve_standalone(params, endpoint or default_endpoint(), ready))
+
+
+@model.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="default: the file name without .onnx")
+@click.option("--version", default="")
+@click.option("--description", default="")
+@click.option("--author", default="")
+@connects
+def upload(client: ModelManagerClient, file: Path, name: str | None, version: str,
+           description: str, author: str) -> None:
+    """Upload an ONNX FILE; prints its uid."""
+    data = file.read_bytes()
+    metadata = {"name": file.stem if name is None else name, "version": version,
+                "description": description, "author": author}
+    with click.progressbar(length=len(data), label=f"uploading {file.name}",
+                           file=sys.stderr) as bar:
+        sent = [0]
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done - sent[0])
+            sent[0] = done
+
+        uid = client.upload_model(data, metadata, progress=progress)
+    click.echo(uid)
+
+
+@model.command(name="list")
+@connects
+def list_models(client: ModelManagerClient) -> None:
+    """List stored models."""
+    infos = client.get_models_info()
+    rows = [(i.uid[:12], i.metadata.name, i.metadata.version, "yes" if i.loaded else "no",
+             ", ".join(f"{s.name}: {describe(s)}" for s in i.input_specs)) for i in infos]
+    _table(("UID", "NAME", "VERSION", "LOADED", "INPUTS"), rows)
+    if not rows:
+        click.echo("(no models)", err=True)
+
+
+@model.command()
+@click.argument("uid")
+@connects
+def info(client: ModelManagerClient, uid: str) -> None:
+    """Show a model's metadata and tensor specs (dynamic dims by name)."""
+    item = client.get_model_metadata(_resolve(client, uid))
+    meta = item.metadata
+    for key, value in (("uid", item.uid), ("name", meta.name), ("version", meta.version),
+                       ("description", meta.description), ("author", meta.author),
+                       ("loaded", "yes" if item.loaded else "no")):
+        click.echo(f"{key + ':':13s}{value}")
+    rows = [(kind, s.name, s.dtype, _shape(s)) for kind, specs in
+            (("input", item.input_specs), ("output", item.output_specs)) for s in specs]
+    click.echo()
+    _table(("", "NAME", "DTYPE", "SHAPE"), rows)
+
+
+@model.command()
+@click.argument("uids", nargs=-1, required=True)
+@click.option("--max-batch-size", type=int, default=None, help="enable dynamic batching")
+@click.option("--max-queue-delay-us", type=int, default=None)
+@click.option("--instances", "instance_count", type=int, default=None)
+@connects
+def load(client: ModelManagerClient, uids: tuple[str, ...], **config) -> None:
+    """Load models so they serve requests."""
+    full = [_resolve(client, uid) for uid in uids]
+    given = {k: v for k, v in config.items() if v is not None}
+    client.load_models(full, given or None)
+    click.echo(f"loaded {len(full)} model(s)")
+
+
+@model.command()
+@click.argument("uids", nargs=-1, required=True)
+@connects
+def unload(client: ModelManagerClient, uids: tuple[str, ...]) -> None:
+    """Unload models (they stay stored)."""
+    full = [_resolve(client, uid) for uid in uids]
+    client.unload_models(full)
+    click.echo(f"unloaded {len(full)} model(s)")
+
+
+@model.command()
+@click.argument("uid")
+@click.option("--input", "-i", "inputs", multiple=True, metavar="NAME=FILE.npy",
+              help="an input tensor (repeat for each input)")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="write each output to DIR/NAME.npy")
+@connects
+def infer(client: ModelManagerClient, uid: str, inputs: tuple[str, ...],
+          output_dir: Path | None) -> None:
+    """Run a loaded model once on .npy inputs."""
+    feeds = dict(_read_input(text) for text in inputs)
+    outputs = client.forward(_resolve(client, uid), feeds)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    for name, array in outputs.items():
+        line = f"{name}: {array.dtype} {list(array.shape)}"
+        if array.size and array.dtype.kind in "biuf":
+            line += f" min {array.min():.6g} max {array.max():.6g} mean {array.mean():.6g}"
+        if output_dir is not None:
+            path = output_dir / f"{_file_name(name)}.npy"
+            np.save(path, array)
+            line += f" -> {path}"
+        click.echo(line)
+
+
+@model.command()
+@click.argument("uids", nargs=-1)
+@connects
+def stats(client: ModelManagerClient, uids: tuple[str, ...]) -> None:
+    """Inference statistics per model."""
+    wanted = [_resolve(client, uid) for uid in uids] or None
+    rows = []
+    for s in client.get_inference_statistics(wanted):
+        runs = s["execution_count"]
+        done = s["success_count"] + s["failure_count"]
+        rows.append((s["uid"][:12], s["success_count"], s["failure_count"], runs,
+                     f"{s['inference_count'] / runs:.2f}" if runs else "-",
+                     f"{s['queue_ns'] / max(1, done) / 1e6:.2f}",
+                     f"{s['compute_infer_ns'] / max(1, runs) / 1e6:.2f}"))
+    _table(("UID", "OK", "FAILED", "RUNS", "MEAN BATCH", "QUEUE MS", "INFER MS"), rows)
+
+
+def _resolve(client: ModelManagerClient, uid: str) -> str:
+    """A full uid from a unique prefix, like git's short hashes."""
+    if len(uid) == 64:
+        return uid
+    matches = [i.uid for i in client.get_models_info() if i.uid.startswith(uid.lower())]
+    if len(matches) != 1:
+        raise (NotFound if not matches else InvalidArgument)(
+            f"{'no' if not matches else len(matches)} model(s) with uid prefix {uid!r}")
+    return matches[0]
+
+
+def _read_input(text: str) -> tuple[str, np.ndarray]:
+    name, sep, path = text.partition("=")
+    if not sep or not name:
+        raise click.BadParameter(f"expected NAME=FILE.npy, got {text!r}", param_hint="--input")
+    try:
+        return name, np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--input") from None
+
+
+def _shape(spec: TensorSpec) -> str:
+    return "[...]" if spec.shape is None else spec.shape_text()
+
+
+def _file_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".") or "output"
+
+
+def _table(header: tuple, rows: list) -> None:
+    cells = [tuple(str(c) for c in row) for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+

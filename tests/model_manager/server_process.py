@@ -1,0 +1,82 @@
+"""`edge model serve` in a child process, for tests that need real sockets and kill -9.
+
+The server prints its bound endpoint once it serves; every wait has a deadline and
+`stop` always ends the process (SIGTERM, then SIGKILL).
+"""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+READY_PREFIX = "model manager serving on "
+
+
+def edge_command() -> list[str]:
+    """The installed `edge` script of this interpreter's environment."""
+    script = Path(sys.executable).with_name("edge")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("edge")
+    assert found, "the `edge` command is not installed (pip install -e .)"
+    return [found]
+
+
+class ServerProcess:
+    def __init__(self, repo: Path, endpoint: str, log_path: Path, *args: str) -> None:
+        self.repo, self.requested, self.log_path, self.args = repo, endpoint, log_path, args
+        self.proc: subprocess.Popen | None = None
+        self.endpoint = ""
+
+    def start(self) -> ServerProcess:
+        command = [*edge_command(), "model", "serve", "--repo", str(self.repo),
+                   "--endpoint", self.requested, *self.args]
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        finally:
+            log.close()
+        line = self._read_line(START_TIMEOUT_S)
+        assert line.startswith(READY_PREFIX), f"unexpected first line {line!r}; log: {self.log()}"
+        self.endpoint = line[len(READY_PREFIX):].split()[0]
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def _read_line(self, timeout_s: float) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        assert ready, f"server did not start within {timeout_s}s; log: {self.log()}"
+        return self.proc.stdout.readline()
+
+    def kill9(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        return self._reap(STOP_TIMEOUT_S)
+
+    def stop(self) -> int | None:
+        """SIGTERM, a grace period, then SIGKILL; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self._reap(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self._reap(STOP_TIMEOUT_S)
+
+    def _reap(self, timeout_s: float) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout_s)
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.proc.stdout.close()
+        return code
