@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import zmq
 
-from edge.errors import ServiceTimeout, error_from_wire
+from edge.errors import Internal, ServiceTimeout, error_from_wire
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
@@ -62,7 +62,9 @@ class Client:
                 continue
             try:
                 reply = ReplyMessage.from_frames(frames[1:], self._limits)
-            except DecodeError:
+            except DecodeError as exc:
+                if RequestMessage.peek_id(frames[1:]) == request_id:
+                    raise Internal(f"the reply to {request_id!r} could not be decoded: {exc}") from None
                 continue
             if reply.id == request_id:
                 return reply

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from messages.codec import DEFAULT_LIMITS, DecodeError, Encoder, Limits, PROTOCOL_VERSION, unpack
+import msgpack
+
+from messages.codec import (DEFAULT_LIMITS, DecodeError, Encoder, Limits, PROTOCOL_VERSION, frame_buffer,
+                            unpack)
 from messages.schema import Schema, decode_typed, schema_to_wire
 
 
@@ -112,8 +115,9 @@ class RequestMessage:
     @staticmethod
     def peek_id(frames: Sequence[Any]) -> Any:
         """Best-effort request id of a request that failed to decode, for the error reply."""
-        try:
-            header = unpack(frames[0], frames[1:])
+        try:  # lenient on purpose: the strict decoder already refused this header
+            header = msgpack.unpackb(frame_buffer(frames[0]), strict_map_key=False,
+                                     ext_hook=lambda code, data: None)
             request_id = header.get("id") if isinstance(header, dict) else None
             return request_id if isinstance(request_id, (int, str)) else None
         except Exception:

@@ -145,3 +145,17 @@ def test_errors_map_to_one_hierarchy():
     unknown = error_from_wire({"code": "TEAPOT", "message": "m"})
     assert type(unknown) is EdgeError and unknown.code == "TEAPOT"
     assert issubclass(ServiceTimeout, TimeoutError)
+
+
+@pytest.mark.timeout(30)
+def test_undecodable_reply_is_an_error_not_a_timeout(short_dir):
+    service = Service(f"ipc://{short_dir}/intkeys.sock").start()
+    service.add("int_keys", lambda request: {1: "one"})  # msgpack allows it; our decoder does not
+    try:
+        with Client(service.endpoint, timeout_s=2, retries=0) as client:
+            started = time.monotonic()
+            with pytest.raises(Internal, match="could not be decoded"):
+                client.call("int_keys")
+            assert time.monotonic() - started < 1
+    finally:
+        service.close()
