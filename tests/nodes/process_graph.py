@@ -57,6 +57,8 @@ class Graph:
                             endpoint=self.endpoint(name), service=spec.get("service"))
         env = dict(os.environ, EDGE_NODE_CONFIG=config.to_json(), EDGE_RUNTIME_DIR=str(self.dir),
                    PYTHONUNBUFFERED="1")
+        for key, value in (spec.get("env") or {}).items():  # None removes a variable
+            env.pop(key, None) if value is None else env.__setitem__(key, value)
         log = open(self.dir / f"{name}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "edge.run"], env=env, cwd=REPO,
                                 stdout=log, stderr=subprocess.STDOUT)
