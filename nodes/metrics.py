@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import time
 from typing import Callable
 
@@ -50,9 +51,12 @@ class Window:
         return sum(self._values) / len(self._values) if self._values else 0.0
 
     def percentile(self, q: float) -> float:
-        """Nearest-rank percentile, q in [0, 100]; 0.0 when empty."""
-        if not self._values:
-            return 0.0
-        ordered = sorted(self._values)
-        rank = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-        return ordered[rank]
+        return percentile(self._values, q)
+
+
+def percentile(values, q: float) -> float:
+    """Nearest-rank percentile, q in [0, 100]; 0.0 when there are no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]

@@ -17,6 +17,7 @@ from nodes.inference.models import ModelError, open_session
 from nodes.inference.preprocess import CHANNEL_ORDERS, ImagePreprocess
 from nodes.metrics import RateMeter, Window
 from nodes.model_runner import tasks
+from nodes.model_runner.flow import Credits
 from nodes.model_runner.contract import (BOXES_PORT, IMAGE_PORT, check_model_input,
                                          check_model_output, check_producer, image_layout)
 from nodes.model_runner.model import ModelFile, effective_parameters, locate_model, read_model
@@ -33,7 +34,9 @@ OUTPUT_OF = {"text_boxes": "boxes", "ctc_text": "text", "softmax_topk": "classes
 class ModelRunner(NodeType):
     """Runs an ONNX model with onnxruntime; what it publishes depends on `postprocess`."""
 
-    inputs = {"image": IMAGE_PORT, "boxes": BOXES_PORT}
+    inputs = {"image": IMAGE_PORT, "boxes": BOXES_PORT,
+              "gate": Port(help="optional: a consumer's output; hold new frames while "
+                                "max_in_flight results are not yet answered on it")}
     outputs = {
         "boxes": Port("Detections", help="text_boxes: text regions with polygons"),
         "text": Port("Text", help="ctc_text: strings read in the `boxes` of a frame"),
@@ -68,6 +71,9 @@ class ModelRunner(NodeType):
         "top_k": Param(int, default=5, help="softmax_topk: classes published"),
         "labels": Param(list, default=[], help="softmax_topk: class names by index"),
         "apply_softmax": Param(bool, default=True, help="softmax_topk: off if the model has one"),
+        "max_in_flight": Param(int, default=2, help="gate: results not yet answered; 2 lets "
+                                                         "this stage work while the next does"),
+        "gate_timeout_s": Param(float, default=2.0, help="gate: give up waiting after this"),
         "threads": Param(int, default=0, help="onnxruntime intra-op threads; 0 = per core"),
         "spin_wait": Param(bool, default=True,
                            help="let idle onnxruntime threads spin; off when cores are shared"),
@@ -155,6 +161,12 @@ class Loop:
             raise ConfigError(f"{params['postprocess']} needs input(s) {', '.join(missing)} "
                               "connected", "INVALID_ARGUMENT")
         self.primary = needed[-1]  # the input whose skipped messages are dropped work
+        self.credits, self.held = None, None
+        if "gate" in node.config.inputs:
+            if self.pairs is not None:
+                raise ConfigError("the gate input is for image-fed postprocessors, not ctc_text",
+                                  "INVALID_ARGUMENT")
+            self.credits = Credits(params["max_in_flight"], params["gate_timeout_s"])
         if self.pairs is not None:
             queue = max(params["frames_kept"], node.config.inputs["image"].queue_size)
             node.subscribe("image", queue_size=queue)  # frames wait for their boxes
@@ -171,8 +183,7 @@ class Loop:
 
     def _on_input(self, event) -> None:
         if self.pairs is None:
-            if event.name == "image":
-                self._publish(self.task(event.value), event.stamp_ns)
+            self._on_frame_or_ack(event)
             return
         key = (event.value.frame_id, event.stamp_ns)
         if event.name == "image":
@@ -182,8 +193,22 @@ class Loop:
         if pair is not None:
             self._publish(self.task(*pair), event.stamp_ns)
 
+    def _on_frame_or_ack(self, event) -> None:
+        if event.name == "gate":
+            self.credits.acknowledge(event.stamp_ns)
+            event, self.held = self.held, None
+            if event is None:
+                return
+        if self.credits is not None and not self.credits.available():
+            self.dropped += self.held is not None
+            self.held = event   # the newest frame waits for a credit
+            return
+        self._publish(self.task(event.value), event.stamp_ns)
+
     def _publish(self, message, stamp_ns: int) -> None:
         self.node.publish(self.output, message, stamp_ns=stamp_ns)
+        if self.credits is not None:
+            self.credits.sent(stamp_ns)
         self.processed += 1
         self.meter.tick()
         for stage, ms in self.task.ms.items():
@@ -197,4 +222,6 @@ class Loop:
             values[stage] = round(window.mean(), 3)
         if self.pairs is not None:
             values["unmatched"] = self.pairs.unmatched
+        if self.credits is not None:
+            values["gate_expired"] = self.credits.expired
         self.node.publish("stats", Stats(self.node.name, values))

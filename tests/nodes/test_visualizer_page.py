@@ -80,3 +80,34 @@ def test_stream_is_multipart_jpeg(graph):
     assert frame.shape == (480, 640, 3)
     page = urllib.request.urlopen(url, timeout=5).read().decode()
     assert 'src="stream.mjpg"' in page and "stats.json" in page
+
+
+@pytest.mark.timeout(60)
+def test_video_file_sink_writes_a_playable_avi(graph, tmp_path):
+    path = tmp_path / "view.avi"
+    graph.start([
+        {"name": "camera", "type": "camera", "parameters": {"fps": 10.0},
+         "outputs": {"image": "camera/image", "truth": "camera/truth"}},
+        {"name": "viz", "type": "visualizer",
+         "parameters": {"sink": "none", "video_file": str(path), "align": "frame"},
+         "inputs": {"image": "camera/image", "text": "camera/truth"},
+         "outputs": {"stats": "viz/stats"}},
+    ])
+    probe = graph.probe({"stats": "viz/stats"})
+    seen = []
+    collect_until = time.monotonic() + 30
+    while time.monotonic() < collect_until and not (seen and seen[-1]["rendered"] >= 10):
+        event = probe.next_event(timeout_s=0.5)
+        if event is not None and event.kind == "input":
+            seen.append(event.value.values)
+    assert seen and seen[-1]["rendered"] >= 10
+    assert graph.close()["viz"] == 0
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) >= 10 and frames[0].shape == (480, 640, 3)
