@@ -15,7 +15,8 @@ from messages.codec import DEFAULT_LIMITS
 
 log = logging.getLogger("edge.bus")
 
-DEFAULT_HWM = 64  # messages; bounds memory when a peer is slow (64 x 6 MB frames is plenty)
+DEFAULT_HWM = 1000  # ZeroMQ's default; far smaller HWMs drop messages even for a peer that keeps up,
+#                   because the publisher learns of reads in batches of about HWM/2
 
 
 class Publisher:

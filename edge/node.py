@@ -185,12 +185,15 @@ class Node:
     def next_event(self, timeout_s: float | None = None) -> Optional[Event]:
         """The next event, None on timeout or after Stop was delivered."""
         self._check_thread()
-        self._announce_ready()
+        if not self._ready_sent:
+            self._announce_ready()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        fresh = False  # just polled: every socket with data has been drained
         while True:
             if self._stop_state != "running":
                 return self._stop_event()
-            self._poll(0)
+            if not fresh:
+                self._collect()
             event = self._ready_event()
             if event is not None:
                 return event
@@ -201,6 +204,15 @@ class Node:
                     return None
                 wait_s = remaining if wait_s is None else min(wait_s, remaining)
             self._poll(-1 if wait_s is None else max(0, int(wait_s * 1000) + 1))
+            fresh = True
+
+    def _collect(self) -> None:
+        """Without blocking, drain inputs that have data (so latest-only stays latest)."""
+        for source in self._inputs.values():
+            if source.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                source.drain()
+        if self._service is not None:
+            self._service.process()
 
     def _poll(self, timeout_ms: int) -> None:
         for item, _ in self._poller.poll(timeout_ms):

@@ -7,7 +7,6 @@ msgpack and decode to read-only views on the received frames.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -41,9 +40,16 @@ DEFAULT_LIMITS = Limits()
 
 def check_dtype(dtype_str: str) -> np.dtype:
     """Return the numpy dtype for a wire dtype string, or raise DecodeError."""
+    dtype = _DTYPES.get(dtype_str) if isinstance(dtype_str, str) else None
+    if dtype is not None:
+        return dtype
     if not isinstance(dtype_str, str) or not _DTYPE_RE.match(dtype_str):
         raise DecodeError(f"dtype {dtype_str!r} is not allowed (numeric dtypes only)")
-    return np.dtype(dtype_str)
+    dtype = _DTYPES[dtype_str] = np.dtype(dtype_str)
+    return dtype
+
+
+_DTYPES: dict[str, np.dtype] = {}
 
 
 def wire_dtype(dtype: np.dtype) -> str:
@@ -108,51 +114,53 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
         raise DecodeError(f"header is {header.nbytes} bytes, limit {limits.max_header_bytes}")
     if len(frames) > limits.max_buffers:
         raise DecodeError(f"{len(frames)} buffer frames, limit {limits.max_buffers}")
-    views = [frame_buffer(f) for f in frames]
-    total = header.nbytes + sum(v.nbytes for v in views)
+    total = header.nbytes + sum(map(len, frames))
     if total > limits.max_total_bytes:
         raise DecodeError(f"message is {total} bytes, limit {limits.max_total_bytes}")
-    used = [False] * len(views)
+    used = [False] * len(frames)
 
     def ext_hook(code: int, payload: bytes) -> np.ndarray:
         if code != EXT_NDARRAY:
             raise DecodeError(f"unknown ExtType code {code}")
-        return _ndarray_from_ref(payload, views, used, limits)
+        return _ndarray_from_ref(payload, frames, used, limits)
 
     try:
-        value = msgpack.unpackb(header, ext_hook=ext_hook, raw=False)
+        value = msgpack.unpackb(header, ext_hook=ext_hook)
     except DecodeError:
         raise
     except Exception as exc:  # msgpack raises several types for bad input
         raise DecodeError(f"malformed msgpack: {exc}") from None
-    if not all(used):
+    if frames and not all(used):
         raise DecodeError(f"{used.count(False)} buffer frame(s) not referenced by the header")
     return value
 
 
-def _ndarray_from_ref(payload: bytes, views: list, used: list, limits: Limits) -> np.ndarray:
+def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
+                      limits: Limits) -> np.ndarray:
+    # Hot path for every array received: checks are inlined rather than factored out.
     try:
-        ref = msgpack.unpackb(payload, raw=False)
+        index, dtype_str, shape = msgpack.unpackb(payload)
     except Exception:
-        raise DecodeError("malformed ndarray reference") from None
-    if not (isinstance(ref, list) and len(ref) == 3):
-        raise DecodeError("ndarray reference must be [index, dtype, shape]")
-    index, dtype_str, shape = ref
-    if type(index) is not int or not 0 <= index < len(views):
-        raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(views)})")
+        raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]") from None
+    if type(index) is not int or not 0 <= index < len(frames):
+        raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(frames)})")
     if used[index]:
         raise DecodeError(f"buffer frame {index} referenced twice")
-    dtype = check_dtype(dtype_str)
-    if not isinstance(shape, list) or len(shape) > limits.max_ndim:
+    dtype = _DTYPES.get(dtype_str) if type(dtype_str) is str else None
+    if dtype is None:
+        dtype = check_dtype(dtype_str)
+    if type(shape) is not list or len(shape) > limits.max_ndim:
         raise DecodeError(f"ndarray shape {shape!r} is not a list of at most {limits.max_ndim} dims")
-    if not all(type(d) is int and d >= 0 for d in shape):
-        raise DecodeError(f"ndarray shape {shape!r} has a non-integer or negative dim")
-    view = views[index]
-    expected = math.prod(shape) * dtype.itemsize
-    if view.nbytes != expected:
-        raise DecodeError(
-            f"buffer frame {index} is {view.nbytes} bytes, shape {shape} {dtype_str} needs {expected}")
+    count = 1
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            raise DecodeError(f"ndarray shape {shape!r} has a non-integer or negative dim")
+        count *= dim
+    view = frame_buffer(frames[index])
+    if view.nbytes != count * dtype.itemsize:
+        raise DecodeError(f"buffer frame {index} is {view.nbytes} bytes, "
+                          f"shape {shape} {dtype_str} needs {count * dtype.itemsize}")
     used[index] = True
-    array = np.frombuffer(view, dtype=dtype).reshape(shape)
-    array.flags.writeable = False
-    return array
+    # A read-only view on the received frame: no copy, and nobody can write into it.
+    array = np.frombuffer(view.toreadonly(), dtype=dtype)
+    return array if len(shape) == 1 else array.reshape(shape)

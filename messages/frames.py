@@ -65,13 +65,16 @@ class StreamMessage:
         except UnicodeDecodeError:
             raise DecodeError("topic frame is not UTF-8") from None
         header = _header(frames, 1, "stream", limits)
-        return cls(
-            topic=topic,
-            value=decode_typed(_field(header, "type", str, "stream", ""), header.get("body")),
-            seq=_field(header, "seq", int, "stream"),
-            stamp_ns=_field(header, "stamp_ns", int, "stream"),
-            pub_ns=_field(header, "pub_ns", int, "stream"),
-            source=_field(header, "src", str, "stream", ""))
+        seq, stamp_ns, pub_ns = header.get("seq"), header.get("stamp_ns"), header.get("pub_ns")
+        if type(seq) is not int or type(stamp_ns) is not int or type(pub_ns) is not int:
+            for key in ("seq", "stamp_ns", "pub_ns"):
+                _field(header, key, int, "stream")
+        type_name, source = header.get("type", ""), header.get("src", "")
+        if type(type_name) is not str or type(source) is not str:
+            raise DecodeError("stream header 'type' and 'src' must be strings")
+        value = header.get("body")
+        return cls(topic, decode_typed(type_name, value) if type_name else value,
+                   seq, stamp_ns, pub_ns, source)
 
 
 @dataclass

@@ -1,0 +1,160 @@
+"""The Node API: exact topics, timers, live params, one Stop on SIGTERM, thread ownership."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edge import Client, Node, NodeType, Param
+from edge.errors import FailedPrecondition, InvalidArgument, NotFound
+
+
+@pytest.fixture
+def nodes(short_dir):
+    made = []
+
+    def make(name, **kwargs):
+        node = Node(name, handle_signals=False, **kwargs)
+        made.append(node)
+        return node
+
+    yield make
+    for node in made:
+        node.close()
+
+
+def wait_connected(pub, sub, topic):
+    for _ in range(200):
+        pub.publish(topic, "hello")
+        event = sub.next_event(timeout_s=0.02)
+        if event is not None:
+            return
+    raise AssertionError("subscriber never connected")
+
+
+@pytest.mark.timeout(20)
+def test_topics_match_exactly_not_by_prefix(nodes, short_dir):
+    endpoint = f"ipc://{short_dir}/pub.sock"
+    pub = nodes("pub", endpoint=endpoint)
+    pub.bind_outputs()
+    sub = nodes("sub")
+    sub.subscribe("cam", endpoint=endpoint, queue_size=100)
+    wait_connected(pub, sub, "cam")
+    pub.publish("camera", 1)
+    pub.publish("cam/x", 2)
+    pub.publish("cam", 3)
+    event = sub.next_event(timeout_s=2)
+    assert (event.kind, event.topic, event.value) == ("input", "cam", 3)
+    assert sub.next_event(timeout_s=0.2) is None
+
+
+@pytest.mark.timeout(20)
+def test_stamp_is_carried_and_source_named(nodes, short_dir):
+    endpoint = f"ipc://{short_dir}/pub.sock"
+    pub = nodes("camera", outputs={"image": {"topic": "cam/image", "endpoint": endpoint}})
+    pub.bind_outputs()
+    sub = nodes("viewer", inputs={"frame": {"topic": "cam/image", "endpoint": endpoint}})
+    wait_connected(pub, sub, "image")
+    pub.publish("image", np.zeros(3), stamp_ns=12345)
+    event = sub.next_event(timeout_s=2)
+    assert (event.name, event.topic, event.source, event.stamp_ns) == ("frame", "cam/image", "camera", 12345)
+    assert event.pub_ns > 12345
+
+
+@pytest.mark.timeout(20)
+def test_timers_tick_without_drift(nodes):
+    node = nodes("ticker")
+    node.timer("fast", 0.02)
+    node.timer("slow", 0.1)
+    started, ticks = time.monotonic(), {"fast": 0, "slow": 0}
+    while time.monotonic() - started < 0.51:
+        event = node.next_event(timeout_s=0.6)
+        ticks[event.name] += 1
+    assert 22 <= ticks["fast"] <= 26 and 4 <= ticks["slow"] <= 6, ticks
+
+
+@pytest.mark.timeout(20)
+def test_live_param_set_is_validated_and_delivered_as_event(nodes, short_dir):
+    node = nodes("worker", parameters={"gain": 1.0, "mode": "a"})
+    node.param_specs = {"gain": Param(float, 1.0, runtime=True), "mode": Param(str, "a")}
+    node.serve("noop", lambda request: None)
+    endpoint = node._service.endpoint
+    results = {}
+
+    def remote():
+        with Client(endpoint, timeout_s=2) as client:
+            results["set"] = client.call("param.set", {"key": "gain", "value": 3})
+            for key, value in (("mode", "b"), ("gain", "high"), ("nope", 1)):
+                try:
+                    client.call("param.set", {"key": key, "value": value})
+                except (FailedPrecondition, InvalidArgument, NotFound) as exc:
+                    results[key] = type(exc).__name__
+            results["get"] = client.call("param.get")
+
+    thread = threading.Thread(target=remote)
+    thread.start()
+    event = node.next_event(timeout_s=5)
+    assert (event.kind, event.name, event.value) == ("param", "gain", 3.0)
+    deadline = time.monotonic() + 5
+    while thread.is_alive() and time.monotonic() < deadline:
+        node.next_event(timeout_s=0.05)
+    thread.join()
+    assert results == {"set": {"key": "gain", "value": 3.0}, "mode": "FailedPrecondition",
+                       "gain": "InvalidArgument", "nope": "NotFound",
+                       "get": {"gain": 3.0, "mode": "a"}}
+
+
+def test_second_thread_is_refused(nodes):
+    node = nodes("owned")
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(
+        pytest.raises(RuntimeError, node.publish, "x", 1)))
+    thread.start()
+    thread.join()
+    assert "one thread owns" in str(errors[0].value)
+
+
+@pytest.mark.timeout(30)
+def test_sigterm_delivers_one_stop_event_and_exits_cleanly(short_dir):
+    script = textwrap.dedent("""
+        import sys
+        from edge import Node
+        node = Node("sleeper")
+        node.timer("tick", 0.05)
+        kinds = []
+        print("ready", flush=True)
+        for event in node:
+            kinds.append(event.kind)
+        print(kinds.count("stop"), kinds[-1], node.stop_signal, flush=True)
+        node.close()
+    """)
+    env = {**os.environ, "EDGE_RUNTIME_DIR": short_dir}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+        assert out.split() == ["1", "stop", str(int(signal.SIGTERM))]
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+class Doubler(NodeType):
+    parameters = {"factor": Param(int, 2), "label": Param(str)}
+
+
+def test_node_type_parameters_are_checked():
+    values, problems = Doubler.resolve_parameters({"label": "x"})
+    assert values == {"factor": 2, "label": "x"} and problems == []
+    _, problems = Doubler.resolve_parameters({"factor": "two", "extra": 1})
+    assert problems == ["unknown parameter 'extra'",
+                        "parameter 'factor': expected int, got str 'two'",
+                        "missing required parameter 'label'"]

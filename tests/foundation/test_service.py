@@ -1,0 +1,147 @@
+"""Services keep serving through failures; clients never hang."""
+import threading
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from edge import Client, InvalidArgument, Service, ServiceTimeout, Unimplemented
+from edge.errors import EdgeError, Internal
+
+
+@pytest.fixture
+def service_endpoint(spawn, short_dir):
+    endpoint = f"ipc://{short_dir}/svc.sock"
+    proc = spawn("serve", endpoint, stdout=-1, text=True)
+    assert proc.stdout.readline().strip() == "serving"
+    return endpoint
+
+
+def raw_request(socket, header, *buffers):
+    socket.send_multipart([msgpack.packb(header), *buffers])
+    assert socket.poll(5000), "no reply"
+    return msgpack.unpackb(socket.recv_multipart()[0])
+
+
+@pytest.mark.timeout(60)
+def test_handler_exception_is_internal_and_service_keeps_serving(service_endpoint):
+    with Client(service_endpoint, timeout_s=5) as client:
+        with pytest.raises(Internal, match="ZeroDivisionError: division by zero"):
+            client.call("fail")
+        with pytest.raises(Unimplemented, match="unknown method 'nope'"):
+            client.call("nope")
+        value = {"a": np.arange(6, dtype=">i2").reshape(2, 3), "s": "text"}
+        reply = client.call("echo", value)
+        assert reply["s"] == "text" and np.array_equal(reply["a"], value["a"])
+
+
+@pytest.mark.timeout(120)
+def test_thousand_malformed_requests_then_a_correct_answer(service_endpoint):
+    socket = zmq.Context.instance().socket(zmq.REQ)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(service_endpoint)
+    bad = [b"", b"\xc1", msgpack.packb([1, 2]), msgpack.packb({"v": 7, "id": 1, "method": "echo"}),
+           msgpack.packb({"v": 1, "id": 1}), msgpack.packb({"v": 1, "id": 2, "method": 3})]
+    try:
+        for i in range(1000):
+            socket.send_multipart([bad[i % len(bad)]])
+            assert socket.poll(5000)
+            reply = msgpack.unpackb(socket.recv())
+            assert reply["ok"] is False and reply["error"]["code"] == "INVALID_ARGUMENT"
+        reply = raw_request(socket, {"v": 1, "id": 99, "method": "echo", "body": [1, "two"]})
+        assert reply == {"v": 1, "id": 99, "ok": True, "body": [1, "two"]}
+    finally:
+        socket.close()
+
+
+@pytest.mark.timeout(30)
+def test_plain_req_socket_can_call_with_arrays(service_endpoint):
+    socket = zmq.Context.instance().socket(zmq.REQ)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(service_endpoint)
+    try:
+        ref = msgpack.ExtType(1, msgpack.packb([0, "<f4", [2]]))
+        socket.send_multipart([msgpack.packb({"v": 1, "id": "x", "method": "echo", "body": ref}),
+                               np.array([1.5, 2.5], "<f4").tobytes()])
+        assert socket.poll(5000)
+        header, buffer = socket.recv_multipart()
+        reply = msgpack.unpackb(header, ext_hook=lambda code, data: msgpack.unpackb(data))
+        assert reply["ok"] and reply["body"] == [0, "<f4", [2]]
+        assert np.frombuffer(buffer, "<f4").tolist() == [1.5, 2.5]
+    finally:
+        socket.close()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("retries", [0, 2])
+def test_client_to_dead_service_times_out_within_bound(short_dir, retries):
+    client = Client(f"ipc://{short_dir}/nobody.sock", timeout_s=0.3, retries=retries)
+    started = time.monotonic()
+    with pytest.raises(ServiceTimeout, match=f"after {retries + 1} attempt"):
+        client.call("ping")
+    elapsed = time.monotonic() - started
+    assert 0.3 * (retries + 1) <= elapsed < 0.3 * (retries + 1) + 0.5
+    client.close()
+
+
+@pytest.mark.timeout(30)
+def test_client_to_silent_service_times_out(service_endpoint):
+    with Client(service_endpoint, timeout_s=0.3, retries=1) as client:
+        started = time.monotonic()
+        with pytest.raises(ServiceTimeout):
+            client.call("sleep", 1.0)
+        assert time.monotonic() - started < 0.6 + 0.5
+        # A stale reply from the gave-up attempt is discarded, and the next call is answered.
+        time.sleep(1.2)
+        assert client.call("echo", 5, timeout_s=3) == 5
+
+
+@pytest.mark.timeout(30)
+def test_retried_request_runs_once_and_deferred_replies_come_from_other_threads(short_dir):
+    calls = []
+
+    def slow_count(request):
+        calls.append(request.id)
+        responder = request.defer()
+        threading.Timer(0.5, responder.reply, args=[len(calls)]).start()
+
+    service = Service(f"ipc://{short_dir}/dedupe.sock").start()
+    service.add("count", slow_count)
+    try:
+        with Client(service.endpoint, timeout_s=0.2, retries=5) as client:
+            assert client.call("count") == 1  # retried after 0.2 s, answered once after 0.5 s
+        assert len(calls) == 1
+    finally:
+        service.close()
+
+
+@pytest.mark.timeout(30)
+def test_expired_request_is_not_run(short_dir):
+    ran = []
+    service = Service(f"ipc://{short_dir}/deadline.sock")
+    service.add("work", lambda request: ran.append(1))
+    try:
+        socket = zmq.Context.instance().socket(zmq.REQ)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.connect(service.endpoint)
+        # The deadline counts from arrival (clocks need not agree), so 0 ms has passed on dispatch.
+        socket.send(msgpack.packb({"v": 1, "id": 1, "method": "work", "timeout_ms": 0}))
+        assert service.socket.poll(2000)
+        service.process()
+        assert socket.poll(2000)
+        reply = msgpack.unpackb(socket.recv())
+        assert reply["error"]["code"] == "DEADLINE_EXCEEDED" and ran == []
+        socket.close()
+    finally:
+        service.close()
+
+
+def test_errors_map_to_one_hierarchy():
+    from edge.errors import error_from_wire
+
+    assert isinstance(error_from_wire({"code": "INVALID_ARGUMENT", "message": "m"}), InvalidArgument)
+    unknown = error_from_wire({"code": "TEAPOT", "message": "m"})
+    assert type(unknown) is EdgeError and unknown.code == "TEAPOT"
+    assert issubclass(ServiceTimeout, TimeoutError)
