@@ -124,6 +124,8 @@ class Camera(NodeType):
             log.info("%s: end of source %s after %d frame(s)", self._node.name,
                      self._node.params["source"], self._frame_id)
             return False
+        if isinstance(self._source, DeviceSource):
+            stamp_ns = time.time_ns()  # read() waited for the sensor: the frame is from now
         image = _fit(image, self._size)
         frame_id, self._frame_id = self._frame_id, self._frame_id + 1
         self._node.publish("image", Image(image, "bgr8", frame_id), stamp_ns=stamp_ns)
