@@ -66,7 +66,8 @@ def read_model(path: Path) -> ModelFile:
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf and onnx raise several unrelated types
-        raise ConfigError(f"not an ONNX model: {path} ({_short(exc)})", "INVALID_ARGUMENT") from None
+        raise ConfigError(f"not an ONNX model: {path} ({_short(exc)})",
+                          "INVALID_ARGUMENT") from None
     if not proto.HasField("graph") or not proto.graph.output:
         raise ConfigError(f"not an ONNX model: {path} (no graph outputs)", "INVALID_ARGUMENT")
     initializers = {init.name for init in proto.graph.initializer}

@@ -71,8 +71,8 @@ class ModelRunner(NodeType):
         "top_k": Param(int, default=5, help="softmax_topk: classes published"),
         "labels": Param(list, default=[], help="softmax_topk: class names by index"),
         "apply_softmax": Param(bool, default=True, help="softmax_topk: off if the model has one"),
-        "max_in_flight": Param(int, default=2, help="gate: results not yet answered; 2 lets "
-                                                         "this stage work while the next does"),
+        "max_in_flight": Param(int, default=2, help="gate: results not yet answered; 2 "
+                               "lets this stage work while the next one does"),
         "gate_timeout_s": Param(float, default=2.0, help="gate: give up waiting after this"),
         "threads": Param(int, default=0, help="onnxruntime intra-op threads; 0 = per core"),
         "spin_wait": Param(bool, default=True,
@@ -150,7 +150,7 @@ class Loop:
         self.node, self.task = node, task
         self.output = OUTPUT_OF[params["postprocess"]]
         self.meter, self.windows = RateMeter(), {}
-        self.dropped = self.processed = 0
+        self.dropped = self.processed = self.errors = 0
         self.pairs = None
         needed = ["image"]
         if params["postprocess"] == "ctc_text":
@@ -191,7 +191,7 @@ class Loop:
         else:
             pair = self.pairs.add_result(key, event.value)
         if pair is not None:
-            self._publish(self.task(*pair), event.stamp_ns)
+            self._run(event.stamp_ns, *pair)
 
     def _on_frame_or_ack(self, event) -> None:
         if event.name == "gate":
@@ -203,7 +203,20 @@ class Loop:
             self.dropped += self.held is not None
             self.held = event   # the newest frame waits for a credit
             return
-        self._publish(self.task(event.value), event.stamp_ns)
+        self._run(event.stamp_ns, event.value)
+
+    def _run(self, stamp_ns: int, *inputs) -> None:
+        """One inference; a failure is counted and logged (sparingly), the node goes on."""
+        try:
+            message = self.task(*inputs)
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            self.errors += 1
+            if self.errors == 1 or self.errors % 100 == 0:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.error("%s: inference failed (%d so far): %s", self.node.name, self.errors,
+                          first[:300])
+            return
+        self._publish(message, stamp_ns)
 
     def _publish(self, message, stamp_ns: int) -> None:
         self.node.publish(self.output, message, stamp_ns=stamp_ns)
@@ -217,7 +230,7 @@ class Loop:
 
     def _publish_stats(self) -> None:
         values = {"fps": round(self.meter.rate(), 3), "processed": self.processed,
-                  "dropped": self.dropped}
+                  "dropped": self.dropped, "errors": self.errors}
         for stage, window in self.windows.items():
             values[stage] = round(window.mean(), 3)
         if self.pairs is not None:

@@ -128,3 +128,14 @@ def test_check_inputs_names_a_missing_model(tmp_path):
     problems = ModelRunner.check_inputs({"model": str(tmp_path / "gone.onnx")}, {})
     assert problems == [f"model file not found: {tmp_path}/gone.onnx "
                         "(bundled aliases: ppocr-det, ppocr-rec)"]
+
+
+def test_an_inference_error_is_counted_and_the_node_goes_on(graph, tmp_path, red_frames):
+    model = tiny_onnx.fragile_model(tmp_path)
+    probe = _pipeline(graph, red_frames, {"model": str(model)}, "tensors")
+    errors = []
+    collect(probe, lambda e: e.name == "stats" and errors.append(e.value.values["errors"])
+            or (errors and errors[-1] >= 3), timeout_s=30)
+    graph.assert_running()
+    log = graph.log("runner")
+    assert log.count("inference failed") == 1 and "Traceback" not in log

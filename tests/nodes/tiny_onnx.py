@@ -75,3 +75,12 @@ def two_input_model(folder: Path) -> Path:
                  [helper.make_tensor_value_info("a", fp, [1, 3, 8, 8]),
                   helper.make_tensor_value_info("b", fp, [1, 3, 8, 8])],
                  [helper.make_tensor_value_info("sum", fp, [1, 3, 8, 8])])
+
+
+def fragile_model(folder: Path) -> Path:
+    """Declares dynamic height and width but only runs on 8 x 8: fails at run time."""
+    shape = numpy_helper.from_array(np.array([1, 192], np.int64), "shape")
+    return _save(folder / "fragile.onnx",
+                 [helper.make_node("Reshape", ["image", "shape"], ["flat"])],
+                 [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                 [helper.make_tensor_value_info("flat", TensorProto.FLOAT, [1, 192])], [shape])
