@@ -89,7 +89,8 @@ class Pipeline:
         overrides = {
             "camera": {"fps": args.camera_fps, "frames_per_set": 1, "seed": args.seed},
             "detector": given(threads=args.det_threads, spin_wait=args.spin_wait),
-            "recognizer": given(threads=args.rec_threads, spin_wait=args.spin_wait),
+            "recognizer": given(threads=args.rec_threads, spin_wait=args.spin_wait,
+                                frames_kept=args.rec_frames_kept),
             "visualizer": {"sink": "none"},
         }
         specs = load_launch(REPO / "launch" / "ocr_demo.yaml", overrides)
@@ -175,6 +176,8 @@ def main() -> None:
                              "models take); 0 = unpaced, see docs")
     parser.add_argument("--det-threads", type=int, help="default: the launch file's")
     parser.add_argument("--rec-threads", type=int, help="default: the launch file's")
+    parser.add_argument("--rec-frames-kept", type=int,
+                        help="frames the recognizer holds for boxes (default: the node's)")
     parser.add_argument("--single-threads", type=int, default=0,
                         help="onnxruntime threads of the single process; 0 = one per core")
     parser.add_argument("--spin-wait", action=argparse.BooleanOptionalAction,

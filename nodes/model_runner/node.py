@@ -67,7 +67,8 @@ class ModelRunner(NodeType):
         "min_text_score": Param(float, default=0.5, help="ctc_text: drop weaker reads"),
         "rec_batch_size": Param(int, default=8, help="ctc_text: crops per inference"),
         "rec_min_width": Param(int, default=64, help="ctc_text: narrowest padded crop"),
-        "frames_kept": Param(int, default=16, help="ctc_text: frames held to match boxes"),
+        "frames_kept": Param(int, default=32, help="ctc_text: frames held to match boxes; "
+                             "cover camera fps x detector latency"),
         "top_k": Param(int, default=5, help="softmax_topk: classes published"),
         "labels": Param(list, default=[], help="softmax_topk: class names by index"),
         "apply_softmax": Param(bool, default=True, help="softmax_topk: off if the model has one"),
