@@ -63,6 +63,18 @@ class Internal(EdgeError):
     code = "INTERNAL"
 
 
+class ConfigError(EdgeError):
+    """A node cannot run as configured (a missing file or device, a model that does not fit
+    its input): restarting cannot help, so `edge.run` exits with EXIT_CONFIG (78)."""
+
+    code = "FAILED_PRECONDITION"
+
+    def __init__(self, message: str, code: str | None = None, details: Any = None):
+        super().__init__(message, details)
+        if code:
+            self.code = code
+
+
 class ServiceTimeout(Unavailable, TimeoutError):
     """A client gave up: no reply within the timeout after every retry."""
 

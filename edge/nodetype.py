@@ -76,6 +76,16 @@ class NodeType:
         raise NotImplementedError
 
     @classmethod
+    def check_inputs(cls, parameters: dict, producers: dict[str, Port]) -> list[str]:
+        """Problems a launcher can find before starting anything, beyond port dtype/shape.
+
+        `parameters` are resolved (defaults filled in); `producers` maps each connected
+        local input to the producer's output Port. Override to check e.g. a model's input
+        spec; one message per problem.
+        """
+        return []
+
+    @classmethod
     def resolve_parameters(cls, given: dict) -> tuple[dict, list[str]]:
         """Defaults filled in and values coerced; the list holds one message per problem."""
         problems, values = [], {}

@@ -5,8 +5,12 @@ import logging
 import sys
 
 from edge.config import NodeConfig
+from edge.errors import ConfigError, EdgeError
 from edge.node import Node
 from edge.nodetype import load_node_type
+
+EXIT_CONFIG = 78  # EX_CONFIG (sysexits.h): the configuration is wrong; do not restart
+EXIT_FAILED = 1   # a runtime failure reported as one line; a restart may help
 
 
 def main() -> int:
@@ -31,6 +35,12 @@ def main() -> int:
     node.param_specs = dict(node_type.parameters)
     try:
         node_type().run(node)
+    except ConfigError as exc:
+        print(f"node {config.name!r}: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    except EdgeError as exc:
+        print(f"node {config.name!r}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         node.close()
     return 0

@@ -6,6 +6,7 @@ with one line naming the missing or unreadable thing, not with a None frame late
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import time
 from pathlib import Path
@@ -26,6 +27,17 @@ class SourceError(Exception):
     def __init__(self, message: str, code: str = "NOT_FOUND"):
         super().__init__(message)
         self.code = code
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    """OpenCV logs several lines per failed open; the SourceError we raise is the one line."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
 
 
 class FrameSource(Protocol):
@@ -69,7 +81,8 @@ class DeviceSource(_Closing):
 
     def __init__(self, index: int, width: int | None = None, height: int | None = None):
         self.index = index
-        self._capture = cv2.VideoCapture(index)
+        with _quiet_opencv():
+            self._capture = cv2.VideoCapture(index)
         if not self._capture.isOpened():
             self._capture.release()
             raise SourceError(f"camera device {index} cannot be opened")
@@ -98,8 +111,9 @@ class VideoFileSource(_Closing):
         self.frame_count = count if count > 0 else None
 
     def _open(self) -> tuple[cv2.VideoCapture, np.ndarray]:
-        capture = cv2.VideoCapture(str(self.path))
-        ok, first = capture.read() if capture.isOpened() else (False, None)
+        with _quiet_opencv():
+            capture = cv2.VideoCapture(str(self.path))
+            ok, first = capture.read() if capture.isOpened() else (False, None)
         if not ok:
             capture.release()
             raise SourceError(f"cannot decode video file: {self.path}", "INVALID_ARGUMENT")

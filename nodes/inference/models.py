@@ -65,12 +65,19 @@ def _bundled_path(alias: str, bundled: BundledModel) -> Path:
 
 
 def open_session(model: str | Path, intra_op_threads: int = 0,
-                 inter_op_threads: int = 0) -> ort.InferenceSession:
-    """Create the session once per node; 0 threads lets onnxruntime pick per core count."""
+                 inter_op_threads: int = 0, spin_wait: bool = True) -> ort.InferenceSession:
+    """Create the session once per node; 0 threads lets onnxruntime pick per core count.
+
+    Idle onnxruntime threads spin for a while before sleeping; turn that off (spin_wait=False)
+    when several model processes share few cores, or the spinning steals their time.
+    """
     path = resolve_model(model)
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
+    if not spin_wait:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
         return ort.InferenceSession(str(path), sess_options=options,

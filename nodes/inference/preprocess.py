@@ -16,6 +16,7 @@ import numpy as np
 LAYOUTS = ("nchw", "nhwc")
 CHANNEL_ORDERS = ("bgr", "rgb")
 PAD_ALIGNS = ("top-left", "center")
+INPUT_DTYPES = ("float32", "float16", "uint8")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class ImagePreprocess:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     channel_order: str = "bgr"
     layout: str = "nchw"
+    limit_side_len: int = 0    # size None: shrink so the longer side is at most this (0: never)
+    size_multiple: int = 1     # size None: round both sides to a multiple (32 for DB models)
+    dtype: str = "float32"     # uint8 models get raw pixels: no scale, mean or std
 
     def __post_init__(self):
         for field, value, allowed in (("layout", self.layout, LAYOUTS),
@@ -73,6 +77,11 @@ class ImagePreprocess:
             raise ValueError(f"mean and std need 3 values, std non-zero: {self.mean}, {self.std}")
         if self.size is not None and min(self.size) <= 0:
             raise ValueError(f"size must be positive (height, width), got {self.size}")
+        if self.dtype not in INPUT_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(INPUT_DTYPES)}, got {self.dtype!r}")
+        if self.size_multiple < 1 or self.limit_side_len < 0:
+            raise ValueError("size_multiple must be >= 1 and limit_side_len >= 0, got "
+                             f"{self.size_multiple} and {self.limit_side_len}")
 
     @classmethod
     def from_input_shape(cls, shape: Sequence[int | str | None], **overrides) -> ImagePreprocess:
@@ -86,12 +95,17 @@ class ImagePreprocess:
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         resized, box = self.resize(image)
-        return normalize(resized, self.scale, self.mean, self.std, self.channel_order,
-                         self.layout), box
+        if self.dtype == "uint8":
+            pixels = resized[..., ::-1] if self.channel_order == "rgb" else resized
+            pixels = pixels.transpose(2, 0, 1) if self.layout == "nchw" else pixels
+            return np.ascontiguousarray(pixels[None]), box
+        tensor = normalize(resized, self.scale, self.mean, self.std, self.channel_order,
+                           self.layout)
+        return (tensor.astype(np.float16) if self.dtype == "float16" else tensor), box
 
     def resize(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         if self.size is None:
-            return image, Letterbox(1.0, 1.0)
+            return limit_resize(image, self.limit_side_len, self.size_multiple)
         height, width = self.size
         src_h, src_w = image.shape[:2]
         if not self.keep_aspect:
@@ -105,3 +119,19 @@ class ImagePreprocess:
         canvas[y:y + new_h, x:x + new_w] = cv2.resize(image, (new_w, new_h),
                                                       interpolation=cv2.INTER_LINEAR)
         return canvas, Letterbox(new_w / src_w, new_h / src_h, x, y)
+
+
+def limit_resize(image: np.ndarray, limit_side_len: int = 0,
+                 multiple: int = 1) -> tuple[np.ndarray, Letterbox]:
+    """Shrink so the longer side fits the limit, then round both sides to `multiple`.
+
+    For models with dynamic height and width whose backbone downsamples (DB: by 32); the
+    same arithmetic as nodes.ocr.detection.det_resize in its "max" mode.
+    """
+    h, w = image.shape[:2]
+    ratio = min(1.0, limit_side_len / max(h, w)) if limit_side_len > 0 else 1.0
+    new_h = max(multiple, int(round(h * ratio / multiple)) * multiple)
+    new_w = max(multiple, int(round(w * ratio / multiple)) * multiple)
+    if (new_h, new_w) != (h, w):
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return image, Letterbox(new_w / w, new_h / h)

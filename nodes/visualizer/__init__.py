@@ -1,0 +1,1 @@
+"""The visualizer node type: results drawn on live frames; a window, a web page or a file."""
