@@ -124,3 +124,23 @@ def read_sink(path: Path) -> list[tuple[int, str, int, int]]:
         if len(parts) == 4:
             rows.append((int(parts[0]), parts[1], int(parts[2]), int(parts[3])))
     return rows
+
+
+def counter_graph(sink_path, *, name: str = "stream", rate_hz: int = 50, extra: str = "") -> str:
+    """counter -> scale -> sink: the streaming graph the supervisor and control tests launch."""
+    return f"""\
+name: {name}
+nodes:
+  - name: counter
+    type: graph_nodes:Counter
+    parameters: {{rate_hz: {rate_hz}}}
+    outputs: {{count: numbers}}
+  - name: scale
+    type: graph_nodes:Scale
+    inputs: {{in: numbers}}
+    outputs: {{out: scaled}}
+  - name: sink
+    type: graph_nodes:Sink
+    parameters: {{path: {sink_path}}}
+    inputs: {{in: scaled}}
+{extra}"""

@@ -9,28 +9,9 @@ import pytest
 import zmq
 
 from edge.control_client import ControlClient
-from launch_process import EDGE, read_sink, wait_until
+from launch_process import EDGE, counter_graph, read_sink, wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def graph_text(sink_path) -> str:
-    return f"""\
-name: ctl
-nodes:
-  - name: counter
-    type: graph_nodes:Counter
-    parameters: {{rate_hz: 40}}
-    outputs: {{count: numbers}}
-  - name: scale
-    type: graph_nodes:Scale
-    inputs: {{in: numbers}}
-    outputs: {{out: scaled}}
-  - name: sink
-    type: graph_nodes:Sink
-    parameters: {{path: {sink_path}}}
-    inputs: {{in: scaled}}
-"""
 
 
 class RawReq:
@@ -62,7 +43,7 @@ def free_tcp_port() -> int:
 
 def test_raw_req_socket_nodes_param_set_restart_shutdown(launch, rt_dir):
     sink = rt_dir / "sink.txt"
-    graph = launch(graph_text(sink))
+    graph = launch(counter_graph(sink, name="ctl", rate_hz=40))
     graph.wait_ready()
     req = RawReq(graph.control)
     try:
@@ -103,7 +84,8 @@ def test_raw_req_socket_nodes_param_set_restart_shutdown(launch, rt_dir):
 def test_cli_over_tcp_and_local_ipc(launch, rt_dir, edge_env):
     port = free_tcp_port()
     endpoint = f"tcp://127.0.0.1:{port}"
-    graph = launch(graph_text(rt_dir / "sink.txt"), "--control", endpoint)
+    graph = launch(counter_graph(rt_dir / "sink.txt", name="ctl", rate_hz=40),
+                   "--control", endpoint)
     graph.wait_ready()
 
     def edge(*args, ok=True):
@@ -136,7 +118,7 @@ def test_cli_over_tcp_and_local_ipc(launch, rt_dir, edge_env):
 
 
 def test_python_client_topics_stats_resolve(launch, rt_dir):
-    graph = launch(graph_text(rt_dir / "sink.txt"))
+    graph = launch(counter_graph(rt_dir / "sink.txt", name="ctl", rate_hz=40))
     graph.wait_ready()
     with ControlClient(graph.control) as client:
         topics = {t["topic"]: t for t in client.topics()}

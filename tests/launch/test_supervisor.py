@@ -9,28 +9,9 @@ import time
 import pytest
 
 from edge.control_client import ControlClient
-from launch_process import EDGE, alive, descendants, read_sink, wait_until
+from launch_process import EDGE, alive, counter_graph, descendants, read_sink, wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def streaming_graph(sink_path, extra: str = "") -> str:
-    return f"""\
-name: stream
-nodes:
-  - name: counter
-    type: graph_nodes:Counter
-    parameters: {{rate_hz: 50}}
-    outputs: {{count: numbers}}
-  - name: scale
-    type: graph_nodes:Scale
-    inputs: {{in: numbers}}
-    outputs: {{out: scaled}}
-  - name: sink
-    type: graph_nodes:Sink
-    parameters: {{path: {sink_path}}}
-    inputs: {{in: scaled}}
-{extra}"""
 
 
 def nodes_by_name(control: str) -> dict:
@@ -40,7 +21,7 @@ def nodes_by_name(control: str) -> dict:
 
 def test_kill_9_of_a_streaming_node_restarts_it_and_data_flows_again(launch, rt_dir):
     sink = rt_dir / "sink.txt"
-    graph = launch(streaming_graph(sink))
+    graph = launch(counter_graph(sink))
     graph.wait_ready()
     wait_until(lambda: len(read_sink(sink)) > 5, 10, "the sink to receive")
     before = nodes_by_name(graph.control)
@@ -66,7 +47,7 @@ def test_kill_9_of_a_streaming_node_restarts_it_and_data_flows_again(launch, rt_
 
 def test_crash_loop_stops_at_max_restarts_and_the_rest_keeps_running(launch, rt_dir):
     sink = rt_dir / "sink.txt"
-    graph = launch(streaming_graph(sink, """\
+    graph = launch(counter_graph(sink, extra="""\
   - name: crasher
     type: graph_nodes:Crasher
     parameters: {exit_code: 3, before_ready: true}
@@ -87,7 +68,7 @@ def test_crash_loop_stops_at_max_restarts_and_the_rest_keeps_running(launch, rt_
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_every_node_and_cleans_up(launch, rt_dir, signum, code):
-    graph = launch(streaming_graph(rt_dir / "sink.txt"))
+    graph = launch(counter_graph(rt_dir / "sink.txt"))
     graph.wait_ready()
     pids = [n["pid"] for n in nodes_by_name(graph.control).values()]
     assert len(pids) == 3 and set(pids) <= descendants(graph.proc.pid)
@@ -114,7 +95,7 @@ def test_a_node_that_ignores_stop_and_sigterm_is_killed(launch, rt_dir):
 
 def test_duration_stops_cleanly_with_exit_code_0(launch, rt_dir):
     sink = rt_dir / "sink.txt"
-    graph = launch(streaming_graph(sink), "--duration", "2")
+    graph = launch(counter_graph(sink), "--duration", "2")
     assert graph.wait_exit(30) == 0
     assert "--duration 2 s is up: stopping 3 node(s)" in graph.output
     assert "stopped in" in graph.output and not list(rt_dir.rglob("*.sock"))
