@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from edge.launchmodel import DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES
 
+EXIT_CONFIG = 78  # EX_CONFIG (sysexits.h): what edge.run exits with on a ConfigError
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -37,6 +39,9 @@ class RestartPolicy:
     def after_exit(self, returncode: int, ran_s: float) -> Decision:
         """What to do about a node that exited on its own after running `ran_s` seconds."""
         how = describe_exit(returncode)
+        if returncode == EXIT_CONFIG:
+            return Decision("failed", reason=f"{how}: its configuration cannot work, "
+                            "so it is not restarted (fix it and run `edge node start`)")
         wanted = self.mode == "always" or (self.mode == "on-failure" and returncode != 0)
         if not wanted:
             state = "exited" if returncode == 0 else "failed"

@@ -5,11 +5,11 @@ import logging
 import sys
 
 from edge.config import NodeConfig
+from edge.restart import EXIT_CONFIG
 from edge.errors import ConfigError, EdgeError
 from edge.node import Node
 from edge.nodetype import load_node_type
 
-EXIT_CONFIG = 78  # EX_CONFIG (sysexits.h): the configuration is wrong; do not restart
 EXIT_FAILED = 1   # a runtime failure reported as one line; a restart may help
 
 

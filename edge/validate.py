@@ -165,6 +165,27 @@ class _Checker:
                     for why in contract_mismatches(out_port, in_port):
                         self.add(consumer, f"inputs.{local}", f"{why} from node {producer.name!r} "
                                  f"output {out_local!r} on topic {spec.topic!r}")
+            self.type_checks(consumer, in_type, producers)
+
+    def type_checks(self, node: NodeSpec, node_type, producers: dict) -> None:
+        """The node type's own checks (e.g. a model's input spec against its producer)."""
+        if not (isinstance(node_type, type) and issubclass(node_type, NodeType)):
+            return
+        params, problems = node_type.resolve_parameters(node.parameters)
+        if problems:
+            return  # already reported by parameters()
+        wired = {}
+        for local, spec in node.inputs.items():
+            for producer, out_local in producers.get(spec.topic, [])[:1]:
+                port = _port(self.types.get(producer.name), "outputs", out_local)
+                if port is not None:
+                    wired[local] = port
+        try:
+            messages = node_type.check_inputs(params, wired)
+        except Exception as exc:  # a check that cannot even run is itself the problem
+            messages = [f"{type(exc).__name__}: {exc}"]
+        for message in messages:
+            self.add(node, "inputs", message)
 
 
 def _port(node_type, section: str, local: str) -> Optional[Port]:

@@ -145,3 +145,10 @@ def test_a_late_ready_from_an_old_run_is_ignored(child):
     FakePopen.spawned[-1].returncode = 1
     proc.tick()
     assert not proc.mark_ready({"pid": 1000}) and proc.state == "backoff"
+
+
+def test_config_error_exit_is_failed_without_restart():
+    policy = RestartPolicy("always", 5)
+    decision = policy.after_exit(78, ran_s=0.5)
+    assert decision.state == "failed" and "not restarted" in decision.reason
+    assert policy.failures == 0

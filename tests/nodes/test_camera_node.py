@@ -31,7 +31,8 @@ def test_pattern_frames_are_paced_stamped_and_come_with_truth(graph):
         assert image.value.data.shape == (480, 640, 3) and image.value.encoding == "bgr8"
         assert 0 < len(truth.value.strings) == len(truth.value.boxes)
     stamps = [images[i].stamp_ns for i in ids]
-    period_ms = np.diff(stamps).mean() / 1e6
+    # The median, not the mean: under load a frame that misses its slot is skipped, by design.
+    period_ms = np.median(np.diff(stamps)) / 1e6
     assert period_ms == pytest.approx(50.0, rel=0.1)
 
 
@@ -48,8 +49,8 @@ def test_fps_changes_at_run_time(graph):
     collect(probe, lambda e: True, timeout_s=5)  # frames still paced at the old rate
     fast = []
     collect(probe, lambda e: fast.append(e.stamp_ns) or len(fast) >= 20, timeout_s=15)
-    assert np.diff(stamps).mean() / 1e6 == pytest.approx(100.0, rel=0.1)
-    assert np.diff(fast[2:]).mean() / 1e6 == pytest.approx(25.0, rel=0.15)
+    assert np.median(np.diff(stamps)) / 1e6 == pytest.approx(100.0, rel=0.1)
+    assert np.median(np.diff(fast[2:])) / 1e6 == pytest.approx(25.0, rel=0.15)
 
 
 def _frame(value: int) -> np.ndarray:
