@@ -20,7 +20,8 @@ import numpy as np
 
 from edge.client import Client
 from edge.endpoints import ipc_endpoint
-from edge.errors import EdgeError, ServiceTimeout, error_from_wire
+from edge.errors import (EdgeError, FailedPrecondition, InvalidArgument, NotFound, ServiceTimeout,
+                         error_from_wire)
 from messages import ModelInfo, ModelMetadata
 
 ENDPOINT_ENV = "EDGE_MODEL_MANAGER"
@@ -94,6 +95,31 @@ class ModelManagerClient:
         reply = self.call("forward", {"uid": model_uid, "inputs": dict(inputs)},
                           priority=priority, timeout_s=timeout_s)
         return reply["outputs"]
+
+    def download_model(self, model_uid: str) -> bytes:
+        """The stored model's bytes, checked against its uid (sha256)."""
+        reply = self.call("download_model", {"uid": model_uid}, admin=True)
+        data = memoryview(reply["model_data"]).cast("B").tobytes()
+        if hashlib.sha256(data).hexdigest() != model_uid:
+            raise FailedPrecondition(f"model {model_uid}: downloaded bytes do not match the uid",
+                           {"uid": model_uid})
+        return data
+
+    def resolve_uid(self, uid_or_name: str) -> str:
+        """A stored model's uid, given its uid or its metadata name (the newest upload of that
+        name is not knowable, so several models with one name are ambiguous)."""
+        models = self.get_models_info()
+        if any(m.uid == uid_or_name for m in models):
+            return uid_or_name
+        named = [m.uid for m in models if m.metadata.name == uid_or_name]
+        if len(named) == 1:
+            return named[0]
+        names = sorted({m.metadata.name for m in models if m.metadata.name})
+        if named:
+            raise InvalidArgument(f"{len(named)} models are named {uid_or_name!r}; give a uid: "
+                                  f"{', '.join(sorted(named))}", {"name": uid_or_name})
+        raise NotFound(f"no model with uid or name {uid_or_name!r} on {self.endpoint} "
+                       f"(known names: {', '.join(names) or 'none'})", {"name": uid_or_name})
 
     # -- Triton ----------------------------------------------------------------------
     def is_server_live(self, timeout_s: float = 1.0) -> bool:

@@ -26,7 +26,7 @@ from .inputs import make_request
 from .intake import Intake
 from .onnx_model import batchable, open_session
 from .repository import ModelRecord, Repository
-from .specs import ModelInfo
+from .specs import ModelInfo, ModelMetadata
 from .stats import ModelStats
 from .scheduler import Scheduler
 from .tasks import TaskStore
@@ -146,6 +146,11 @@ class ModelManager:
             records = [self._require(uid) for uid in _uid_list(uids)]
         return [ModelInfo(r.uid, r.metadata, r.input_specs, r.output_specs,
                           self._scheduler.get(r.uid) is not None) for r in records]
+
+    def download_model(self, uid: str) -> tuple[bytes, ModelMetadata]:
+        """The stored bytes (sha256-checked on read) and metadata of a servable model."""
+        record = self._require(uid)
+        return self._repo.read_model(record.uid), record.metadata
 
     def get_model_metadata(self, uid: str) -> ModelInfo:
         return self.get_models_info([uid])[0]

@@ -39,7 +39,8 @@ class ModelService:
             "live": self.live, "ready": self.ready, "model_ready": self.model_ready,
             "upload_model": self.upload_model, "upload.begin": self.upload_begin,
             "upload.chunk": self.upload_chunk, "upload.finish": self.upload_finish,
-            "upload.abort": self.upload_abort, "load_models": self.load_models,
+            "upload.abort": self.upload_abort, "download_model": self.download_model,
+            "load_models": self.load_models,
             "unload_models": self.unload_models, "get_models_info": self.get_models_info,
             "model_metadata": self.model_metadata, "repository_index": self.repository_index,
             "statistics": self.statistics, "forward": self.forward,
@@ -92,6 +93,17 @@ class ModelService:
     def upload_abort(self, request: Request) -> None:
         upload_id = _body(request).get("upload_id")
         self._background(request, lambda: self.manager.abort_upload(upload_id) or {})
+
+    def download_model(self, request: Request) -> None:
+        """The model's bytes as a 1-D uint8 tensor (its own frame), read off the socket thread."""
+        uid = _str(_body(request), "uid")
+
+        def work() -> dict:
+            data, metadata = self.manager.download_model(uid)
+            return {"uid": uid, "model_data": np.frombuffer(data, dtype=np.uint8),
+                    "metadata": metadata.to_wire()}
+
+        self._background(request, work)
 
     def load_models(self, request: Request) -> None:
         body = _body(request)

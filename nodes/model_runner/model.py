@@ -2,23 +2,28 @@
 
 A model is named by a file path or a bundled alias. Specs are read from the ONNX graph
 (not from an onnxruntime session) so a launcher can check them cheaply before any process
-starts. Fetching from the model manager is reserved in the parameters but not wired yet:
-main has no model manager client.
+starts. With `model_manager` set, `model` is a uid or a model name on that manager: the
+bytes are fetched, checked against the uid (sha256) and cached under the runtime dir.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
 from onnx import helper
 
-from edge.errors import ConfigError
+from edge.endpoints import runtime_dir
+from edge.errors import ConfigError, EdgeError, ServiceTimeout
 from messages.tensors import Dim, TensorSpec
 from nodes.inference.models import ModelError, resolve_model
+from nodes.model_manager.repository import hash_file, write_atomic
 
 UNNAMED_DIMS = ("", "?")
 MAX_ERROR_CHARS = 200
+FETCH_TIMEOUT_S = 5.0     # quick calls; the download itself gets DOWNLOAD_TIMEOUT_S
+DOWNLOAD_TIMEOUT_S = 120.0
 
 # Parameter values that come with a bundled alias, used where the launch file leaves them unset.
 PRESETS: dict[str, dict] = {
@@ -52,13 +57,37 @@ def effective_parameters(params: dict) -> dict:
 def locate_model(params: dict) -> Path:
     """The .onnx file for `model` (and `model_manager`), or a ConfigError naming what is wrong."""
     if params.get("model_manager"):
-        raise ConfigError(f"model {params['model']!r} from model manager "
-                          f"{params['model_manager']}: fetching from the model manager is not "
-                          "wired yet; give a file path or a bundled alias", "UNIMPLEMENTED")
+        return fetch_model(str(params["model"]), params["model_manager"])
     try:
         return resolve_model(params["model"])
     except ModelError as exc:
         raise ConfigError(str(exc), exc.code) from None
+
+
+def fetch_model(model: str, endpoint: str, timeout_s: float = FETCH_TIMEOUT_S) -> Path:
+    """The cached .onnx file of `model` (uid or name) from the manager at `endpoint`."""
+    from nodes.model_manager.client import ModelManagerClient  # only nodes that fetch need it
+    where = f"model {model!r} from model manager {endpoint}"
+    try:
+        with ModelManagerClient(endpoint, timeout_s=timeout_s, admin_timeout_s=DOWNLOAD_TIMEOUT_S,
+                                retries=0) as client:
+            uid = client.resolve_uid(model)
+            path = runtime_dir() / "models" / f"{uid}.onnx"
+            if path.exists() and hash_file(path) == uid:
+                return path
+            data = client.download_model(uid)
+    except ServiceTimeout:
+        raise ConfigError(f"{where}: no answer (is the model manager running?)",
+                          "UNAVAILABLE") from None
+    except EdgeError as exc:
+        raise ConfigError(f"{where}: {_short(exc.message)}", exc.code) from None
+    except Exception as exc:  # zmq rejects a malformed endpoint with its own error types
+        raise ConfigError(f"{where}: {_short(exc)}", "INVALID_ARGUMENT") from None
+    if hashlib.sha256(data).hexdigest() != uid:
+        raise ConfigError(f"{where}: downloaded bytes do not match uid {uid}", "DATA_LOSS")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
+    return path
 
 
 def read_model(path: Path) -> ModelFile:

@@ -46,7 +46,8 @@ class ModelRunner(NodeType):
     }
     parameters = {
         "model": Param(str, help="an .onnx path or a bundled alias (ppocr-det, ppocr-rec)"),
-        "model_manager": Param(str, default="", help="model manager endpoint (not wired yet)"),
+        "model_manager": Param(str, default="", help="model manager endpoint; `model` is then a "
+                                                     "uid or model name stored there"),
         "postprocess": Param(str, default="auto", choices=("auto", *POSTPROCESSORS),
                              help="auto = the alias's (ppocr-det: text_boxes, ppocr-rec: "
                                   "ctc_text), else raw"),
@@ -85,11 +86,16 @@ class ModelRunner(NodeType):
     def check_inputs(cls, parameters: dict, producers: dict[str, Port]) -> list[str]:
         """The launcher's check: the model exists and fits the ports that feed it."""
         params = effective_parameters(parameters)
-        try:
-            model = read_model(locate_model(params))
-        except ConfigError as exc:
-            return [exc.message]
-        problems = model_problems(model, params["postprocess"], producers.get("image"))
+        if params.get("model_manager"):
+            # Fetching the model means a round trip to the manager, which may not be up
+            # before launch: the spec check then happens when the node starts.
+            problems = []
+        else:
+            try:
+                model = read_model(locate_model(params))
+            except ConfigError as exc:
+                return [exc.message]
+            problems = model_problems(model, params["postprocess"], producers.get("image"))
         if params["postprocess"] == "ctc_text":
             if "boxes" not in producers:
                 problems.append("ctc_text needs the `boxes` input connected (text boxes)")

@@ -19,7 +19,7 @@ ONES = np.ones((2, 3), np.float32)
 METHODS = {"live", "ready", "model_ready", "upload_model", "upload.begin", "upload.chunk",
            "upload.finish", "upload.abort", "load_models", "unload_models", "get_models_info",
            "model_metadata", "repository_index", "statistics", "forward", "async_request",
-           "get_async_response"}
+           "get_async_response", "download_model"}
 
 
 def test_every_method_round_trips(client, add_matmul_bytes):
@@ -189,3 +189,16 @@ def test_unbatchable_config_and_bad_config_keys(client, fixed_bytes):
     err = error_of(lambda: client.load_models([uid], {"threads": 8}))
     assert isinstance(err, InvalidArgument) and "'threads'" in err.message
     assert not client.is_model_ready(uid)
+
+
+def test_download_model_round_trips_the_bytes(client, add_matmul_bytes):
+    uid = client.upload_model(add_matmul_bytes, {"name": "am"})
+    assert client.download_model(uid) == add_matmul_bytes
+    reply = client.call("download_model", {"uid": uid})
+    assert reply["uid"] == uid and reply["metadata"]["name"] == "am"
+    assert reply["model_data"].dtype == np.uint8 and reply["model_data"].ndim == 1
+    assert client.resolve_uid("am") == uid and client.resolve_uid(uid) == uid
+    with pytest.raises(NotFound, match="known names: am"):
+        client.resolve_uid("nope")
+    with pytest.raises(NotFound):
+        client.download_model("0" * 64)

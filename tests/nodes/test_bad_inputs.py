@@ -70,10 +70,11 @@ def test_model_with_mismatched_input_spec(graph, tmp_path):
            "frames have 3")
 
 
-def test_model_manager_fetch_is_reported_as_not_wired(graph):
-    _fails(graph, _runner(graph, model="abc123", model_manager="ipc:///tmp/mm.sock"),
-           "model 'abc123' from model manager ipc:///tmp/mm.sock: fetching from the model "
-           "manager is not wired yet; give a file path or a bundled alias")
+def test_an_unreachable_model_manager(graph):
+    endpoint = f"ipc://{graph.dir}/no-manager.sock"
+    _fails(graph, _runner(graph, model="abc123", model_manager=endpoint),
+           f"model 'abc123' from model manager {endpoint}: no answer (is the model manager "
+           "running?)")
 
 
 def test_video_sink_in_a_missing_folder(graph, tmp_path):
