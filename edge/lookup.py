@@ -69,7 +69,7 @@ class Lookup:
         if not self._config.control:
             return
         body = {"name": node.name, "pid": os.getpid(), "endpoints": node.endpoints,
-                "service": node._service.endpoint if node._service else None}
+                "service": node.service_endpoint}
         try:
             self._ask("node.ready", body, timeout_s=2.0)
         except EdgeError as exc:

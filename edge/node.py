@@ -163,6 +163,11 @@ class Node:
                 self._poller.register(item, flags)
         return self._service
 
+    @property
+    def service_endpoint(self) -> Optional[str]:
+        """Where this node answers param/stats requests, once it serves any."""
+        return self._service.endpoint if self._service is not None else None
+
     def emit(self, event: Event) -> None:
         """Queue an event for this node's loop (used for live parameter changes)."""
         self._pending.append(event)

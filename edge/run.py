@@ -5,10 +5,10 @@ import logging
 import sys
 
 from edge.config import NodeConfig
-from edge.restart import EXIT_CONFIG
 from edge.errors import ConfigError, EdgeError
 from edge.node import Node
 from edge.nodetype import load_node_type
+from edge.restart import EXIT_CONFIG
 
 EXIT_FAILED = 1   # a runtime failure reported as one line; a restart may help
 

@@ -83,7 +83,7 @@ def test_live_param_set_is_validated_and_delivered_as_event(nodes, short_dir):
     node = nodes("worker", parameters={"gain": 1.0, "mode": "a"})
     node.param_specs = {"gain": Param(float, 1.0, runtime=True), "mode": Param(str, "a")}
     node.serve("noop", lambda request: None)
-    endpoint = node._service.endpoint
+    endpoint = node.service_endpoint
     results = {}
 
     def remote():
