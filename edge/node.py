@@ -216,7 +216,7 @@ class Node:
         for source in self._inputs.values():
             if source.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                 source.drain()
-        if self._service is not None:
+        if self._service is not None and self._service.pending():
             self._service.process()
 
     def _poll(self, timeout_ms: int) -> None:

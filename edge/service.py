@@ -101,7 +101,6 @@ class Service:
         self._thread: Optional[threading.Thread] = None
         self.socket = self._context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.endpoint = bind(self.socket, endpoint)
 
     def add(self, method: str, handler: Handler) -> None:
@@ -116,6 +115,10 @@ class Service:
     # -- serving from a loop of one's own -------------------------------------------------
     def poll_items(self) -> list:
         return [(self.socket, zmq.POLLIN), (self._wake_r, zmq.POLLIN)]
+
+    def pending(self) -> bool:
+        """Cheap check, without a syscall that fails: a request waits or a reply was posted."""
+        return bool(self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN) or not self._outbox.empty()
 
     def process(self) -> None:
         """Answer every request waiting on the socket and send every deferred reply."""

@@ -158,3 +158,41 @@ def test_node_type_parameters_are_checked():
     assert problems == ["unknown parameter 'extra'",
                         "parameter 'factor': expected int, got str 'two'",
                         "missing required parameter 'label'"]
+
+
+@pytest.mark.timeout(30)
+def test_deferred_reply_is_sent_while_inputs_keep_the_node_busy(nodes, short_dir):
+    endpoint = f"ipc://{short_dir}/flood.sock"
+    stop_flood = threading.Event()
+
+    def flood():
+        publisher = Node("flood", endpoint=endpoint, handle_signals=False)
+        publisher.bind_outputs()
+        while not stop_flood.is_set():
+            publisher.publish("busy", 1)
+        publisher.close()
+
+    node = nodes("busy-node")
+    node.subscribe("busy", endpoint=endpoint, queue_size=1000)
+    node.serve("later", lambda request: threading.Timer(
+        0.05, request.defer().reply, args=["done"]).start())
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    result = {}
+
+    def call():
+        with Client(node.service_endpoint, timeout_s=5, retries=0) as client:
+            result["reply"] = client.call("later")
+
+    try:
+        assert node.next_event(timeout_s=5).kind == "input"
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 10
+        while caller.is_alive() and time.monotonic() < deadline:
+            node.next_event(timeout_s=0.5)
+        caller.join(timeout=1)
+    finally:
+        stop_flood.set()
+        flooder.join(timeout=5)
+    assert result == {"reply": "done"}
