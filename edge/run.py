@@ -8,8 +8,8 @@ from edge.config import NodeConfig
 from edge.errors import ConfigError, EdgeError
 from edge.node import Node
 from edge.nodetype import load_node_type
-from edge.restart import EXIT_CONFIG
 
+EXIT_CONFIG = 78  # EX_CONFIG (sysexits.h): a ConfigError; restarting cannot help
 EXIT_FAILED = 1   # a runtime failure reported as one line; a restart may help
 
 

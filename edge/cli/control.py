@@ -11,7 +11,7 @@ import click
 import yaml
 
 from edge.cli.output import print_value
-from edge.control_client import ControlClient
+from edge.launch.control import ControlClient
 
 endpoint_option = click.option("--endpoint", "-e", metavar="ENDPOINT",
                                help="control endpoint of the launch (default: the local one)")

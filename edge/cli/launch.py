@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from edge.launchfile import load
-from edge.validate import check_file
+from edge.launch.loader import load
+from edge.launch.validate import check_file
 
 
 def _checked(path: str):
@@ -48,7 +48,7 @@ def check(files: tuple) -> None:
               help="write a file instead: .png/.svg/.pdf (needs Graphviz), .dot or .mmd")
 def graph(file: str, form: str, output: str | None) -> None:
     """Print the graph in FILE as Graphviz dot or Mermaid, or render it to a picture."""
-    from edge import graphviz
+    from edge.launch import graphviz
 
     loaded = load(file)
     if output:
@@ -76,8 +76,8 @@ def launch(file: str, control_endpoint: str | None, duration_s: float | None, gr
 
     Ctrl-C or SIGTERM stops every node (exit code 130 or 143).
     """
-    from edge.process import OutputPrinter
-    from edge.supervisor import Supervisor
+    from edge.launch.process import OutputPrinter
+    from edge.launch.supervisor import Supervisor
 
     loaded, types = _checked(file)
     supervisor = Supervisor(loaded, types, control_endpoint=control_endpoint, grace_s=grace_s,

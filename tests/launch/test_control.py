@@ -8,7 +8,7 @@ import msgpack
 import pytest
 import zmq
 
-from edge.control_client import ControlClient
+from edge.launch.control import ControlClient
 from launch_process import EDGE, counter_graph, read_sink, wait_until
 
 pytestmark = pytest.mark.timeout(60)

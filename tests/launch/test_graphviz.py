@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from edge.graphviz import to_dot, to_mermaid
-from edge.launchfile import load
+from edge.launch.graphviz import to_dot, to_mermaid
+from edge.launch.loader import load
 from launch_process import EDGE
 
 pytestmark = pytest.mark.timeout(30)

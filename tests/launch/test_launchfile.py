@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from edge.launchfile import LaunchFileError, load, read
-from edge.wiring import plan
+from edge.launch.loader import LaunchFileError, load, read
+from edge.launch.wiring import plan
 
 pytestmark = pytest.mark.timeout(20)
 

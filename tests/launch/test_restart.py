@@ -5,8 +5,8 @@ import io
 
 import pytest
 
-from edge.process import ChildProcess, OutputPrinter
-from edge.restart import RestartPolicy
+from edge.launch.process import ChildProcess, OutputPrinter
+from edge.launch.restart import RestartPolicy
 
 pytestmark = pytest.mark.timeout(10)
 

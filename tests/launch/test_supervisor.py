@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edge.control_client import ControlClient
+from edge.launch.control import ControlClient
 from launch_process import EDGE, alive, counter_graph, descendants, read_sink, wait_until
 
 pytestmark = pytest.mark.timeout(60)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.topicstats import TopicRates, counters
+from edge.launch.topicstats import TopicRates, counters
 
 pytestmark = pytest.mark.timeout(10)
 

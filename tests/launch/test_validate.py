@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from launch_process import EDGE
-from edge.validate import check_file
+from edge.launch.validate import check_file
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.control_client import ControlClient
+from edge.launch.control import ControlClient
 from nodes.model_manager.client import ModelManagerClient
 from server_process import edge_command
 

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import yaml
 
-from edge.launchmodel import Problem
+from edge.launch.graph import Problem
 
 
 class _SyntaxProblem(Exception):

@@ -19,16 +19,16 @@ from typing import Callable, Optional
 import zmq
 
 from edge.config import CONTROL_ENV_VAR, ENV_VAR
-from edge.control import serve as serve_commands
-from edge.control_endpoint import ControlEndpoint, bind as bind_control
+from edge.launch.commands import serve as serve_commands
+from edge.launch.endpoint import ControlEndpoint, bind as bind_control
 from edge.endpoints import runtime_dir
 from edge.errors import FailedPrecondition
-from edge.launchmodel import Graph
-from edge.process import LIVE_STATES, ChildProcess, OutputPrinter
-from edge.restart import RestartPolicy
+from edge.launch.graph import Graph
+from edge.launch.process import LIVE_STATES, ChildProcess, OutputPrinter
+from edge.launch.restart import RestartPolicy
 from edge.signals import StopSignals
-from edge.topicstats import TopicRates
-from edge.wiring import Wiring, launch_directory, plan
+from edge.launch.topicstats import TopicRates
+from edge.launch.wiring import Wiring, launch_directory, plan
 
 MAX_POLL_S = 0.05          # exits are noticed at least this often
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}

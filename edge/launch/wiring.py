@@ -15,7 +15,7 @@ from typing import Optional
 
 from edge.config import InputConfig, NodeConfig, OutputConfig
 from edge.endpoints import ipc_endpoint
-from edge.launchmodel import Graph, NodeSpec
+from edge.launch.graph import Graph, NodeSpec
 
 
 @dataclass

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Callable, Optional, TextIO
 
-from edge.restart import RestartPolicy
+from edge.launch.restart import RestartPolicy
 
 LIVE_STATES = ("starting", "running", "stopping")
 TERM_AFTER_S = 1.0     # after SIGTERM, wait this long before SIGKILL

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edge.launchmodel import Graph
+from edge.launch.graph import Graph
 
 INSTALL_HINT = ("Graphviz's `dot` is not installed: install it (Debian/Ubuntu: "
                 "`sudo apt-get install graphviz`, macOS: `brew install graphviz`, conda: "

@@ -10,9 +10,8 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from edge.launchmodel import DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES
-
-EXIT_CONFIG = 78  # EX_CONFIG (sysexits.h): what edge.run exits with on a ConfigError
+from edge.launch.graph import DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES
+from edge.run import EXIT_CONFIG
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from edge.launchfile import read
-from edge.launchmodel import Graph, NodeSpec, Problem
+from edge.launch.loader import read
+from edge.launch.graph import Graph, NodeSpec, Problem
 from edge.nodetype import NodeType, Port, load_node_type
 
 

@@ -12,7 +12,7 @@
         env: {OMP_NUM_THREADS: "1"}
 
 Kenning's flow form, a plain list of `{type, parameters, inputs, outputs}`, loads too.
-Loading checks the file's own structure; `edge.validate` checks the graph against the
+Loading checks the file's own structure; `edge.launch.validate` checks the graph against the
 node types. Both report every problem at once, each naming the file, node and key.
 """
 from __future__ import annotations
@@ -21,9 +21,9 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from edge.launchmodel import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
+from edge.launch.graph import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
                               InputSpec, LaunchFileError, NodeSpec, Problem)
-from edge.launchsyntax import LineDict, parse_text
+from edge.launch.syntax import LineDict, parse_text
 
 __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "RESTART_MODES",
            "load", "parse", "read"]

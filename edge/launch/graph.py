@@ -1,7 +1,7 @@
 """The launch graph as loaded: nodes, their wiring, and the problems found on the way.
 
-Pure data: `edge.launchfile` builds it from a file, `edge.validate` checks it against the
-node types, `edge.wiring` turns it into endpoints and node configs.
+Pure data: `edge.launch.loader` builds it from a file, `edge.launch.validate` checks it against the
+node types, `edge.launch.wiring` turns it into endpoints and node configs.
 """
 from __future__ import annotations
 

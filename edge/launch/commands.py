@@ -1,7 +1,7 @@
 """The supervisor's control endpoint: a table of commands, one small function each.
 
 Every command takes (supervisor, request) and returns the reply body or raises an
-EdgeError; the same table serves the `edge` CLI, edge.control_client and any REQ
+EdgeError; the same table serves the `edge` CLI, edge.launch.control and any REQ
 socket (docs/CONTROL.md). Commands run on the supervisor's loop thread, so they may
 touch its state; anything slow (asking a node's own service) runs on a worker thread
 and answers through `request.defer()`.
@@ -18,10 +18,10 @@ from edge.client import Client
 from edge.errors import (EdgeError, FailedPrecondition, InvalidArgument, NotFound, ServiceTimeout,
                          Unavailable)
 from edge.service import Request, Service
-from edge.topicstats import collect_stats, topic_table
+from edge.launch.topicstats import collect_stats, topic_table
 
 if TYPE_CHECKING:
-    from edge.supervisor import Supervisor
+    from edge.launch.supervisor import Supervisor
 
 NODE_CALL_TIMEOUT_S = 2.0
 

@@ -1,0 +1,19 @@
+"""The launcher: launch files, validation, wiring, the supervisor and its control endpoint.
+
+Built on the bus core in `edge` and never imported by it: an ad-hoc script that does
+`from edge import Node` loads none of this.
+
+    syntax      YAML / JSON text with line numbers
+    graph       the loaded graph as data, and the problems found
+    loader      a launch file (or a Kenning flow) into a Graph
+    validate    a Graph checked against the node types
+    wiring      a Graph into endpoints and per-node configs
+    graphviz    a Graph as a picture
+    restart     restart policy: backoff and a cap, pure decisions
+    process     one child process: spawn, output prefixing, stop
+    supervisor  the running graph: children, restarts, shutdown
+    commands    the control endpoint's command table
+    endpoint    where the control endpoint listens
+    control     ControlClient, the Python face of the control endpoint
+    topicstats  topic rates and drops from the nodes' counters
+"""
