@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import zmq
 
-from edge.endpoints import bind, close_socket
+from edge.endpoints import bind, close_socket, connect
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
@@ -75,7 +75,8 @@ class Input:
     """
 
     def __init__(self, context: zmq.Context, name: str, topic: str, endpoint: str, *,
-                 queue_size: int = 1, limits: Limits = DEFAULT_LIMITS, hwm: int = DEFAULT_HWM):
+                 queue_size: int = 1, limits: Limits = DEFAULT_LIMITS, hwm: int = DEFAULT_HWM,
+                 server_key: str | None = None):
         if queue_size < 1:
             raise ValueError(f"input {name!r}: queue_size must be >= 1, got {queue_size}")
         self.name, self.topic, self.endpoint = name, topic, endpoint
@@ -85,7 +86,7 @@ class Input:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, max(hwm, queue_size))
         self.socket.setsockopt(zmq.SUBSCRIBE, self._topic_bytes)
-        self.socket.connect(endpoint)
+        connect(self.socket, endpoint, server_key)
         self.queue: collections.deque = collections.deque(maxlen=queue_size)
         self.stats = InputStats()
         self._last: tuple[str, int] | None = None  # (source, seq) of the last delivered message

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import zmq
 
+from edge.endpoints import connect
 from edge.errors import Internal, ServiceTimeout, error_from_wire
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
@@ -22,8 +23,10 @@ class Client:
     """
 
     def __init__(self, endpoint: str, *, timeout_s: float = 5.0, retries: int = 2,
-                 context: zmq.Context | None = None, limits: Limits = DEFAULT_LIMITS):
+                 context: zmq.Context | None = None, limits: Limits = DEFAULT_LIMITS,
+                 server_key: str | None = None):
         self.endpoint, self.timeout_s, self.retries = endpoint, timeout_s, retries
+        self.server_key = server_key  # CURVE: the server's public key on tcp (edge.security)
         self._context = context or zmq.Context.instance()
         self._limits = limits
         self._encoder = new_encoder()
@@ -75,7 +78,7 @@ class Client:
         if self._socket is None:
             self._socket = self._context.socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
-            self._socket.connect(self.endpoint)
+            connect(self._socket, self.endpoint, self.server_key)
         return self._socket
 
     def _reset(self) -> None:

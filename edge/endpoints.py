@@ -40,11 +40,25 @@ def ipc_endpoint(name: str, directory: Path | None = None) -> str:
 
 
 def bind(socket: zmq.Socket, endpoint: str) -> str:
-    """Bind and return the real endpoint (a tcp wildcard port becomes the chosen port)."""
+    """Bind and return the real endpoint (a tcp wildcard port becomes the chosen port).
+
+    A network endpoint binds as a CURVE server (edge.security), ipc plainly.
+    """
+    from edge import security
+
     if endpoint.startswith("ipc://"):
         Path(endpoint[len("ipc://"):]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    security.prepare_bind(socket, endpoint)
     socket.bind(endpoint)
     return socket.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def connect(socket: zmq.Socket, endpoint: str, server_key: str | bytes | None = None) -> None:
+    """Connect; a network endpoint as a CURVE client expecting `server_key` (edge.security)."""
+    from edge import security
+
+    security.prepare_connect(socket, endpoint, server_key)
+    socket.connect(endpoint)
 
 
 def remove_ipc(endpoint: str) -> None:

@@ -151,9 +151,11 @@ class Node:
         """Call `callback(event)` from `spin()` for events named `name` ("stop" for the Stop)."""
         self._callbacks[(kind or ("stop" if name == "stop" else ""), name)] = callback
 
-    def serve(self, method: str, handler: Callable) -> None:
-        """Answer `method` requests on this node's service endpoint, from its own loop."""
-        self._ensure_service().add(method, handler)
+    def serve(self, method: str, handler: Callable, *, role: str = "admin") -> None:
+        """Answer `method` requests on this node's service endpoint, from its own loop.
+
+        `role="read"` lets read-only keys call it too (edge.security)."""
+        self._ensure_service().add(method, handler, role=role)
 
     def _ensure_service(self) -> NodeService:
         if self._service is None:

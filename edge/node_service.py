@@ -18,9 +18,9 @@ class NodeService(Service):
     def __init__(self, node: "Node", endpoint: str, context: zmq.Context):
         super().__init__(endpoint, name=node.name, context=context)
         self._node = node
-        self.add("param.get", self._param_get)
+        self.add("param.get", self._param_get, role="read")
         self.add("param.set", self._param_set)
-        self.add("stats", lambda request: node.stats())
+        self.add("stats", lambda request: node.stats(), role="read")
 
     def owns(self, item) -> bool:
         return item is self.socket or item == self._wake_r

@@ -26,14 +26,23 @@ class EdgeGroup(click.Group):
 
 @click.group(cls=EdgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edge-runtime")
-def main() -> None:
+@click.option("--insecure", is_flag=True,
+              help="plain TCP: no CURVE encryption or authentication (loudly warned about)")
+def main(insecure: bool) -> None:
     """A ZeroMQ edge runtime: nodes, topics, services and models."""
+    if insecure:
+        from edge import security
+
+        security.allow_insecure()
+        click.echo("WARNING: --insecure: TCP sockets are plain, unencrypted and unauthenticated",
+                   err=True)
 
 
 def _register_builtin() -> None:
-    from edge.cli import call, control, launch, topic
+    from edge.cli import call, control, keys, launch, topic
 
     main.add_command(call.call)
+    main.add_command(keys.keys_group)
     main.add_command(topic.topic)
     topic.topic.add_command(control.topic_list)
     for command in (launch.check, launch.graph, launch.launch, control.nodes, control.node,

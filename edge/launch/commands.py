@@ -43,10 +43,16 @@ def command(name: str, help: str):
     return register
 
 
+# what a `read` key may ask (edge.security); every other command needs an admin key
+READ_COMMANDS = frozenset({"ping", "methods", "help", "graph", "nodes", "topics", "resolve",
+                           "stats", "param.get"})
+
+
 def serve(supervisor: "Supervisor", service: Service) -> None:
     """Install every command of the table on `service`."""
     for cmd in COMMANDS.values():
-        service.add(cmd.name, _bound(supervisor, cmd))
+        service.add(cmd.name, _bound(supervisor, cmd),
+                    role="read" if cmd.name in READ_COMMANDS else "admin")
 
 
 def _bound(supervisor: "Supervisor", cmd: Command):

@@ -26,6 +26,11 @@ log = logging.getLogger("edge.model_manager")
 Handler = Callable[[Request], Any]
 
 
+# what a `read` key may call (edge.security): status and metadata, nothing that changes or runs
+READ_METHODS = frozenset({"live", "ready", "model_ready", "get_models_info", "model_metadata",
+                          "repository_index", "statistics"})
+
+
 class ModelService:
     """Maps request bodies onto a ModelManager; serve `methods()` on any edge Service."""
 
@@ -47,10 +52,10 @@ class ModelService:
             "async_request": self.async_request, "get_async_response": self.get_async_response,
         }
 
-    def attach(self, add: Callable[[str, Handler], None]) -> None:
+    def attach(self, add: Callable[..., None]) -> None:
         """`add` is `Service.add` or `Node.serve`."""
         for name, handler in self.methods().items():
-            add(name, handler)
+            add(name, handler, role="read" if name in READ_METHODS else "admin")
 
     def close(self) -> None:
         """Refuse new admin work and let what was accepted finish (and answer)."""
