@@ -39,10 +39,11 @@ def main(insecure: bool) -> None:
 
 
 def _register_builtin() -> None:
-    from edge.cli import call, control, keys, launch, topic
+    from edge.cli import agent, call, control, keys, launch, topic
 
     main.add_command(call.call)
     main.add_command(keys.keys_group)
+    main.add_command(agent.agent)
     main.add_command(topic.topic)
     topic.topic.add_command(control.topic_list)
     for command in (launch.check, launch.graph, launch.launch, control.nodes, control.node,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from edge.launch.hosts import refuse_remote_nodes
 from edge.launch.loader import load
 from edge.launch.validate import check_file
 
@@ -81,7 +80,6 @@ def launch(file: str, control_endpoint: str | None, duration_s: float | None, gr
     from edge.launch.supervisor import Supervisor
 
     loaded, types = _checked(file)
-    refuse_remote_nodes(loaded)
     supervisor = Supervisor(loaded, types, control_endpoint=control_endpoint, grace_s=grace_s,
                             ready_timeout_s=ready_timeout_s, duration_s=duration_s,
                             printer=OutputPrinter(color=color))

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from edge.errors import FailedPrecondition, InvalidArgument
+from edge.errors import InvalidArgument
 from edge.keys import check_public_key
 from edge.launch.graph import Graph, Problem
 
@@ -161,12 +161,23 @@ def is_this_machine(address: str) -> bool:
     return False
 
 
-def refuse_remote_nodes(graph: Graph) -> None:
-    """Nodes on other machines need an agent there, which this launcher cannot use yet."""
+NODE_PORT_BASE = 5800   # a node on a host publishes on BASE + 2i and serves on BASE + 2i + 1
+
+
+def place_on_hosts(wiring, graph: Graph) -> None:
+    """Nodes with a `host` publish and serve on TCP (CURVE) at that host's address, so
+    subscribers and the launcher on other machines reach them; fixed ports, so a
+    restarted node rebinds where its subscribers reconnect."""
+    index: dict[str, int] = {}
     for node in graph.nodes:
         host = graph.hosts.get(node.host) if node.host else None
-        if host is not None and not is_this_machine(host.address):
-            raise FailedPrecondition(
-                f"node {node.name!r} runs on host {host.name!r} ({host.address}), not on this "
-                "machine: starting nodes on other machines (`edge agent`) is not available yet; "
-                "run `edge launch` on each machine with the nodes of its host")
+        if host is None:
+            continue
+        slot = index[host.name] = index.get(host.name, -1) + 1
+        address = f"[{host.address}]" if ":" in host.address else host.address
+        port = NODE_PORT_BASE + 2 * slot
+        wiring.publishers[node.name] = f"tcp://{address}:{port}"
+        wiring.services[node.name] = f"tcp://{address}:{port + 1}"
+        for route in wiring.routes.values():
+            if route.publisher == node.name:
+                route.endpoint = wiring.publishers[node.name]

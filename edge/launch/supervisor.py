@@ -24,6 +24,8 @@ from edge.launch.endpoint import ControlEndpoint, bind as bind_control
 from edge.endpoints import runtime_dir
 from edge.errors import FailedPrecondition
 from edge.launch.graph import Graph
+from edge.launch.hosts import place_on_hosts
+from edge.launch.remote import Remote, share_host_keys
 from edge.launch.process import LIVE_STATES, ChildProcess, OutputPrinter
 from edge.launch.restart import RestartPolicy
 from edge.signals import StopSignals
@@ -51,6 +53,7 @@ class Supervisor:
         self.topic_rates = TopicRates()
         self.wiring: Optional[Wiring] = None
         self.control: Optional[ControlEndpoint] = None
+        self.remote: Optional[Remote] = None   # nodes on other machines, through their agents
         self.started_at = clock()
         self.stopping = False
         self._exit_code: Optional[int] = None
@@ -131,16 +134,24 @@ class Supervisor:
     # -- starting ----------------------------------------------------------------------------
     def _prepare(self) -> None:
         self._launch_dir = launch_directory(runtime_dir())
+        share_host_keys(self.graph)  # before the first bind: the ZAP handler reads them once
         self.control = bind_control(self._control_arg, self.graph.name, self.log)
         serve_commands(self, self.control.service)
         self.wiring = plan(self.graph, self._launch_dir, self.control.for_nodes)
+        place_on_hosts(self.wiring, self.graph)
+        self.remote = Remote(self.graph, self.control.service.endpoint, self.log)
         for node in self.graph.nodes:
             argv = [sys.executable, "-u"]
             argv += [str(self.types[node.name])] if isinstance(self.types[node.name], Path) \
                 else ["-m", "edge.run"]
             policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
+            if self.remote.runs(node):
+                self.children[node.name] = self.remote.child(node, self._env(node.name), policy,
+                                                             self.printer, self.clock)
+                continue
             self.children[node.name] = ChildProcess(node.name, argv, self._env(node.name), policy,
                                                     self.printer, log=self.log, clock=self.clock)
+        self.remote.start()
 
     def _env(self, name: str) -> dict:
         node = self.graph.node(name)
@@ -280,6 +291,8 @@ class Supervisor:
         for done, then, deadline, on_timeout in self._waiters:
             on_timeout()
         self._waiters = []
+        if self.remote is not None:
+            self.remote.close()
         if self.control is not None:
             self.control.close()
             self.control = None
