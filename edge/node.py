@@ -129,11 +129,15 @@ class Node:
         self._check_thread()
         port = self.config.inputs.get(name) or InputConfig(topic=topic or name)
         topic = topic or port.topic
-        endpoint = endpoint or port.endpoint or self._lookup.input_endpoint(topic)
+        server_key = None  # CURVE: None means found by address, or this user's own key
+        if not (endpoint or port.endpoint):
+            endpoint, server_key = self._lookup.input_route(topic)
+        endpoint = endpoint or port.endpoint
         queue_size = queue_size or port.queue_size
         if name in self._inputs:
             self._unsubscribe(name)
-        source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=self._limits)
+        source = Input(self._context, name, topic, endpoint, queue_size=queue_size,
+                       limits=self._limits, server_key=server_key)
         self._inputs[name] = source
         self._poller.register(source.socket, zmq.POLLIN)
         return source

@@ -18,6 +18,7 @@ from edge.client import Client
 from edge.errors import (EdgeError, FailedPrecondition, InvalidArgument, NotFound, ServiceTimeout,
                          Unavailable)
 from edge.service import Request, Service
+from edge.launch.hosts import server_key_of
 from edge.launch.topicstats import collect_stats, topic_table
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def resolve(sup: "Supervisor", request: Request) -> dict:
     route = sup.wiring.routes.get(topic)
     if route is not None:
         return {"topic": topic, "endpoint": route.endpoint, "external": route.external,
-                "publisher": route.publisher}
+                "publisher": route.publisher, **server_key_of(sup.graph, route.publisher)}
     for child in sup.children.values():  # a script may publish topics it did not declare
         endpoint = (child.reported.get("endpoints") or {}).get(topic)
         if endpoint:

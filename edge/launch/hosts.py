@@ -181,3 +181,10 @@ def place_on_hosts(wiring, graph: Graph) -> None:
         for route in wiring.routes.values():
             if route.publisher == node.name:
                 route.endpoint = wiring.publishers[node.name]
+
+
+def server_key_of(graph: Graph, node_name: Optional[str]) -> dict:
+    """{"server_key": KEY} when `node_name` runs on a host with a declared key, else {}."""
+    node = graph.node(node_name) if node_name else None
+    host = graph.hosts.get(node.host) if node is not None and node.host else None
+    return {"server_key": host.key} if host is not None and host.key else {}

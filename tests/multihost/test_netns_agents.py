@@ -71,6 +71,8 @@ def test_graph_across_namespaces_with_agents_and_recovery():
             keys.trust("operator", operator_key, role="admin", directory=host.keys_dir)
         record_path = comp.dir / "records.jsonl"
         (op.dir / "robot.yaml").write_text(graph_text(net, record_path))
+        checked = op.run(EDGE, "check", str(op.dir / "robot.yaml"))
+        assert checked.returncode == 0 and "ok (graph 'robot': 3 node(s)" in checked.stdout
 
         agents = {h.name: net.start(h.name, EDGE, "agent", "--listen", f"tcp://{h.address}:5700")
                   for h in (cam, comp)}
@@ -97,6 +99,9 @@ def test_graph_across_namespaces_with_agents_and_recovery():
             "camera": ("running", "camera"), "relay": ("running", "compute"),
             "recorder": ("running", "compute")}
         assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-e", control).returncode == 0
+        # an ad-hoc subscriber on the operator's machine joins through the control endpoint
+        echo = op.run(EDGE, "topic", "echo", "relayed", "--count", "3", "--duration", "20")
+        assert echo.returncode == 0 and echo.stdout.count("from relay") == 3, echo.stderr
 
         # kill -9 the compute agent: its nodes go with it; the launcher notices and retries;
         # systemd would restart the agent; so do we
