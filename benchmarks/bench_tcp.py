@@ -179,13 +179,15 @@ def report(results: dict) -> None:
           f"{'p50/ipc':>8} {'p99/ipc':>8} {'rate/ipc':>9}  received")
     for (label, variant), r in results.items():
         base = results[(label, "ipc")]
-        print(f"{label:<12} {variant:<10} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['msgs_s']:10.0f} "
+        print(f"{label:<12} {variant:<10} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} "
+              f"{r['msgs_s']:10.0f} "
               f"{r['p50_ms'] / base['p50_ms']:8.2f} {r['p99_ms'] / base['p99_ms']:8.2f} "
               f"{r['msgs_s'] / base['msgs_s']:9.2f}  {r['received']}")
     print("\nCURVE overhead (tcp+curve / tcp):")
     for label in PAYLOADS:
         c, t = results[(label, "tcp+curve")], results[(label, "tcp")]
-        print(f"  {label:<12} p50 x{c['p50_ms'] / t['p50_ms']:.2f}  p99 x{c['p99_ms'] / t['p99_ms']:.2f}"
+        print(f"  {label:<12} p50 x{c['p50_ms'] / t['p50_ms']:.2f}  "
+              f"p99 x{c['p99_ms'] / t['p99_ms']:.2f}"
               f"  msgs/s x{c['msgs_s'] / t['msgs_s']:.2f}")
 
 
@@ -206,7 +208,8 @@ def main() -> None:
     if args.role == "sub":
         return subscriber(args.endpoint, args.count, timeout_s=60, hwm=args.hwm)
     use_netns = os.geteuid() == 0 and not args.no_netns
-    print(f"edge bus: ipc vs tcp vs tcp+CURVE, {'two network namespaces (veth)' if use_netns else 'loopback'}, "
+    where = "two network namespaces (veth)" if use_netns else "loopback"
+    print(f"edge bus: ipc vs tcp vs tcp+CURVE, {where}, "
           f"{args.rounds} round(s)\n")
     if use_netns:
         with Namespaces() as netns:

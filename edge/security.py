@@ -66,7 +66,8 @@ def prepare_bind(socket: zmq.Socket, endpoint: str) -> None:
     socket.curve_server = True
 
 
-def prepare_connect(socket: zmq.Socket, endpoint: str, server_key: str | bytes | None = None) -> None:
+def prepare_connect(socket: zmq.Socket, endpoint: str,
+                    server_key: str | bytes | None = None) -> None:
     """Make the next connect of `socket` a CURVE client if `endpoint` is on the network."""
     if not is_network(endpoint) or insecure():
         _plain(socket)

@@ -1,7 +1,8 @@
 """`edge agent`: starts and stops a launcher's nodes on this machine (docs/DEPLOY.md).
 
 A launcher (`edge launch` on another machine) calls, over CURVE with an admin key:
-  agent.start {session, name, config, env}   run `python -m edge.run` with that node config
+  agent.start {session, config, env}         run `python -m edge.run` with that node config
+                                             and env added to the agent's environment
   agent.stop  {session, name, grace_s}       stop event, grace, SIGTERM, SIGKILL
   agent.poll  {session, cursor}              output lines and exits since `cursor`; also the
                                              launcher's heartbeat
@@ -34,7 +35,8 @@ log = logging.getLogger("edge.agent")
 AGENT_PORT = 5700
 HEARTBEAT_TIMEOUT_S = 3.0
 MAX_EVENTS = 5000          # per session: output lines and exits not yet polled
-ENV_ALLOWED = (CONTROL_ENV_VAR, "EDGE_PEER_KEYS", "EDGE_INSECURE", "PYTHONUNBUFFERED")
+# what a launcher passes of its own environment; plus the node's `env:` from the launch file
+ENV_FORWARDED = (CONTROL_ENV_VAR, "EDGE_PEER_KEYS", "EDGE_INSECURE")
 
 
 class SessionLog:
@@ -90,13 +92,16 @@ class Agent:
         config, env = body.get("config"), body.get("env") or {}
         if not isinstance(config, str) or not isinstance(env, dict):
             raise InvalidArgument("agent.start needs {session, name, config: json, env: map}")
-        name = NodeConfig.from_json(config).name
+        try:
+            name = NodeConfig.from_json(config).name
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidArgument(f"agent.start: config is not a node config: {exc}") from None
         key = (body["session"], name)
         child = self.children.get(key)
         if child is not None and child.alive:
             raise FailedPrecondition(f"node {name!r} is already running here (pid {child.pid})")
-        node_env = {**os.environ, ENV_VAR: config, "PYTHONUNBUFFERED": "1"}
-        node_env.update({k: str(v) for k, v in env.items() if k in ENV_ALLOWED})
+        node_env = {**os.environ, **{str(k): str(v) for k, v in env.items()},
+                    ENV_VAR: config, "PYTHONUNBUFFERED": "1"}
         child = ChildProcess(name, [sys.executable, "-u", "-m", "edge.run"], node_env,
                              RestartPolicy("never"), session, log=log.info)
         self.children[key] = child
@@ -111,16 +116,20 @@ class Agent:
         child = self.children.get(key)
         if child is None:
             raise NotFound(f"no node {key[1]!r} of this launcher here")
-        child.stop(float(request.body.get("grace_s", 5.0)))
+        grace_s = request.body.get("grace_s", 5.0)
+        if not isinstance(grace_s, (int, float)) or not 0 <= grace_s <= 600:
+            raise InvalidArgument(f"agent.stop: grace_s must be 0..600 seconds, got {grace_s!r}")
+        child.stop(float(grace_s))
         return {"name": key[1], "state": child.state}
 
     def _poll(self, request: Request) -> dict:
         session = self._session(request)
         cursor = request.body.get("cursor", 0)
         events = session.since(cursor if isinstance(cursor, int) else 0)
+        mine = request.body["session"]
         return {"boot_id": self.boot_id, "events": events,
                 "nodes": {name: {"pid": c.pid, "state": c.state}
-                          for (s, name), c in self.children.items() if s == request.body["session"]}}
+                          for (s, name), c in self.children.items() if s == mine}}
 
     def _nodes(self, request: Request) -> list:
         return [{"session": s, **c.describe()} for (s, _), c in self.children.items()]

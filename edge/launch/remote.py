@@ -21,7 +21,7 @@ from edge import keys
 from edge.client import Client
 from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
 from edge.errors import EdgeError, FailedPrecondition
-from edge.launch.agent import AGENT_PORT, ENV_ALLOWED
+from edge.launch.agent import AGENT_PORT, ENV_FORWARDED
 from edge.launch.graph import Graph
 from edge.launch.hosts import HostSpec, is_this_machine
 from edge.launch.process import OutputPrinter
@@ -47,7 +47,8 @@ def share_host_keys(graph: Graph) -> None:
 def remote_hosts(graph: Graph) -> dict[str, HostSpec]:
     """Hosts of the graph's nodes that are not this machine."""
     used = {n.host for n in graph.nodes if n.host in graph.hosts}
-    return {name: graph.hosts[name] for name in used if not is_this_machine(graph.hosts[name].address)}
+    return {name: graph.hosts[name] for name in used
+            if not is_this_machine(graph.hosts[name].address)}
 
 
 class AgentLink:
@@ -72,7 +73,8 @@ class AgentLink:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        client = Client(self.endpoint, timeout_s=CALL_TIMEOUT_S, retries=0, server_key=self.host.key)
+        client = Client(self.endpoint, timeout_s=CALL_TIMEOUT_S, retries=0,
+                        server_key=self.host.key)
         cursor, boot_id, last_ok = 0, None, time.monotonic()
         try:
             while not self._stop.is_set():
@@ -125,8 +127,9 @@ class RemoteChild:
 
     def __init__(self, name: str, env: dict, policy: RestartPolicy, printer: OutputPrinter,
                  link: AgentLink, control: str, *, log: Callable[[str], None],
-                 clock: Callable[[], float] = time.monotonic):
+                 node_env: dict | None = None, clock: Callable[[], float] = time.monotonic):
         self.name, self.env, self.policy, self.printer = name, env, policy, printer
+        self.node_env = dict(node_env or {})   # the launch file's `env:` for this node
         self.link, self.control, self.log, self.clock = link, control, log, clock
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.state, self.pid, self.restarts, self.exit_code = "stopped", None, 0, None
@@ -149,7 +152,7 @@ class RemoteChild:
     def _spawn(self) -> None:
         config = NodeConfig.from_json(self.env[ENV_VAR])
         config.control = self.control
-        env = {k: v for k, v in self.env.items() if k in ENV_ALLOWED}
+        env = {**{k: v for k, v in self.env.items() if k in ENV_FORWARDED}, **self.node_env}
         env[CONTROL_ENV_VAR] = self.control
         env[PEER_KEYS_ENV] = self.link.peer_keys
         self.state, self.started_at, self.pid, self.exit_code = "starting", self.clock(), None, None
@@ -282,7 +285,7 @@ class Remote:
     def child(self, node, env: dict, policy: RestartPolicy, printer: OutputPrinter,
               clock) -> RemoteChild:
         return RemoteChild(node.name, env, policy, printer, self.links[node.host], self.control,
-                           log=self.log, clock=clock)
+                           log=self.log, node_env=node.env, clock=clock)
 
     def start(self) -> None:
         for link in self.links.values():

@@ -12,7 +12,8 @@ import zmq
 from edge import keys, security
 from edge.bus import Input, Publisher
 from edge.client import Client
-from edge.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ServiceTimeout
+from edge.errors import (FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
+                         ServiceTimeout)
 from edge.service import Service
 
 pytestmark = pytest.mark.timeout(30)

@@ -10,6 +10,7 @@ import json
 import os
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,18 +22,20 @@ pytestmark = pytest.mark.timeout(240)
 
 def graph_text(net, record_path) -> str:
     cam, comp = net.hosts["camera"], net.hosts["compute"]
+    cam_key = keys.load_identity(cam.keys_dir).public.decode()
+    comp_key = keys.load_identity(comp.keys_dir).public.decode()
     return textwrap.dedent(f"""\
         name: robot
         hosts:
-          camera: {{address: {cam.address}, key: "{keys.load_identity(cam.keys_dir).public.decode()}"}}
-          compute: {{address: {comp.address}, key: "{keys.load_identity(comp.keys_dir).public.decode()}"}}
+          camera: {{address: {cam.address}, key: "{cam_key}"}}
+          compute: {{address: {comp.address}, key: "{comp_key}"}}
         nodes:
           - {{name: camera, type: ticker, host: camera, parameters: {{rate_hz: 20}},
               outputs: {{tick: frames}}}}
           - {{name: relay, type: relay, host: compute, inputs: {{in: frames}},
               outputs: {{out: relayed}}}}
           - {{name: recorder, type: recorder, host: compute, parameters: {{path: {record_path}}},
-              inputs: {{in: relayed}}}}
+              inputs: {{in: relayed}}, env: {{OMP_NUM_THREADS: "1"}}}}
         """)
 
 
@@ -98,7 +101,8 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         assert {n: (v["state"], v.get("host")) for n, v in nodes.items()} == {
             "camera": ("running", "camera"), "relay": ("running", "compute"),
             "recorder": ("running", "compute")}
-        assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-e", control).returncode == 0
+        assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-e",
+                      control).returncode == 0
         # an ad-hoc subscriber on the operator's machine joins through the control endpoint
         echo = op.run(EDGE, "topic", "echo", "relayed", "--count", "3", "--duration", "20")
         assert echo.returncode == 0 and echo.stdout.count("from relay") == 3, echo.stderr
@@ -116,6 +120,13 @@ def test_graph_across_namespaces_with_agents_and_recovery():
                                                          control).stdout)}
         assert nodes["relay"]["state"] == "running" and nodes["relay"]["restarts"] >= 1
         assert nodes["camera"]["restarts"] == 0
+        # control of a remote node works as for a local one
+        restarted = op.run(EDGE, "node", "restart", "recorder", "-e", control)
+        assert restarted.stdout.startswith("restarted recorder: running"), restarted.stderr
+        shown = {n["name"]: n for n in json.loads(op.run(EDGE, "nodes", "--json", "-e",
+                                                         control).stdout)}
+        environ = Path(f"/proc/{shown['recorder']['pid']}/environ").read_bytes().split(b"\0")
+        assert b"OMP_NUM_THREADS=1" in environ   # the launch file's env: reaches remote nodes
 
         # the launcher dies: within the heartbeat timeout the agents stop its nodes
         camera_pid = nodes["camera"]["pid"]
