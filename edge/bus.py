@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import zmq
 
-from edge.endpoints import bind, close_socket, connect
+from edge.endpoints import bind, close_socket, connect, remove_ipc
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
@@ -27,6 +27,7 @@ class Publisher:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.SNDHWM, hwm)
         self.endpoint = bind(self.socket, endpoint)
+        self.also: list[str] = []   # more bound endpoints: ipc for this host, tcp for others
         self.source = source
         self._encoder = new_encoder()
         self._seq: dict[str, int] = {}
@@ -50,8 +51,16 @@ class Publisher:
         """topic -> messages sent (the last seq)."""
         return dict(self._seq)
 
+    def bind_also(self, endpoint: str) -> str:
+        """Bind one more endpoint (before sending): same-host subscribers keep ipc."""
+        bound = bind(self.socket, endpoint)
+        self.also.append(bound)
+        return bound
+
     def close(self) -> None:
         close_socket(self.socket, self.endpoint)
+        for endpoint in self.also:
+            remove_ipc(endpoint)
 
 
 @dataclass

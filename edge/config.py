@@ -12,6 +12,7 @@ from typing import Optional
 
 ENV_VAR = "EDGE_NODE_CONFIG"
 CONTROL_ENV_VAR = "EDGE_CONTROL"
+RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
 
 
 @dataclass
@@ -44,6 +45,7 @@ class NodeConfig:
     endpoint: Optional[str] = None
     service: Optional[str] = None
     control: Optional[str] = None
+    also_bind: list = field(default_factory=list)  # more endpoints for the publisher (ipc + tcp)
 
     def __post_init__(self) -> None:
         self.inputs = {k: v if isinstance(v, InputConfig) else InputConfig(**_as_map(v))
@@ -65,9 +67,25 @@ class NodeConfig:
         if not text:
             return None
         config = cls.from_json(text)
+        config.localize()
         if name is not None and name != config.name:
             raise ValueError(f"Node({name!r}) but the launcher configured node {config.name!r}")
         return config
+
+
+    def localize(self) -> None:
+        """Put this machine's runtime dir where a launcher on another machine wrote
+        RUNTIME_PLACEHOLDER (it cannot know the path here)."""
+        from edge.endpoints import runtime_dir
+
+        def here(endpoint: Optional[str]) -> Optional[str]:
+            if endpoint and RUNTIME_PLACEHOLDER in endpoint:
+                return endpoint.replace(RUNTIME_PLACEHOLDER, str(runtime_dir()))
+            return endpoint
+        self.endpoint, self.service = here(self.endpoint), here(self.service)
+        self.also_bind = [here(e) for e in self.also_bind]
+        for port in (*self.inputs.values(), *self.outputs.values()):
+            port.endpoint = here(port.endpoint)
 
 
 def _as_map(value) -> dict:

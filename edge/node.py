@@ -102,6 +102,9 @@ class Node:
         publisher = self._publishers.get(endpoint)
         if publisher is None:
             publisher = Publisher(self._context, endpoint, source=self.name)
+            if endpoint == self.config.endpoint:
+                for extra in self.config.also_bind:
+                    publisher.bind_also(extra)
             self._publishers[endpoint] = publisher
             self._publishers[publisher.endpoint] = publisher
         return publisher

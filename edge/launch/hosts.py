@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from edge.config import RUNTIME_PLACEHOLDER
 from edge.errors import InvalidArgument
 from edge.keys import check_public_key
 from edge.launch.graph import Graph, Problem
@@ -167,7 +169,12 @@ NODE_PORT_BASE = 5800   # a node on a host publishes on BASE + 2i and serves on 
 def place_on_hosts(wiring, graph: Graph) -> None:
     """Nodes with a `host` publish and serve on TCP (CURVE) at that host's address, so
     subscribers and the launcher on other machines reach them; fixed ports, so a
-    restarted node rebinds where its subscribers reconnect."""
+    restarted node rebinds where its subscribers reconnect. A publisher with subscribers
+    on its own host binds ipc as well (in that host's runtime dir), and they use it."""
+    tag = uuid.uuid4().hex[:8]
+    same_host = {(p.name, c.host) for topic, consumers in graph.consumers().items()
+                 for p, _ in graph.producers().get(topic, [])[:1] for c, _ in consumers
+                 if p.host is not None and c.host == p.host}
     index: dict[str, int] = {}
     for node in graph.nodes:
         host = graph.hosts.get(node.host) if node.host else None
@@ -178,9 +185,14 @@ def place_on_hosts(wiring, graph: Graph) -> None:
         port = NODE_PORT_BASE + 2 * slot
         wiring.publishers[node.name] = f"tcp://{address}:{port}"
         wiring.services[node.name] = f"tcp://{address}:{port + 1}"
+        local = None
+        if (node.name, host.name) in same_host:
+            local = f"ipc://{RUNTIME_PLACEHOLDER}/{tag}-{slot}.pub.sock"  # short: 107-byte limit
+            wiring.also_bind[node.name] = [local]
         for route in wiring.routes.values():
             if route.publisher == node.name:
-                route.endpoint = wiring.publishers[node.name]
+                route.endpoint, route.host = wiring.publishers[node.name], host.name
+                route.local_endpoint = local
 
 
 def server_key_of(graph: Graph, node_name: Optional[str]) -> dict:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import zmq
 
-from edge.launch.hosts import is_this_machine
+from edge.config import NodeConfig
+from edge.launch.hosts import is_this_machine, place_on_hosts
+from edge.launch.wiring import plan
 from edge.launch.loader import parse
 from edge.launch.validate import check
 from launch_process import EDGE
@@ -97,3 +99,30 @@ def test_launch_needs_a_reachable_control_endpoint_for_other_machines(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith(
         "error: FAILED_PRECONDITION: nodes run on camera, compute: bind the control endpoint "
         "on an address they can reach")
+
+
+def test_wiring_keeps_ipc_between_nodes_of_one_host(tmp_path, monkeypatch):
+    text = graph_text("camera: 10.77.0.1\ncompute: 10.77.0.2\n") + """\
+  - name: sink
+    type: recorder
+    host: compute
+    parameters: {path: /tmp/x.jsonl}
+    inputs: {in: relayed}
+"""
+    graph, problems = parse(text, Path("robot.yaml"))
+    assert problems == [] and check(graph)[1] == []
+    wiring = plan(graph, tmp_path, "tcp://10.77.0.3:5600")
+    place_on_hosts(wiring, graph)
+    configs = {n.name: wiring.config(n) for n in graph.nodes}
+    camera, relay, sink = configs["camera"], configs["relay"], configs["sink"]
+    assert camera.endpoint == "tcp://10.77.0.1:5800" and camera.also_bind == []
+    assert relay.endpoint == "tcp://10.77.0.2:5800" and relay.service == "tcp://10.77.0.2:5801"
+    assert relay.inputs["in"].endpoint == "tcp://10.77.0.1:5800"     # across machines: tcp
+    [local] = relay.also_bind
+    assert local.startswith("ipc://{runtime}/") and sink.inputs["in"].endpoint == local
+    assert sink.service == "tcp://10.77.0.2:5803"
+    # on the node's machine the placeholder becomes its own runtime dir
+    monkeypatch.setenv("EDGE_RUNTIME_DIR", str(tmp_path / "rt"))
+    monkeypatch.setenv("EDGE_NODE_CONFIG", sink.to_json())
+    here = NodeConfig.from_env("sink")
+    assert here.inputs["in"].endpoint == local.replace("{runtime}", str(tmp_path / "rt"))

@@ -93,6 +93,9 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         print(f"camera -> relay -> recorder across namespaces: p50 {latencies_ms[10]:.2f} ms, "
               f"max {latencies_ms[-1]:.2f} ms over 20 messages")
         assert all(r["source"] == "relay" for r in first)
+        # relay -> recorder share the compute host: the relay binds ipc there too
+        assert [p.name for p in comp.runtime_dir.glob("*.pub.sock")], "no ipc on compute"
+        assert not list(cam.runtime_dir.glob("*.pub.sock"))   # camera's only reader is remote
 
         # `edge nodes` from the operator's machine: every node, with its host
         shown = op.run(EDGE, "nodes", "--json", "-e", control)
@@ -113,6 +116,7 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         launch.wait_for(r"node 'relay' lost: .*not answering", 30)
         agents["compute"] = net.start("compute", EDGE, "agent", "--listen",
                                       f"tcp://{comp.address}:5700")
+        agents["compute"].wait_for("listening on tcp://", 30)
         launch.wait_for(r"node 'recorder' ready again", 60)
         count = len(records(record_path))
         wait_until(lambda: len(records(record_path)) > count + 10, 30, "records after recovery")
