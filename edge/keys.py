@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import zmq
+from zmq.utils import z85
 
 from edge.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -62,7 +63,7 @@ def check_public_key(text: str | bytes) -> bytes:
     if len(key) != 40:
         raise InvalidArgument(f"a public key is 40 Z85 characters, got {len(key)}: {key[:48]!r}")
     try:
-        zmq.utils.z85.decode(key)
+        z85.decode(key)
     except (ValueError, KeyError, TypeError):
         raise InvalidArgument(f"not a Z85 key: {key.decode(errors='replace')!r}") from None
     return key

@@ -19,13 +19,10 @@ import logging
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Optional
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
-from zmq.utils import z85
 
 from edge import keys
 from edge.errors import InvalidArgument
@@ -36,6 +33,7 @@ INSECURE_ENV = "EDGE_INSECURE"
 SERVER_KEY_ENV = "EDGE_SERVER_KEY"
 PEER_KEYS_ENV = "EDGE_PEER_KEYS"
 REFUSAL_LOG_EVERY_S = 60.0       # one log line per refused key per minute: no log flooding
+MAX_REFUSAL_LINES = 20           # and at most this many refusal lines a minute in all
 _PLAIN_SCHEMES = ("ipc", "inproc")
 
 
@@ -102,7 +100,7 @@ def server_key_for(endpoint: str, explicit: str | bytes | None = None) -> bytes:
     if os.environ.get(SERVER_KEY_ENV):
         return keys.check_public_key(os.environ[SERVER_KEY_ENV])
     host = endpoint_host(endpoint)
-    for entry in list(peer_keys().values()) + list(_trusted().values()):
+    for entry in list(peer_keys().values()) + list(trusted_keys().values()):
         if entry.address and entry.address == host:
             return entry.public
     return keys.load_identity().public
@@ -132,10 +130,10 @@ def peer_keys() -> dict[bytes, keys.TrustedKey]:
         raise InvalidArgument(f"${PEER_KEYS_ENV} is not a list of keys: {exc}") from None
 
 
-_trusted_cache: dict = {}
+_trusted_cache: dict = {}  # also read by edge.zap
 
 
-def _trusted(directory: Path | None = None) -> dict[bytes, keys.TrustedKey]:
+def trusted_keys(directory: Path | None = None) -> dict[bytes, keys.TrustedKey]:
     """The authorized directory, read again only when it changed (trust takes effect at once)."""
     folder = keys.authorized_dir(directory)
     try:
@@ -147,65 +145,22 @@ def _trusted(directory: Path | None = None) -> dict[bytes, keys.TrustedKey]:
     return _trusted_cache["keys"]
 
 
-# -- the ZAP handler --------------------------------------------------------------------------
-_roles: dict[str, str] = {keys.OWNER: "admin"}   # user id -> role, of every key admitted
-
-
-class KeyAuthenticator(ThreadAuthenticator):
-    """pyzmq's ZAP thread with our trust rules; the user id is the trusted key's name."""
-
-    def __init__(self, context: zmq.Context):
-        super().__init__(context, log=logging.getLogger("edge.security.zap"))
-        self.configure_curve_callback("*", self)
-        self.directory = keys.keys_dir()   # fixed now: the process's keys, whatever env says later
-        self.owner = keys.load_identity(self.directory).public
-        self.peers = peer_keys()
-        self._address = "?"
-        self._refusals: dict[bytes, float] = {}
-
-    def who(self, public: bytes) -> Optional[keys.TrustedKey]:
-        """The trusted entry for a Z85 public key, or None."""
-        if public == self.owner:
-            return keys.TrustedKey(keys.OWNER, public, "admin")
-        return self.peers.get(public) or _trusted(self.directory).get(public)
-
-    async def handle_zap_message(self, msg: list) -> None:
-        self._address = msg[3].decode("utf-8", "replace") if len(msg) > 3 else "?"
-        await super().handle_zap_message(msg)
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        """The credentials-provider hook of zmq.auth: is this Z85 key trusted?"""
-        try:
-            if self.who(key) is not None:
-                return True
-        except Exception as exc:  # broken key files: refuse, say why, keep serving
-            log.error("refusing %s: cannot read the trusted keys: %s", key.decode(), exc)
-            return False
-        now = time.monotonic()
-        if now - self._refusals.get(key, -REFUSAL_LOG_EVERY_S) >= REFUSAL_LOG_EVERY_S:
-            self._refusals[key] = now
-            log.warning("refused CURVE key %s from %s: not trusted (to allow it: "
-                        "edge keys trust NAME %s --role read|admin)",
-                        key.decode(), self._address, key.decode())
-        return False
-
-    def curve_user_id(self, client_public_key: bytes) -> str:
-        entry = self.who(z85.encode(client_public_key))
-        name, role = (entry.name, entry.role) if entry else ("unknown", "read")
-        _roles[name] = role
-        return name
+# -- the ZAP handler (edge.zap, imported only where a network socket binds) ---------------------
+roles: dict[str, str] = {keys.OWNER: "admin"}   # user id -> role, of every key admitted
 
 
 _lock = threading.Lock()
 _running: dict[int, tuple] = {}   # id(context) -> (context, authenticator)
 
 
-def authenticator(context: zmq.Context) -> KeyAuthenticator:
+def authenticator(context: zmq.Context):
     """The one ZAP handler of `context` (ZeroMQ allows one per context), started once."""
     with _lock:
         found = _running.get(id(context))
         if found is not None and found[0] is context and found[1].is_alive():
             return found[1]
+        from edge.zap import KeyAuthenticator  # pulls in asyncio: only for servers
+
         auth = KeyAuthenticator(context)
         auth.start()
         _running[id(context)] = (context, auth)
@@ -231,4 +186,4 @@ def peer(frame) -> tuple[Optional[str], str]:
         user = frame.get("User-Id")
     except (zmq.ZMQError, AttributeError):
         return None, "admin"
-    return user, _roles.get(user, "read")
+    return user, roles.get(user, "read")

@@ -273,8 +273,10 @@ class Remote:
         self.control = control_endpoint
         session = uuid.uuid4().hex[:12]
         # remote nodes also trust this launcher, and know its key for the control endpoint
-        launcher = {"name": "launcher", "public_key": keys.load_identity().public.decode(),
-                    "role": "admin", "address": endpoint_host(control_endpoint)}
+        # names with ":" cannot clash with `edge keys trust` names (the user id decides the role)
+        launcher = {"name": f"launcher:{endpoint_host(control_endpoint)}",
+                    "public_key": keys.load_identity().public.decode(), "role": "admin",
+                    "address": endpoint_host(control_endpoint)}
         peers = json.dumps(json.loads(os.environ.get(PEER_KEYS_ENV, "[]")) + [launcher])
         self.links = {name: AgentLink(host, session, log, peers)
                       for name, host in self.hosts.items()}

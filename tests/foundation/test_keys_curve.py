@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import zmq
+import zmq.auth
 
 from edge import keys, security
 from edge.bus import Input, Publisher
