@@ -138,3 +138,12 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         launch.kill()
         wait_until(lambda: not pid_alive(camera_pid), 20, "the camera agent to stop its node")
         agents["camera"].wait_for("silent for .* stopping its 1 node", 5)
+
+        # launched again on the same agents; `edge shutdown` stops the remote nodes cleanly
+        again = net.start("operator", EDGE, "launch", str(op.dir / "robot.yaml"), "--no-color",
+                          "--control", control)
+        again.wait_for(r"all 3 node\(s\) ready", 60)
+        pids = [n["pid"] for n in json.loads(op.run(EDGE, "nodes", "--json").stdout)]
+        assert op.run(EDGE, "shutdown").returncode == 0   # the local ipc endpoint, no flags
+        assert again.wait_exit(30) == 0
+        assert not [pid for pid in pids if pid_alive(pid)]
