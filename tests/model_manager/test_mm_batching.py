@@ -32,7 +32,7 @@ def load(manager, data: bytes, **config) -> str:
 
 
 def stats(manager, uid: str) -> dict:
-    return manager.get_model_statistics([uid])[0]
+    return manager.get_inference_statistics([uid])[0]
 
 
 def hold(gate, manager, uid: str, width: int = WIDTH) -> None:
