@@ -45,13 +45,18 @@ def connects(command):
 @click.option("--endpoint", default=None, help="bind here (default: as for the other commands)")
 @click.option("--workers", type=int, default=DEFAULTS.workers, show_default=True)
 @click.option("--max-model-bytes", type=int, default=DEFAULTS.max_model_bytes, show_default=True)
-def serve(repo: str | None, endpoint: str | None, workers: int, max_model_bytes: int) -> None:
+@click.option("--grpc", "grpc_address", default=None, metavar="HOST:PORT",
+              help="also serve tritonclient's and pykos's gRPC services here (port 0: any free)")
+def serve(repo: str | None, endpoint: str | None, workers: int, max_model_bytes: int,
+          grpc_address: str | None) -> None:
     """Serve a model repository until SIGINT or SIGTERM."""
-    def ready(bound: str, repo_dir: Path) -> None:
-        click.echo(f"model manager serving on {bound} (repository {repo_dir})")
+    def ready(bound: str, repo_dir: Path, grpc_bound: str) -> None:
+        also = f", grpc {grpc_bound}" if grpc_bound else ""
+        click.echo(f"model manager serving on {bound} (repository {repo_dir}{also})")
         sys.stdout.flush()
 
-    params = {"repo": repo, "workers": workers, "max_model_bytes": max_model_bytes}
+    params = {"repo": repo, "workers": workers, "max_model_bytes": max_model_bytes,
+              "grpc": grpc_address}
     sys.exit(serve_standalone(params, endpoint or default_endpoint(), ready))
 
 
