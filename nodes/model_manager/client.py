@@ -25,6 +25,10 @@ from edge.errors import (EdgeError, FailedPrecondition, InvalidArgument, NotFoun
                          error_from_wire)
 from messages import ModelInfo, ModelMetadata
 
+from .results import (InferInput, InferRequestedOutput, InferResult, ResponseCalls,
+                      infer_feeds, pick_outputs)
+from .stream import ModelStream
+
 ENDPOINT_ENV = "EDGE_MODEL_MANAGER"
 CHUNK_BYTES = 4 << 20
 PYKOS_KEYS = {"model_name": "name", "model_description": "description",
@@ -88,6 +92,11 @@ class ModelManagerClient:
     def unload_models(self, uids: list[str]) -> None:
         self.call("unload_models", {"uids": list(uids)}, admin=True)
 
+    @property
+    def responses(self) -> ResponseCalls:
+        """pykos's calls answering responses with `.error` instead of raising."""
+        return ResponseCalls(self)
+
     def get_models_info(self, uids: list[str] | None = None) -> list[ModelInfo]:
         body = {} if uids is None else {"uids": list(uids)}
         return [ModelInfo.from_wire(m) for m in self.call("get_models_info", body)["models"]]
@@ -127,6 +136,18 @@ class ModelManagerClient:
                        f"(known names: {', '.join(names) or 'none'})", {"name": uid_or_name})
 
     # -- Triton ----------------------------------------------------------------------
+    def infer(self, model_name: str, inputs: list[InferInput], *, model_version: str = "",
+              outputs: list[InferRequestedOutput] | None = None, request_id: str = "",
+              priority: int = 0, client_timeout: float | None = None) -> InferResult:
+        """tritonclient's `infer`: InferInputs in, an InferResult (`as_numpy`) out."""
+        got = self.forward(model_name, infer_feeds(inputs), version=model_version or None,
+                           priority=priority, timeout_s=client_timeout)
+        return InferResult(model_name, model_version, request_id, pick_outputs(got, outputs))
+
+    def start_stream(self) -> ModelStream:
+        """Many requests on one connection; see ModelStream."""
+        return ModelStream(self.endpoint)
+
     def is_server_live(self, timeout_s: float = 1.0) -> bool:
         """False when nothing answers within `timeout_s`, like an unreachable server."""
         return self._health("is_server_live", "live", timeout_s)
