@@ -132,15 +132,17 @@ def latency(t: Target, iterations: int) -> dict[str, list[float]]:
 
 def throughput(t: Target, make, threads: int, seconds: float) -> float:
     """Requests per second with `threads` closed-loop callers, each with its own client."""
-    start = threading.Barrier(threads + 1, timeout=120)
+    ready = threading.Barrier(threads + 1, timeout=300)
+    go = threading.Event()
     counts = [0] * threads
     stop_at: list[float] = []
 
     def caller(index: int) -> None:
         call, close = make(t)
         try:
-            call()
-            start.wait()
+            call()  # connected and warm before the clock starts
+            ready.wait()
+            go.wait(300)
             while time.monotonic() < stop_at[0]:
                 call()
                 counts[index] += 1
@@ -150,9 +152,10 @@ def throughput(t: Target, make, threads: int, seconds: float) -> float:
     workers = [threading.Thread(target=caller, args=(i,)) for i in range(threads)]
     for worker in workers:
         worker.start()
-    stop_at.append(time.monotonic() + 1.0 + seconds)
-    start.wait()
+    ready.wait()
     began = time.monotonic()
+    stop_at.append(began + seconds)
+    go.set()
     for worker in workers:
         worker.join(seconds + 300)
     return sum(counts) / (time.monotonic() - began)
