@@ -78,6 +78,7 @@ def test_names_over_zeromq(client, add_matmul_bytes, fixed_bytes):
     assert client.get_model_metadata("fixed").uid == fixed
     assert client.get_model_config("fixed", "2")["uid"] == fixed
     assert client.call("live") == {"live": True}  # an old name, answered for one release
+    assert client.get_server_metadata()["name"] == "edge-runtime model manager"
     client.delete_model("fixed")
     with pytest.raises(NotFound):
         client.forward("fixed", {"x": np.ones((2, 3), np.float32)})
