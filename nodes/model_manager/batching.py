@@ -86,7 +86,8 @@ class ModelQueue:
 
     def take_batch(self, now_ns: int) -> tuple[list[Request] | None, int | None]:
         """Return a batch to run now, or None and when it is worth asking again."""
-        if not self._heap or self.inflight >= self.config.instance_count:
+        if not self._heap or self.inflight >= self.config.runs_at_once(len(self._heap),
+                                                                        self.inflight):
             return None, None
         ordered = [r for _, _, r in sorted(self._heap)]
         if not self.batching:

@@ -119,6 +119,8 @@ def info(client: ModelManagerClient, uid: str) -> None:
 @click.option("--max-batch-size", type=int, default=None, help="enable dynamic batching")
 @click.option("--max-queue-delay-us", type=int, default=None)
 @click.option("--instances", "instance_count", type=int, default=None)
+@click.option("--min-workers", type=int, default=None, help="runs at once, scaling with the queue")
+@click.option("--max-workers", type=int, default=None)
 @connects
 def load(client: ModelManagerClient, uids: tuple[str, ...], **config) -> None:
     """Load models so they serve requests."""

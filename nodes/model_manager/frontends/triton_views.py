@@ -50,7 +50,7 @@ def model_config(info: ModelInfo, described: dict[str, Any]) -> pb.ModelConfigRe
         input=[tensor(config_pb.ModelInput, s) for s in info.input_specs],
         output=[tensor(config_pb.ModelOutput, s) for s in info.output_specs],
         instance_group=[config_pb.ModelInstanceGroup(
-            count=config["instance_count"], kind=config_pb.ModelInstanceGroup.KIND_CPU)],
+            count=config["max_workers"] or config["instance_count"], kind=config_pb.ModelInstanceGroup.KIND_CPU)],
         parameters={"uid": config_pb.ModelParameter(string_value=info.uid)})
     if batching:
         model.dynamic_batching.CopyFrom(config_pb.ModelDynamicBatching(
