@@ -124,6 +124,11 @@ def test_triton_errors_are_status_codes(served, triton, change, status, words):
 
 def test_triton_not_loaded_is_failed_precondition(served, triton, fixed_bytes):
     upload(served, fixed_bytes, "cold")
+    for bad in ('{"dynamic_batching": {"max_queue_delay_microseconds": "soon"}}', "[1]", "{",
+                '{"max_batch_size": 4}'):  # the last: a fixed first dim cannot batch
+        with pytest.raises(InferenceServerException) as caught:
+            triton.load_model("cold", config=bad)
+        assert caught.value.status() == "StatusCode.INVALID_ARGUMENT", caught.value
     with pytest.raises(InferenceServerException) as caught:
         triton.infer("cold", infer_inputs({"x": np.ones((2, 3), np.float32)}))
     assert caught.value.status() == "StatusCode.FAILED_PRECONDITION"

@@ -105,9 +105,18 @@ def load_config(parameters) -> dict[str, Any] | None:
     if isinstance(batching, dict):
         if "preferred_batch_size" in batching:
             ours["preferred_batch_sizes"] = batching["preferred_batch_size"]
-        if "max_queue_delay_microseconds" in batching:
-            ours["max_queue_delay_us"] = int(batching["max_queue_delay_microseconds"])
+        if "max_queue_delay_microseconds" in batching:  # uint64: JSON may carry a string
+            ours["max_queue_delay_us"] = _int(batching["max_queue_delay_microseconds"],
+                                              "max_queue_delay_microseconds")
     groups = raw.get("instance_group")
     if isinstance(groups, list) and groups and isinstance(groups[0], dict) and "count" in groups[0]:
         ours["instance_count"] = groups[0]["count"]
     return ours
+
+
+def _int(value: Any, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"config: {key} must be an integer, got {value!r}",
+                              {"key": key}) from None
