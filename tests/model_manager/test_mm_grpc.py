@@ -1,9 +1,15 @@
 """tritonclient.grpc and pykos, unchanged, against `edge model serve --grpc` (real process)."""
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import onnx
@@ -13,7 +19,7 @@ import onnx_fixtures
 from grpc_clients import (InferenceServerException, infer_inputs, kos_array, kos_call,
                           kos_tensor, tritongrpc)
 from nodes.model_manager.client import ModelManagerClient
-from server_process import ServerProcess
+from server_process import ServerProcess, edge_command
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -261,3 +267,40 @@ def test_node_parameter_and_a_taken_port(tmp_path, served):
         hosted.close()
     with pytest.raises(Unavailable, match="cannot serve gRPC"):
         HostedManager({"repo": str(tmp_path / "r2"), "grpc": served.grpc_address})
+
+
+def test_launched_node_serves_grpc(tmp_path, add_matmul_bytes):
+    """The node type's `grpc` parameter, under `edge launch`."""
+    with socket.socket() as probe:  # a free port: the node's log is not ours to read
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = tmp_path / "models.yaml"
+    launch.write_text(f"name: models\nnodes:\n  - name: models\n    type: model_manager\n"
+                      f"    parameters: {{repo: {tmp_path / 'repo'}, workers: 1, "
+                      f"grpc: '127.0.0.1:{port}'}}\n")
+    runtime = f"/tmp/mmg{os.getpid()}"
+    env = {**os.environ, "EDGE_RUNTIME_DIR": runtime, "PYTHONUNBUFFERED": "1"}
+    env.pop("EDGE_CONTROL", None)
+    proc = subprocess.Popen([*edge_command(), "launch", str(launch), "--no-color"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = tritongrpc.InferenceServerClient(f"127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.is_server_ready(client_timeout=1):
+                    break
+            except InferenceServerException:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "no gRPC from the node"
+            time.sleep(0.2)
+        assert client.get_model_repository_index().models == []
+    finally:
+        client.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        shutil.rmtree(runtime, ignore_errors=True)
