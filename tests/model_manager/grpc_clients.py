@@ -7,11 +7,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+grpc = pytest.importorskip("grpc", reason="needs the 'grpc' extra")
 tritongrpc = pytest.importorskip("tritonclient.grpc", reason="needs the 'grpc' extra")
 pykos = pytest.importorskip("pykos", reason="needs the 'grpc' extra")
+from tritonclient.grpc import service_pb2, service_pb2_grpc  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
-__all__ = ["InferenceServerException", "infer_inputs", "kos_call", "kos_tensor", "kos_array",
+__all__ = ["InferenceServerException", "grpc", "service_pb2", "service_pb2_grpc", "infer_inputs", "kos_call", "kos_tensor", "kos_array",
            "pykos", "tritongrpc"]
 
 

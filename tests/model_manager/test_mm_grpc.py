@@ -16,8 +16,8 @@ import onnx
 import pytest
 
 import onnx_fixtures
-from grpc_clients import (InferenceServerException, infer_inputs, kos_array, kos_call,
-                          kos_tensor, tritongrpc)
+from grpc_clients import (InferenceServerException, grpc, infer_inputs, kos_array, kos_call,
+                          kos_tensor, service_pb2, service_pb2_grpc, tritongrpc)
 from nodes.model_manager.client import ModelManagerClient
 from server_process import ServerProcess, edge_command
 
@@ -304,3 +304,38 @@ def test_launched_node_serves_grpc(tmp_path, add_matmul_bytes):
             proc.kill()
             proc.wait(10)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_hostile_infer_requests_are_invalid_argument_and_the_server_goes_on(served, triton):
+    """Raw KServe v2 requests through the generated stub, as any gRPC client could send."""
+    pb = service_pb2
+    upload(served, onnx_fixtures.add_matmul_model(), "hostile")
+    triton.load_model("hostile")
+    ones = np.ones((1, 3), np.float32).tobytes()
+
+    def request(**change) -> pb.ModelInferRequest:
+        req = pb.ModelInferRequest(model_name="hostile")
+        for name in "ab":
+            req.inputs.add(name=name, datatype=change.get("datatype", "FP32"),
+                           shape=change.get("shape", [1, 3]))
+        req.raw_input_contents.extend(change.get("raw", [ones, ones]))
+        return req
+
+    typed = pb.ModelInferRequest(model_name="hostile")
+    for name in "ab":
+        typed.inputs.add(name=name, datatype="FP32", shape=[1, 3]).contents.fp32_contents.extend(
+            [1.0, 2.0, 3.0])
+    twice = request()
+    twice.inputs[1].name = "a"
+    hostile = [request(raw=[ones]), request(raw=[ones, b"\x00" * 5]),
+               request(shape=[-1, 3]), request(shape=[2**40, 2**40]),
+               request(datatype="STRING"), twice, pb.ModelInferRequest(model_name="")]
+    with grpc.insecure_channel(served.grpc_address) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        for bad in hostile:
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.ModelInfer(bad, timeout=10)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+        reply = stub.ModelInfer(typed, timeout=10)  # typed lists instead of raw bytes
+        total = np.frombuffer(reply.raw_output_contents[0], np.float32)
+        assert reply.outputs[0].name == "sum" and total.tolist() == [2.0, 4.0, 6.0]
