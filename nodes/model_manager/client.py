@@ -119,21 +119,10 @@ class ModelManagerClient:
                            {"uid": model_uid})
         return data
 
-    def resolve_uid(self, uid_or_name: str) -> str:
-        """A stored model's uid, given its uid or its metadata name (the newest upload of that
-        name is not knowable, so several models with one name are ambiguous)."""
-        models = self.get_models_info()
-        if any(m.uid == uid_or_name for m in models):
-            return uid_or_name
-        named = [m.uid for m in models if m.metadata.name == uid_or_name]
-        if len(named) == 1:
-            return named[0]
-        names = sorted({m.metadata.name for m in models if m.metadata.name})
-        if named:
-            raise InvalidArgument(f"{len(named)} models are named {uid_or_name!r}; give a uid: "
-                                  f"{', '.join(sorted(named))}", {"name": uid_or_name})
-        raise NotFound(f"no model with uid or name {uid_or_name!r} on {self.endpoint} "
-                       f"(known names: {', '.join(names) or 'none'})", {"name": uid_or_name})
+    def resolve_uid(self, uid_or_name: str, version: str | None = None) -> str:
+        """A stored model's uid, given its uid, or its name (the newest version unless
+        `version` is given), as the manager resolves names for every call."""
+        return self.get_model_metadata(uid_or_name, version).uid
 
     # -- Triton ----------------------------------------------------------------------
     def infer(self, model_name: str, inputs: list[InferInput], *, model_version: str = "",

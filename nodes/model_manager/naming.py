@@ -37,7 +37,7 @@ def find_model(records: Iterable[ModelRecord], ref: object, version: object,
     if not named:
         known = sorted({r.metadata.name for r in usable if r.metadata.name})
         what = f"{ref!r} version {version!r}" if version else repr(ref)
-        raise NotFound(f"no model named {what} (known names: {', '.join(known) or 'none'})",
+        raise NotFound(f"no model with uid or name {what} (known names: {', '.join(known) or 'none'})",
                        {"name": ref, "version": version or ""})
     newest = max(named, key=lambda r: (version_key(r.metadata.version), stored_ns(r.uid), r.uid))
     return newest.uid

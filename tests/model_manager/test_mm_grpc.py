@@ -101,7 +101,7 @@ def test_triton_infer_outputs_priority_timeout_and_statistics(served, triton, ad
 
 
 @pytest.mark.parametrize("change, status, words", [
-    ({"model": "no-such"}, "NOT_FOUND", "no model named"),
+    ({"model": "no-such"}, "NOT_FOUND", "no model with uid or name"),
     ({"shape": (2, 4)}, "INVALID_ARGUMENT", "dim 1"),
     ({"datatype": "BYTES"}, "INVALID_ARGUMENT", "numeric tensors only"),
     ({"datatype": "INT64"}, "INVALID_ARGUMENT", "dtype"),
