@@ -21,8 +21,7 @@ import numpy as np
 
 from edge.client import Client
 from edge.endpoints import ipc_endpoint
-from edge.errors import (EdgeError, FailedPrecondition, InvalidArgument, NotFound, ServiceTimeout,
-                         error_from_wire)
+from edge.errors import EdgeError, FailedPrecondition, ServiceTimeout, error_from_wire
 from messages import ModelInfo, ModelMetadata
 
 from .results import (InferInput, InferRequestedOutput, InferResult, ResponseCalls,
