@@ -16,6 +16,7 @@ from .triton import TritonService
 log = logging.getLogger("edge.model_manager")
 
 HANDLER_THREADS = 32
+MAX_CONCURRENT_RPCS = 256  # beyond it grpcio answers RESOURCE_EXHAUSTED instead of queueing
 MESSAGE_SLACK_BYTES = 1 << 20
 STOP_GRACE_S = 2.0
 
@@ -32,7 +33,8 @@ class GrpcFrontDoor:
             ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="grpc"),
             options=[("grpc.max_receive_message_length", max_bytes),
                      ("grpc.max_send_message_length", max_bytes),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 0)],
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
         service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
             TritonService(manager), self._server)
         inference_pb2_grpc.add_InferenceServiceServicer_to_server(
