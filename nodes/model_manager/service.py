@@ -34,8 +34,10 @@ OLD_NAMES = {"live": "is_server_live", "ready": "is_server_ready", "model_ready"
 
 
 # what a `read` key may call (edge.security): status and metadata, nothing that changes or runs
-READ_METHODS = frozenset({"live", "ready", "model_ready", "get_models_info", "model_metadata",
-                          "repository_index", "statistics"})
+_READ = {"is_server_live", "is_server_ready", "is_model_ready", "get_server_metadata",
+         "get_models_info", "get_model_metadata", "get_model_config", "get_model_repository_index",
+         "get_inference_statistics"}
+READ_METHODS = frozenset(_READ | {old for old, new in OLD_NAMES.items() if new in _READ})
 
 
 class ModelService:
