@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from edge.launch.agent import AGENT_PORT, HEARTBEAT_TIMEOUT_S, Agent
+from edge.launch.agent import HEARTBEAT_TIMEOUT_S, Agent
+from edge.launch.hosts import AGENT_PORT
 
 
 @click.command()

@@ -32,7 +32,6 @@ from edge.signals import StopSignals
 
 log = logging.getLogger("edge.agent")
 
-AGENT_PORT = 5700
 HEARTBEAT_TIMEOUT_S = 3.0
 MAX_EVENTS = 5000          # per session: output lines and exits not yet polled
 # what a launcher passes of its own environment; plus the node's `env:` from the launch file

@@ -26,7 +26,8 @@ from edge.errors import InvalidArgument
 from edge.keys import check_public_key
 from edge.launch.graph import Graph, Problem
 
-HOST_KEYS = ("address", "key")
+HOST_KEYS = ("address", "key", "agent")
+AGENT_PORT = 5700       # where `edge agent` listens unless the host entry says `agent: PORT`
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -38,6 +39,7 @@ class HostSpec:
     address: str
     key: Optional[str] = None
     line: Optional[int] = None
+    agent_port: int = AGENT_PORT
 
     @property
     def loopback(self) -> bool:
@@ -86,7 +88,12 @@ def parse_hosts(value: Any, problem: Callable[..., None]) -> dict[str, HostSpec]
             except InvalidArgument as exc:
                 problem(f"'key': {exc.message}", key=f"{key}.key", where=entry, at="key")
                 public = None
-        hosts[name] = HostSpec(name, address, public, line)
+        port = entry.get("agent", AGENT_PORT)
+        if type(port) is not int or not 0 < port < 65536:
+            problem(f"'agent' must be the agent's TCP port, 1-65535, got {port!r}",
+                    key=f"{key}.agent", where=entry, at="agent")
+            port = AGENT_PORT
+        hosts[name] = HostSpec(name, address, public, line, port)
     return hosts
 
 

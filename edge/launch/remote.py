@@ -21,7 +21,7 @@ from edge import keys
 from edge.client import Client
 from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
 from edge.errors import EdgeError, FailedPrecondition
-from edge.launch.agent import AGENT_PORT, ENV_FORWARDED
+from edge.launch.agent import ENV_FORWARDED
 from edge.launch.graph import Graph
 from edge.launch.hosts import HostSpec, is_this_machine
 from edge.launch.process import OutputPrinter
@@ -54,7 +54,8 @@ def remote_hosts(graph: Graph) -> dict[str, HostSpec]:
 class AgentLink:
     def __init__(self, host: HostSpec, session: str, log: Callable[[str], None], peer_keys: str):
         self.host, self.session, self.log, self.peer_keys = host, session, log, peer_keys
-        self.endpoint = f"tcp://{host.address}:{AGENT_PORT}"
+        address = f"[{host.address}]" if ":" in host.address else host.address
+        self.endpoint = f"tcp://{address}:{host.agent_port}"
         self.children: dict[str, "RemoteChild"] = {}
         self.up = False
         self._commands: queue.SimpleQueue = queue.SimpleQueue()

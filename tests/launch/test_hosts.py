@@ -61,16 +61,19 @@ def test_unknown_host_duplicate_address_bad_key_and_address():
         camera: {address: 10.77.0.1, key: not-a-key}
         compute: {address: 10.77.0.1}
         spare: {address: "bad address!", port: 5}
+        board: {address: 10.77.0.9, agent: 70000}
         """, relay_host="elsewhere"))
     assert "robot.yaml:3: hosts.camera.key: 'key': a public key is 40 Z85 characters, got 9: " \
            "b'not-a-key'" in found
     assert "robot.yaml:4: hosts.compute: address 10.77.0.1 is also host 'camera''s " \
            "(one entry per machine)" in found
-    assert "robot.yaml:5: hosts.spare: unknown key 'port' (known: address, key)" in found
+    assert "robot.yaml:5: hosts.spare: unknown key 'port' (known: address, key, agent)" in found
     assert any(p.startswith("robot.yaml:5: hosts.spare.address: 'address' must be an IP address")
                for p in found)
-    assert "robot.yaml:14: node 'relay': host: unknown host 'elsewhere' (hosts: camera, compute)" \
-        in found
+    assert "robot.yaml:6: hosts.board.agent: 'agent' must be the agent's TCP port, 1-65535, " \
+           "got 70000" in found
+    assert "robot.yaml:15: node 'relay': host: unknown host 'elsewhere' " \
+           "(hosts: camera, compute, board)" in found
 
 
 def test_topics_that_cannot_cross_machines():

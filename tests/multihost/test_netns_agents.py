@@ -28,7 +28,7 @@ def graph_text(net, record_path) -> str:
         name: robot
         hosts:
           camera: {{address: {cam.address}, key: "{cam_key}"}}
-          compute: {{address: {comp.address}, key: "{comp_key}"}}
+          compute: {{address: {comp.address}, key: "{comp_key}", agent: 5710}}
         nodes:
           - {{name: camera, type: ticker, host: camera, parameters: {{rate_hz: 20}},
               outputs: {{tick: frames}}}}
@@ -77,7 +77,9 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         checked = op.run(EDGE, "check", str(op.dir / "robot.yaml"))
         assert checked.returncode == 0 and "ok (graph 'robot': 3 node(s)" in checked.stdout
 
-        agents = {h.name: net.start(h.name, EDGE, "agent", "--listen", f"tcp://{h.address}:5700")
+        agent_ports = {"camera": 5700, "compute": 5710}
+        agents = {h.name: net.start(h.name, EDGE, "agent", "--listen",
+                                    f"tcp://{h.address}:{agent_ports[h.name]}")
                   for h in (cam, comp)}
         for agent in agents.values():
             agent.wait_for("listening on tcp://")
@@ -115,7 +117,7 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         agents["compute"].kill()
         launch.wait_for(r"node 'relay' lost: .*not answering", 30)
         agents["compute"] = net.start("compute", EDGE, "agent", "--listen",
-                                      f"tcp://{comp.address}:5700")
+                                      f"tcp://{comp.address}:5710")
         agents["compute"].wait_for("listening on tcp://", 30)
         launch.wait_for(r"node 'recorder' ready again", 60)
         count = len(records(record_path))
