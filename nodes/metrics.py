@@ -6,6 +6,8 @@ import math
 import time
 from typing import Callable
 
+from edge.measure.summary import percentile  # noqa: F401  (nodes report the same percentiles)
+
 
 class RateMeter:
     """Events per second over the last `window_s` seconds (monotonic clock)."""
@@ -50,8 +52,6 @@ class Window:
     def mean(self) -> float:
         return sum(self._values) / len(self._values) if self._values else 0.0
 
-    def percentile(self, q: float) -> float:
-        return percentile(self._values, q)
 
 
 def percentile(values, q: float) -> float:
