@@ -36,6 +36,7 @@ class TopicLog:
     latencies_ms: list = field(default_factory=list)
     frames_behind: list = field(default_factory=list)
     probe_dropped: int = 0
+    last_stats: Optional[dict] = None       # a Stats topic's latest values
 
 
 @dataclass
@@ -110,6 +111,8 @@ class Probe:
             return
         entry = self.logs[topic]
         entry.schema = getattr(value, "TYPE", type(value).__name__)
+        if entry.schema == "Stats":
+            entry.last_stats = dict(value.values)
         size = self._wire_size(event)
         entry.messages += 1
         entry.bytes += size

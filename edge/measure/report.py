@@ -70,6 +70,7 @@ def render(doc: dict) -> str:
         section("Nodes", node_table(doc), node_plots([doc])),
         section("Topics", topic_table(doc), rate_plot([doc])),
         section("Accuracy", accuracy_table(doc)),
+        section("Reported by nodes", reported_table(doc)),
         section("Machine", machine_table(doc)),
     ])
 
@@ -148,6 +149,15 @@ def accuracy_table(doc: dict) -> str:
     rows = [[topic, a["truth_topic"], a["frames"], a["correct"], a["total"], a["accuracy"]]
             for topic, a in doc["accuracy"].items()]
     return table(["topic", "truth", "frames", "correct", "total", "accuracy"], rows)
+
+
+def reported_table(doc: dict) -> str:
+    """The last Stats each node published: fps, inference ms, a shadow model's agreement."""
+    rows = [[topic, key, value] for topic, t in doc["topics"].items()
+            for key, value in sorted((t.get("last_stats") or {}).items())]
+    if not rows:
+        return "<p class='muted'>no node published Stats during the run</p>"
+    return table(["topic", "value", "last"], rows)
 
 
 def machine_table(doc: dict) -> str:

@@ -132,7 +132,8 @@ def _topics(run) -> dict:
                       "bytes_per_s": round(log.bytes / seconds, 1),
                       "size_bytes": mean_max(log.sizes, 1),
                       "dropped": dropped.get(topic, 0),
-                      "latency_ms": distribution(log.latencies_ms)}
+                      "latency_ms": distribution(log.latencies_ms),
+                      "last_stats": log.last_stats}
     return out
 
 
