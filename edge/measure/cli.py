@@ -90,7 +90,8 @@ def _scorer(spec: str):
     try:
         function = getattr(import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise InvalidArgument(f"--score {spec!r}: cannot load {module_name}:{attr} ({exc})") from None
+        raise InvalidArgument(f"--score {spec!r}: cannot load {module_name}:{attr} "
+                              f"({exc})") from None
     return topic, (truth, function)
 
 

@@ -15,7 +15,8 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:
 h1{font-size:22px}h2{font-size:17px;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 10px;border-bottom:1px solid #eee;
 text-align:right}th:first-child,td:first-child{text-align:left}.better{color:#08711f;font-weight:600}
-.worse{color:#b00020;font-weight:600}.muted{color:#777}figure{margin:1em 0}svg{max-width:100%;height:auto}
+.worse{color:#b00020;font-weight:600}.muted{color:#777}figure{margin:1em 0}
+svg{max-width:100%;height:auto}
 """
 
 
@@ -99,8 +100,8 @@ def totals(doc: dict) -> dict:
             "input_drops": sum(n["input_drops"] for n in nodes),
             "handler_errors": sum(n["handler_errors"] for n in nodes),
             "restarts": sum(n["restarts"] for n in nodes),
-            "accuracy": (round(sum(a["correct"] for a in scores) / sum(a["total"] for a in scores), 4)
-                         if scores else None)}
+            "accuracy": (round(sum(a["correct"] for a in scores)
+                               / sum(a["total"] for a in scores), 4) if scores else None)}
 
 
 def lookup(doc: dict, path: tuple):

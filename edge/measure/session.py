@@ -95,7 +95,8 @@ class Session:
             self._progress(0.0, "starting the graph")
             time.sleep(0.2)
         raise Unavailable(f"the graph's nodes were not ready within "
-                          f"{self.options.ready_timeout_s:.0f} s; see {self.out_dir / 'launch.log'}")
+                          f"{self.options.ready_timeout_s:.0f} s; "
+                          f"see {self.out_dir / 'launch.log'}")
 
     def _measure(self, control: ControlClient) -> RunData:
         graph = control.call("graph")

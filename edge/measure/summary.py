@@ -84,7 +84,8 @@ def _nodes(run) -> dict:
     for node in run.nodes:
         name = node["name"]
         series = run.sampler.series.get(name)
-        after, before = _node_counters(run.stats_after, name), _node_counters(run.stats_before, name)
+        after = _node_counters(run.stats_after, name)
+        before = _node_counters(run.stats_before, name)
         inputs = {}
         for port, counts in (after.get("inputs") or {}).items():
             earlier = (before.get("inputs") or {}).get(port) or {}
@@ -101,9 +102,9 @@ def _nodes(run) -> dict:
             "handler_errors": sum(p.get("errors", 0) + p.get("decode_errors", 0)
                                   for p in inputs.values()),
             "inputs": inputs,
-            "series": {"t_s": series.t_s, "cpu_percent": series.cpu_percent,
-                       "rss_mb": series.rss_mb} if series else {"t_s": [], "cpu_percent": [],
-                                                                  "rss_mb": []}}
+            "series": {"t_s": series.t_s if series else [],
+                       "cpu_percent": series.cpu_percent if series else [],
+                       "rss_mb": series.rss_mb if series else []}}
     return out
 
 
@@ -155,7 +156,8 @@ def _end_to_end(run, topics: dict) -> dict:
     log = run.probe.logs[topic]
     return {"topic": topic, "latency_ms": distribution(log.latencies_ms),
             "frames_behind": {**mean_max(log.frames_behind),
-                              "p50": percentile(log.frames_behind, 50) if log.frames_behind else None},
+                              "p50": percentile(log.frames_behind, 50) if log.frames_behind
+                              else None},
             "results_per_s": round(log.messages / (run.measured_s or 1.0), 3),
             "series": {"t_s": log.arrivals_s, "latency_ms": log.latencies_ms}}
 

@@ -62,7 +62,8 @@ class ShadowLoop:
         self.candidates: collections.OrderedDict = collections.OrderedDict()
         self.frame_ids: collections.OrderedDict = collections.OrderedDict()
         self.errors = 0
-        self.pairs = FramePairs(params["frames_kept"]) if params["postprocess"] == "ctc_text" else None
+        ctc = params["postprocess"] == "ctc_text"
+        self.pairs = FramePairs(params["frames_kept"]) if ctc else None
         if self.pairs is not None:
             node.subscribe("image", queue_size=max(params["frames_kept"], 1))
         node.subscribe("reference", queue_size=REFERENCES_KEPT)

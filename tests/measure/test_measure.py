@@ -102,7 +102,8 @@ def test_compare_marks_what_got_worse(measured, tmp_path):
                           str(tmp_path / "cmp")], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     lines = {line.split("  ")[0]: line for line in run.stdout.splitlines()}
-    assert lines["latency p50 ms"].rstrip().endswith("WORSE") and "+100.0%" in lines["latency p50 ms"]
+    latency = lines["latency p50 ms"]
+    assert latency.rstrip().endswith("WORSE") and "+100.0%" in latency
     assert lines["results/s"].rstrip().endswith("better")
     assert lines["restarts"].rstrip().endswith("0")
     html = (tmp_path / "cmp" / "compare.html").read_text()

@@ -51,7 +51,8 @@ def test_kenning_runners_become_our_node_types(tmp_path, files):
     assert camera.parameters == {"source": str(files[1]), "width": 64, "height": 48, "loop": True}
     assert camera.outputs == {"image": "cam_frame"}
     assert runner.parameters == {"model": str(files[0]), "postprocess": "softmax_topk"}
-    assert runner.inputs["image"].topic == "cam_frame" and runner.outputs == {"classes": "predictions"}
+    assert runner.inputs["image"].topic == "cam_frame"
+    assert runner.outputs == {"classes": "predictions"}
 
 
 @pytest.mark.timeout(120)
