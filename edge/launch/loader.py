@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 from edge.launch import kenning
 from edge.launch.graph import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
-                              InputSpec, LaunchFileError, NodeSpec, Problem)
+                               InputSpec, LaunchFileError, NodeSpec, Problem)
 from edge.launch.syntax import LineDict, parse_text
 
 __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "RESTART_MODES",
