@@ -33,7 +33,8 @@ class BagMessage:
 
 def read_messages(path: str, topics: Optional[Iterable[str]] = None, *,
                   limits: Limits = DEFAULT_LIMITS) -> Iterator[BagMessage]:
-    """Every edge message in log-time order (optionally only some topics).
+    """Every edge message in file order (optionally only some topics). The recorder
+    writes in log-time order; file order keeps memory bounded for unchunked files.
 
     Channels with another message encoding are skipped; a malformed message raises
     BagError (a DecodeError) naming the file, the topic and the log time.
@@ -42,7 +43,7 @@ def read_messages(path: str, topics: Optional[Iterable[str]] = None, *,
     with _open(path) as stream:
         try:
             reader = make_reader(stream)
-            for _, channel, record in reader.iter_messages(topics=wanted):
+            for _, channel, record in reader.iter_messages(topics=wanted, log_time_order=False):
                 if channel.message_encoding != MESSAGE_ENCODING:
                     continue
                 yield _decode(path, channel.topic, record.log_time, record.data, limits)
@@ -53,7 +54,7 @@ def read_messages(path: str, topics: Optional[Iterable[str]] = None, *,
 
 
 def read(path: str, topics: Optional[Iterable[str]] = None) -> Iterator[tuple[str, int, Any]]:
-    """(topic, log_time_ns, value) for every message, in log-time order."""
+    """(topic, log_time_ns, value) for every message, in file order."""
     for item in read_messages(path, topics):
         yield item.topic, item.log_time_ns, item.value
 

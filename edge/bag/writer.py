@@ -35,11 +35,14 @@ class BagWriter:
     """
 
     def __init__(self, path: str, *, compression: str = "none", chunk_bytes: int = CHUNK_BYTES):
+        """compression "none" writes messages unchunked (fewest copies: the fastest way to
+        keep camera frames); "lz4"/"zstd" write compressed, indexed chunks of `chunk_bytes`."""
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression must be one of {sorted(COMPRESSIONS)}, got {compression!r}")
         self.path = str(path)
         self._file = open(self.path, "wb")
-        self._mcap = Writer(self._file, chunk_size=chunk_bytes, compression=COMPRESSIONS[compression])
+        self._mcap = Writer(self._file, chunk_size=chunk_bytes, compression=COMPRESSIONS[compression],
+                            use_chunking=compression != "none")
         self._mcap.start(profile=PROFILE, library=_library())
         self._schemas: dict[str, int] = {}
         self._channels: dict[str, int] = {}
