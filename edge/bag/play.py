@@ -22,6 +22,7 @@ from edge.launch.control import ControlClient
 from edge.signals import StopSignals
 
 SEND_HWM = 1000
+CLOSE_LINGER_MS = 2000   # the final messages still go out; a gone subscriber cannot hold us
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Player:
             for item in messages():
                 first_ns = item.log_time_ns if first_ns is None else first_ns
                 last_ns = item.log_time_ns
-                if not self._wait_until(start + (offset_ns + last_ns - first_ns) / 1e9 / rate):
+                if not self.wait_until(start + (offset_ns + last_ns - first_ns) / 1e9 / rate):
                     return self.stats
                 self._send(item, restamp)
                 count += 1
@@ -127,13 +128,17 @@ class Player:
         now_ns = time.time_ns()
         fields = {"pub_ns": now_ns, **({"stamp_ns": now_ns} if restamp else {})}
         topic = self.remap.get(item.topic, item.topic)
-        frames = [topic.encode(), rewrite_header(item.frames[0], **fields), *item.frames[1:]]
+        self.send_frames([topic.encode(), rewrite_header(item.frames[0], **fields), *item.frames[1:]])
+
+    def send_frames(self, frames: list) -> None:
+        """Send one stream message's frames [topic, header, *buffers] as they are."""
+        topic = bytes(frames[0]).decode()
         self._socket.send_multipart(frames, copy=False)
         self.stats.messages += 1
         self.stats.bytes += sum(len(frame) for frame in frames)
         self.stats.per_topic[topic] = self.stats.per_topic.get(topic, 0) + 1
 
-    def _wait_until(self, due: float) -> bool:
+    def wait_until(self, due: float) -> bool:
         """Sleep until `due` (monotonic), serving subscriptions; False once stopping."""
         while not self._stopping:
             remaining_s = due - time.monotonic()
@@ -160,7 +165,8 @@ class Player:
                 self._subscribers[event[1:]] = max(0, self._subscribers.get(event[1:], 0) + delta)
 
     def close(self) -> None:
-        self._socket.close(linger=0)
+        """Close after the last messages left (at most CLOSE_LINGER_MS), then unbind."""
+        self._socket.close(linger=CLOSE_LINGER_MS)
         for endpoint in self._bound:
             remove_ipc(endpoint)
         self._signals.close()
