@@ -65,6 +65,14 @@ class BagWriter:
         self.messages += 1
         self.bytes += len(data)
 
+    def add_message(self, message: StreamMessage, log_time_ns: int) -> None:
+        """Record a decoded message as its publisher sent it (headers kept, arrays bit-exact)."""
+        self.add_frames(message.to_frames(self._encoder), log_time_ns, message)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def add(self, topic: str, value: Any, *, stamp_ns: int | None = None,
             log_time_ns: int | None = None, source: str = "edge.bag") -> None:
         """Record a value as if `source` had published it now (seq counts per topic)."""

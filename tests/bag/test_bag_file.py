@@ -88,3 +88,13 @@ def test_a_corrupt_message_names_topic_and_time(tmp_path):
         writer.finish()
     with pytest.raises(bag.BagError, match="'camera/image' at log time 5"):
         list(bag.read(str(path)))
+
+
+def test_recorder_node_never_overwrites_a_recording(tmp_path):
+    from nodes.basic import _unused_path
+    first = tmp_path / "run.mcap"
+    assert _unused_path(str(first)) == str(first)
+    first.write_bytes(b"")
+    (tmp_path / "run-1.mcap").write_bytes(b"")
+    assert _unused_path(str(first)) == str(tmp_path / "run-2.mcap")
+    assert _unused_path(str(tmp_path / "plain")) == str(tmp_path / "plain")
