@@ -31,8 +31,9 @@ def main() -> None:
 
 
 def _register_builtin() -> None:
-    from edge.cli import call, control, launch, topic
+    from edge.cli import bag, call, control, launch, topic
 
+    main.add_command(bag.bag)
     main.add_command(call.call)
     main.add_command(topic.topic)
     topic.topic.add_command(control.topic_list)
