@@ -63,15 +63,15 @@ class Session:
 
     def run(self) -> RunData:
         try:
-            self._start_launch()
+            self.start()
             with ControlClient(self.control, timeout_s=3.0, retries=1) as control:
-                self._wait_ready(control)
+                self.wait_ready(control)
                 return self._measure(control)
         finally:
-            self._stop_launch()
+            self.stop()
             shutil.rmtree(self._runtime, ignore_errors=True)
 
-    def _start_launch(self) -> None:
+    def start(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "EDGE_RUNTIME_DIR": str(self._runtime)}
         with open(self.out_dir / "launch.log", "wb") as log_file:
@@ -80,7 +80,7 @@ class Session:
                  str(self.launch_file), "--control", self.control, "--no-color"],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def _wait_ready(self, control: ControlClient) -> None:
+    def wait_ready(self, control: ControlClient) -> None:
         deadline = time.monotonic() + self.options.ready_timeout_s
         while time.monotonic() < deadline:
             if self._launch.poll() is not None:
@@ -139,7 +139,7 @@ class Session:
         if self.options.progress is not None:
             self.options.progress(fraction, self.options.duration_s, text)
 
-    def _stop_launch(self) -> None:
+    def stop(self) -> None:
         launch = self._launch
         if launch is None or launch.poll() is not None:
             return
