@@ -111,3 +111,32 @@ def info(path: str, as_json: bool) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@bag.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the .mcap file to write")
+@click.option("--foxglove", "as_foxglove", is_flag=True,
+              help="write Foxglove schemas: images as foxglove.RawImage, Text/Detections as "
+                   "foxglove.ImageAnnotations (the only export form so far)")
+@click.option("--topics", "topics", multiple=True, help="export only these topics (repeatable)")
+def export(path: str, output: str, as_foxglove: bool, topics: tuple) -> None:
+    """Convert a recording for other tools (needs the `foxglove` extra)."""
+    from edge.bag.foxglove import FoxgloveTopics, require_foxglove
+
+    if not as_foxglove:
+        raise click.UsageError("choose an export form: --foxglove")
+    require_foxglove()
+    import foxglove
+
+    converter = FoxgloveTopics()
+    writer = foxglove.open_mcap(output, allow_overwrite=True, context=converter.context)
+    try:
+        for item in read_messages(path, list(topics) or None):
+            converter.log(item.topic, item.value, item.message.stamp_ns, item.log_time_ns,
+                          item.message.source)
+    finally:
+        converter.close()
+        writer.close()
+    click.echo(f"{output}: {converter.logged} message(s) as Foxglove schemas, "
+               f"{converter.skipped} without a Foxglove form skipped")
