@@ -121,3 +121,16 @@ def test_unchunked_files_have_exact_statistics_and_order(tmp_path):
     assert topics == ["camera/image", "numbers"] * 5
     values = [v for _, _, v in bag.read(path, ["camera/image"])]
     assert all(v.data.tobytes() == frame.data.tobytes() for v in values) and len(values) == 5
+
+
+def test_a_file_cut_short_yields_what_it_holds(tmp_path, caplog):
+    path = tmp_path / "cut.mcap"
+    with bag.write(str(path)) as out:
+        for n in range(5):
+            out.add("numbers", np.arange(1000) + n)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 300 - 4000])   # the summary and part of the last message
+    values = [v for _, _, v in bag.read(str(path))]
+    assert [int(v[0]) for v in values] == [0, 1, 2, 3]
+    assert "ends early" in caplog.text
+    assert bag.info(str(path))["messages"] == 4
