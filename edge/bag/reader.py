@@ -59,6 +59,7 @@ def read_messages(path: str, topics: Optional[Iterable[str]] = None, *,
 def _records(path: str, stream, topics: Optional[list]) -> Iterator[tuple]:
     """(schema, channel, message record) from the index when the file is complete, else by
     streaming the records up to where the file ends."""
+    stream.seek(0)
     reader = make_reader(stream)
     try:
         reader.get_summary()
