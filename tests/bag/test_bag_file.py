@@ -134,3 +134,9 @@ def test_a_file_cut_short_yields_what_it_holds(tmp_path, caplog):
     assert [int(v[0]) for v in values] == [0, 1, 2, 3]
     assert "ends early" in caplog.text
     assert bag.info(str(path))["messages"] == 4
+
+
+def test_cli_offers_the_writers_compressions():
+    from edge.bag.writer import COMPRESSIONS
+    from edge.cli.bag import COMPRESSIONS as offered
+    assert sorted(COMPRESSIONS) == sorted(offered)
