@@ -9,7 +9,7 @@ from mcap.exceptions import McapError
 from mcap.reader import make_reader
 
 from edge.bag.layout import SCHEMA_PREFIX, UNTYPED_SCHEMA
-from edge.bag.reader import BagError, _open
+from edge.bag.reader import BagError, _open, _records
 
 
 @dataclass
@@ -54,9 +54,8 @@ def bag_info(path: str) -> dict:
     topics: dict[int, TopicInfo] = {}
     with _open(path) as stream:
         try:
-            reader = make_reader(stream)
-            header = reader.get_header()
-            for schema, channel, record in reader.iter_messages(log_time_order=False):
+            header = make_reader(stream).get_header()
+            for schema, channel, record in _records(path, stream, None):
                 info = topics.get(channel.id)
                 if info is None:
                     info = topics[channel.id] = TopicInfo(

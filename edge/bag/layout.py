@@ -31,14 +31,21 @@ def schema_name(type_name: str) -> str:
     return SCHEMA_PREFIX + type_name if type_name else UNTYPED_SCHEMA
 
 
-def pack_frames(frames: Sequence[Any]) -> bytes:
-    """[header, *buffers] -> one length-prefixed record body (one copy of the bytes)."""
+def frame_parts(frames: Sequence[Any]) -> list:
+    """The pieces of one record body, in order: count, then each length and frame (no copy)."""
     parts: list = [_COUNT.pack(len(frames))]
     for frame in frames:
         view = memoryview(frame)
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
         parts.append(_LENGTH.pack(view.nbytes))
-        parts.append(view.cast("B") if view.ndim != 1 or view.format != "B" else view)
-    return b"".join(parts)
+        parts.append(view)
+    return parts
+
+
+def pack_frames(frames: Sequence[Any]) -> bytes:
+    """[header, *buffers] -> one length-prefixed record body (one copy of the bytes)."""
+    return b"".join(frame_parts(frames))
 
 
 def unpack_frames(data: Any) -> list[memoryview]:

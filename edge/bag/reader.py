@@ -1,16 +1,20 @@
 """Read an MCAP file written by edge.bag: values decoded exactly as a subscriber gets them."""
 from __future__ import annotations
 
+import logging
 import struct
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
-from mcap.exceptions import McapError
-from mcap.reader import make_reader
+from mcap.exceptions import EndOfFile, McapError
+from mcap.reader import NonSeekingReader, make_reader
 
 from edge.bag.layout import MESSAGE_ENCODING, unpack_frames
 from messages import DecodeError, Limits, StreamMessage
 from messages.codec import DEFAULT_LIMITS
+
+
+log = logging.getLogger("edge.bag")
 
 
 class BagError(DecodeError):
@@ -37,20 +41,39 @@ def read_messages(path: str, topics: Optional[Iterable[str]] = None, *,
     writes in log-time order; file order keeps memory bounded for unchunked files.
 
     Channels with another message encoding are skipped; a malformed message raises
-    BagError (a DecodeError) naming the file, the topic and the log time.
+    BagError (a DecodeError) naming the file, the topic and the log time. A file cut short
+    (a recorder that was killed) yields the messages before the cut, with a warning.
     """
     wanted = list(topics) if topics is not None else None
     with _open(path) as stream:
         try:
-            reader = make_reader(stream)
-            for _, channel, record in reader.iter_messages(topics=wanted, log_time_order=False):
-                if channel.message_encoding != MESSAGE_ENCODING:
-                    continue
-                yield _decode(path, channel.topic, record.log_time, record.data, limits)
+            for _, channel, record in _records(path, stream, wanted):
+                if channel.message_encoding == MESSAGE_ENCODING:
+                    yield _decode(path, channel.topic, record.log_time, record.data, limits)
         except (McapError, struct.error, EOFError, ValueError) as exc:
             if isinstance(exc, BagError):
                 raise
             raise BagError(f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})") from None
+
+
+def _records(path: str, stream, topics: Optional[list]) -> Iterator[tuple]:
+    """(schema, channel, message record) from the index when the file is complete, else by
+    streaming the records up to where the file ends."""
+    stream.seek(0)
+    reader = make_reader(stream)
+    try:
+        reader.get_summary()
+    except McapError:   # no valid footer: stream the records up to where the file ends
+        stream.seek(0)
+        count = 0
+        try:
+            for item in NonSeekingReader(stream).iter_messages(topics, log_time_order=False):
+                count += 1
+                yield item
+        except EndOfFile:
+            log.warning("%s ends early (recording interrupted?): read %d message(s)", path, count)
+        return
+    yield from reader.iter_messages(topics=topics, log_time_order=False)
 
 
 def read(path: str, topics: Optional[Iterable[str]] = None) -> Iterator[tuple[str, int, Any]]:

@@ -6,12 +6,7 @@ import sys
 
 import click
 
-from edge.bag import BagWriter, info as bag_info
-from edge.bag.play import Player, parse_remap, resolve_external
-from edge.bag.reader import read_messages, recorded_topics
-from edge.bag.record import Recorder, resolve_topics
-from edge.bag.writer import COMPRESSIONS
-
+COMPRESSIONS = ("lz4", "none", "zstd")   # edge.bag.writer's; the package loads on use
 control_option = click.option("--control", "--endpoint", "control", metavar="ENDPOINT",
                               help="control endpoint of the running graph (default: the local one)")
 
@@ -34,11 +29,14 @@ def _status(text: str, final: bool = False) -> None:
 @click.option("--all", "all_topics", is_flag=True, help="every topic of the running graph")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the .mcap file to write")
 @click.option("--duration", "duration_s", type=float, help="stop after S seconds (default: Ctrl-C)")
-@click.option("--compression", type=click.Choice(sorted(COMPRESSIONS)), default="none", show_default=True)
+@click.option("--compression", type=click.Choice(COMPRESSIONS), default="none", show_default=True)
 @control_option
 def record(topics: tuple, all_topics: bool, output: str, duration_s: float | None,
            compression: str, control: str | None) -> None:
     """Record TOPICS (or --all) of a running graph to an MCAP file."""
+    from edge.bag import BagWriter
+    from edge.bag.record import Recorder, resolve_topics
+
     if bool(topics) == all_topics:
         raise click.UsageError("name the topics to record, or pass --all")
     endpoints = resolve_topics(control, topics, all_topics)
@@ -72,6 +70,9 @@ def record(topics: tuple, all_topics: bool, output: str, duration_s: float | Non
 def play(path: str, rate: float, loop: bool, topics: tuple, remap: tuple, restamp: bool,
          subscribers: int, wait_s: float, control: str | None) -> None:
     """Publish a recording into a running graph (its topics declared `external`)."""
+    from edge.bag.play import Player, parse_remap, resolve_external
+    from edge.bag.reader import read_messages, recorded_topics
+
     renames = parse_remap(remap)
     available = recorded_topics(path)
     chosen = list(topics) or available
@@ -97,6 +98,8 @@ def play(path: str, rate: float, loop: bool, topics: tuple, remap: tuple, restam
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def info(path: str, as_json: bool) -> None:
     """Duration, topics, types, counts, rates and sizes of a recording."""
+    from edge.bag import info as bag_info
+
     summary = bag_info(path)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -111,3 +114,33 @@ def info(path: str, as_json: bool) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+@bag.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the .mcap file to write")
+@click.option("--foxglove", "as_foxglove", is_flag=True,
+              help="write Foxglove schemas: images as foxglove.RawImage, Text/Detections as "
+                   "foxglove.ImageAnnotations (the only export form so far)")
+@click.option("--topics", "topics", multiple=True, help="export only these topics (repeatable)")
+def export(path: str, output: str, as_foxglove: bool, topics: tuple) -> None:
+    """Convert a recording for other tools (needs the `foxglove` extra)."""
+    from edge.bag.foxglove import FoxgloveTopics, require_foxglove
+    from edge.bag.reader import read_messages
+
+    if not as_foxglove:
+        raise click.UsageError("choose an export form: --foxglove")
+    require_foxglove()
+    import foxglove
+
+    converter = FoxgloveTopics()
+    writer = foxglove.open_mcap(output, allow_overwrite=True, context=converter.context)
+    try:
+        for item in read_messages(path, list(topics) or None):
+            converter.log(item.topic, item.value, item.message.stamp_ns, item.log_time_ns,
+                          item.message.source)
+    finally:
+        converter.close()
+        writer.close()
+    click.echo(f"{output}: {converter.logged} message(s) as Foxglove schemas, "
+               f"{converter.skipped} without a Foxglove form skipped")

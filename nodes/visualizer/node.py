@@ -56,6 +56,8 @@ class Visualizer(NodeType):
                             "latency); latest: the newest frame, older results marked STALE"),
         "frames_kept": Param(int, default=60, help="align=frame: frames held for results "
                                                    "(must cover camera fps x latency)"),
+        "frames_kept_mb": Param(float, default=256.0, help="align=frame: most memory those "
+                                                           "frames may take"),
         "result_max_age_s": Param(float, default=5.0,
                                   help="results captured this long before the newest frame are "
                                        "not drawn (the view shows the newest frame bare)"),
@@ -76,6 +78,7 @@ class View:
         if "image" not in node.config.inputs:
             raise ConfigError("the `image` input must be connected", "INVALID_ARGUMENT")
         self.frames: collections.OrderedDict = collections.OrderedDict()  # (id, stamp) -> Image
+        self.frames_bytes = 0
         self.newest = None                     # (key, Image)
         self.results: dict[str, tuple] = {}    # input name -> (key, message)
         self.primary = next((n for n in RESULT_INPUTS if n in node.config.inputs), None)
@@ -128,8 +131,11 @@ class View:
         self.dropped_frames += event.dropped
         if self.params["align"] == "frame":
             self.frames[key] = event.value
-            while len(self.frames) > self.params["frames_kept"]:
-                self.frames.popitem(last=False)
+            self.frames_bytes += event.value.data.nbytes
+            max_bytes = self.params["frames_kept_mb"] * 1e6
+            while len(self.frames) > 1 and (len(self.frames) > self.params["frames_kept"]
+                                            or self.frames_bytes > max_bytes):
+                self.frames_bytes -= self.frames.popitem(last=False)[1].data.nbytes
 
     def _on_result(self, event) -> None:
         key = (event.value.frame_id, event.stamp_ns)

@@ -98,3 +98,45 @@ def test_recorder_node_never_overwrites_a_recording(tmp_path):
     (tmp_path / "run-1.mcap").write_bytes(b"")
     assert _unused_path(str(first)) == str(tmp_path / "run-2.mcap")
     assert _unused_path(str(tmp_path / "plain")) == str(tmp_path / "plain")
+
+
+def test_unchunked_files_have_exact_statistics_and_order(tmp_path):
+    path = str(tmp_path / "fast.mcap")
+    frame = Image(np.arange(30 * 40 * 3, dtype=np.uint8).reshape(30, 40, 3), "bgr8", 0)
+    with bag.write(path) as out:
+        for n in range(5):
+            out.add("camera/image", frame, log_time_ns=100 + n)
+            out.add("numbers", np.array([n]), log_time_ns=100 + n)
+    with open(path, "rb") as stream:
+        reader = make_reader(stream, validate_crcs=True)
+        summary = reader.get_summary()
+        stats = summary.statistics
+        assert (stats.message_count, stats.message_start_time, stats.message_end_time) == (10, 100, 104)
+        by_topic = {summary.channels[c].topic: n for c, n in stats.channel_message_counts.items()}
+        assert by_topic == {"camera/image": 5, "numbers": 5} and summary.chunk_indexes == []
+    with open(path, "rb") as stream:   # a reader that streams the records, checking every one
+        from mcap.reader import NonSeekingReader
+        topics = [c.topic for _, c, _ in NonSeekingReader(stream, validate_crcs=True).iter_messages(
+            log_time_order=False)]
+    assert topics == ["camera/image", "numbers"] * 5
+    values = [v for _, _, v in bag.read(path, ["camera/image"])]
+    assert all(v.data.tobytes() == frame.data.tobytes() for v in values) and len(values) == 5
+
+
+def test_a_file_cut_short_yields_what_it_holds(tmp_path, caplog):
+    path = tmp_path / "cut.mcap"
+    with bag.write(str(path)) as out:
+        for n in range(5):
+            out.add("numbers", np.arange(1000) + n)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 300 - 4000])   # the summary and part of the last message
+    values = [v for _, _, v in bag.read(str(path))]
+    assert [int(v[0]) for v in values] == [0, 1, 2, 3]
+    assert "ends early" in caplog.text
+    assert bag.info(str(path))["messages"] == 4
+
+
+def test_cli_offers_the_writers_compressions():
+    from edge.bag.writer import COMPRESSIONS
+    from edge.cli.bag import COMPRESSIONS as offered
+    assert sorted(COMPRESSIONS) == sorted(offered)

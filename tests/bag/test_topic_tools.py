@@ -79,3 +79,8 @@ def test_echo_bw_hz_latency_on_a_camera(tools, edge_env):
     assert re.search(r"subscriber watcher\.in: \d+ received, \d+ dropped", hz)
     latency = _edge(edge_env, "topic", "latency", "camera/image", "--duration", "1", *control)
     assert re.search(r"capture -> here: p50 [\d.]+ ms  p99 [\d.]+ ms", latency)
+    recorded = str(Path(edge_env["EDGE_RUNTIME_DIR"]) / "all.mcap")
+    out = _edge(edge_env, "bag", "record", "--all", "-o", recorded, "--duration", "1.5", *control)
+    assert re.search(r"camera/image: [1-9]\d* messages", out) and "probe/in: 0 messages" in out
+    info = _edge(edge_env, "bag", "info", recorded)
+    assert re.search(r"camera/image\s+Image\s+\d+", info) and re.search(r"watched\s+Image\s+\d+", info)
