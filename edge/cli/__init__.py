@@ -39,9 +39,11 @@ def main(insecure: bool) -> None:
 
 
 def _register_builtin() -> None:
-    from edge.cli import agent, call, control, keys, launch, topic
+    from edge.cli import agent, bag, call, control, foxglove, keys, launch, topic
 
+    main.add_command(bag.bag)
     main.add_command(call.call)
+    main.add_command(foxglove.foxglove)
     main.add_command(keys.keys_group)
     main.add_command(agent.agent)
     main.add_command(topic.topic)
