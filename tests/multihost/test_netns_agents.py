@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from edge import keys
+from edge.bag.reader import read_messages
+from messages import DecodeError
 from netns import EDGE, network_or_skip
 
 pytestmark = pytest.mark.timeout(240)
@@ -40,10 +42,15 @@ def graph_text(net, record_path) -> str:
 
 
 def records(path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return []
+    """What the recorder wrote so far: its MCAP files (a restart starts NAME-1.mcap, ...)."""
+    found = []
+    for bag in sorted(path.parent.glob(path.stem + "*.mcap")):
+        try:
+            found += [{"source": m.message.source, "stamp_ns": m.message.stamp_ns,
+                       "received_ns": m.log_time_ns} for m in read_messages(str(bag))]
+        except DecodeError:
+            return []   # caught mid-write; ask again
+    return found
 
 
 def wait_until(predicate, timeout_s: float, what: str):
@@ -72,7 +79,7 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         operator_key = keys.load_identity(op.keys_dir).public.decode()
         for host in (cam, comp):   # on each robot board: `edge keys trust laptop KEY --role admin`
             keys.trust("operator", operator_key, role="admin", directory=host.keys_dir)
-        record_path = comp.dir / "records.jsonl"
+        record_path = comp.dir / "records.mcap"
         (op.dir / "robot.yaml").write_text(graph_text(net, record_path))
         checked = op.run(EDGE, "check", str(op.dir / "robot.yaml"))
         assert checked.returncode == 0 and "ok (graph 'robot': 3 node(s)" in checked.stdout
