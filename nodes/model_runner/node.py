@@ -8,7 +8,6 @@ node starts, and `check_inputs` lets a launcher run the same check before starti
 from __future__ import annotations
 
 import logging
-import time
 
 from edge.errors import ConfigError
 from edge.nodetype import NodeType, Param, Port
@@ -156,7 +155,7 @@ class Loop:
     def __init__(self, node, params: dict, task):
         self.node, self.task = node, task
         self.output = OUTPUT_OF[params["postprocess"]]
-        self.meter, self.windows = RateMeter(), {}
+        self.meter, self.windows = RateMeter(clock=node.clock.monotonic), {}
         self.dropped = self.processed = self.errors = 0
         self.pairs = None
         needed = ["image"]
@@ -173,7 +172,8 @@ class Loop:
             if self.pairs is not None:
                 raise ConfigError("the gate input is for image-fed postprocessors, not ctc_text",
                                   "INVALID_ARGUMENT")
-            self.credits = Credits(params["max_in_flight"], params["gate_timeout_s"])
+            self.credits = Credits(params["max_in_flight"], params["gate_timeout_s"],
+                                   node.clock.monotonic)
         if self.pairs is not None:
             queue = max(params["frames_kept"], node.config.inputs["image"].queue_size)
             node.subscribe("image", queue_size=queue)  # frames wait for their boxes
@@ -233,7 +233,8 @@ class Loop:
         self.meter.tick()
         for stage, ms in self.task.ms.items():
             self.windows.setdefault(stage, Window(100)).add(ms)
-        self.windows.setdefault("age_ms", Window(100)).add((time.time_ns() - stamp_ns) / 1e6)
+        age_ms = (self.node.clock.time_ns() - stamp_ns) / 1e6
+        self.windows.setdefault("age_ms", Window(100)).add(age_ms)
 
     def _publish_stats(self) -> None:
         values = {"fps": round(self.meter.rate(), 3), "processed": self.processed,
