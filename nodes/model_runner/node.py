@@ -12,14 +12,14 @@ import logging
 from edge.errors import ConfigError
 from edge.nodetype import NodeType, Param, Port
 from messages import Stats
-from nodes.inference.models import ModelError, open_session
 from nodes.inference.preprocess import CHANNEL_ORDERS, ImagePreprocess
 from nodes.metrics import RateMeter, Window
 from nodes.model_runner import tasks
 from nodes.model_runner.flow import Credits
 from nodes.model_runner.contract import (BOXES_PORT, IMAGE_PORT, check_model_input,
                                          check_model_output, check_producer, image_layout)
-from nodes.model_runner.model import ModelFile, effective_parameters, locate_model, read_model
+from nodes.model_runner.model import (ModelFile, effective_parameters, locate_model,
+                                      model_session, read_model)
 from nodes.model_runner.pairing import FramePairs
 from nodes.ocr.detection import DBParams
 
@@ -119,10 +119,7 @@ def model_problems(model: ModelFile, postprocess: str, producer: Port | None) ->
 
 def build_task(model: ModelFile, params: dict):
     """The session and the pre/postprocessing around it, from the spec and the parameters."""
-    try:
-        session = open_session(model.path, params["threads"], spin_wait=params["spin_wait"])
-    except ModelError as exc:
-        raise ConfigError(str(exc), exc.code) from None
+    session = model_session(model, params["threads"], params["spin_wait"])
     post = params["postprocess"]
     if post == "ctc_text":
         return tasks.CtcTextTask(session, params["rec_batch_size"], params["rec_min_width"],
