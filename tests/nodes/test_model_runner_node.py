@@ -1,14 +1,21 @@
 """The model_runner node type: its loop on edge.testing; one real camera -> runner pipeline."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-import tiny_onnx
-from edge.nodetype import Port
-from edge.testing import input_event, run_node, timer_event
-from messages import Image, Stats
-from nodes.camera.node import Camera
-from nodes.model_runner.node import ModelRunner
-from process_graph import collect
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model_manager"))
+
+import onnx_fixtures  # noqa: E402
+import tiny_onnx  # noqa: E402
+from edge.errors import ConfigError  # noqa: E402
+from edge.nodetype import Port  # noqa: E402
+from edge.testing import input_event, run_node, timer_event  # noqa: E402
+from messages import Image, Stats  # noqa: E402
+from nodes.camera.node import Camera  # noqa: E402
+from nodes.model_runner.node import ModelRunner  # noqa: E402
+from process_graph import collect  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -132,6 +139,20 @@ def test_check_inputs_names_a_missing_model(tmp_path):
     problems = ModelRunner.check_inputs({"model": str(tmp_path / "gone.onnx")}, {})
     assert problems == [f"model file not found: {tmp_path}/gone.onnx "
                         "(bundled aliases: ppocr-det, ppocr-rec)"]
+
+
+@pytest.mark.parametrize("location", ["../../../../etc/passwd", "notes.txt"])
+def test_a_model_that_reads_another_file_is_refused(tmp_path, location):
+    path = tmp_path / "leak.onnx"
+    path.write_bytes(onnx_fixtures.external_data_model(location))
+    (tmp_path / "notes.txt").write_bytes(b"next to the model: read if loaded by path")
+    expected = (f"{path}: tensor 'secret' keeps its data in an external file ({location!r}); "
+                "models must be self-contained (onnx.save with save_as_external_data=False)")
+    assert ModelRunner.check_inputs({"model": str(path)}, {"image": CAMERA_IMAGE}) == [expected]
+    with pytest.raises(ConfigError) as err:
+        run_node(ModelRunner, params={"model": str(path)},
+                 events=[input_event("image", _red_frame(0))])
+    assert err.value.message == expected and err.value.code == "INVALID_ARGUMENT"
 
 
 def test_an_inference_error_is_counted_and_the_node_goes_on(tmp_path, caplog):
