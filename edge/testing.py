@@ -55,8 +55,7 @@ class Idle:
     seconds: float
 
 
-def idle(seconds: float) -> Idle:
-    return Idle(seconds)
+idle = Idle
 
 
 def input_event(name: str, value: Any, *, stamp_ns: int = 0, seq: int = 0, source: str = "test",
@@ -187,9 +186,9 @@ class FakeNode:
                 return event
 
     def stats(self) -> dict:
-        return {"inputs": {name: {"topic": port.topic,
-                                  "received": self._received.get(name, [0, 0])[0],
-                                  "dropped": self._received.get(name, [0, 0])[1]}
+        counts = {name: self._received.get(name, [0, 0]) for name in self.config.inputs}
+        return {"inputs": {name: {"topic": port.topic, "received": counts[name][0],
+                                  "dropped": counts[name][1]}
                            for name, port in self.config.inputs.items()},
                 "outputs": {port.topic: port.endpoint for port in self.config.outputs.values()},
                 "published": dict(self._seq)}
