@@ -31,12 +31,18 @@ def nodes(short_dir):
 
 
 def wait_connected(pub, sub, topic):
+    """Publish until the subscriber has a message, then drain the extra hellos in flight:
+    a last marker comes after all of them (one connection keeps order)."""
     for _ in range(200):
         pub.publish(topic, "hello")
-        event = sub.next_event(timeout_s=0.02)
-        if event is not None:
-            return
-    raise AssertionError("subscriber never connected")
+        if sub.next_event(timeout_s=0.02) is not None:
+            break
+    else:
+        raise AssertionError("subscriber never connected")
+    pub.publish(topic, "connected")
+    while (event := sub.next_event(timeout_s=2)) is not None and event.value != "connected":
+        assert event.value == "hello", event
+    assert event is not None, "the marker never arrived"
 
 
 @pytest.mark.timeout(20)
