@@ -42,13 +42,13 @@ class ModelContract:
 def parse_model(data: bytes, where: str = "model data") -> onnx.ModelProto:
     """The model's protobuf, once it is known to be a self-contained ONNX graph."""
     if not data:
-        raise InvalidArgument(f"not an ONNX model: {where} (empty)")
+        raise InvalidArgument(f"{where} is empty: not an ONNX model")
     try:
         proto = onnx.load_model_from_string(bytes(data))
     except Exception as exc:  # protobuf raises several unrelated types
-        raise InvalidArgument(f"not an ONNX model: {where} ({short_error(exc)})") from None
+        raise InvalidArgument(f"{where} is not an ONNX model: {short_error(exc)}") from None
     if not proto.HasField("graph") or not proto.graph.output:
-        raise InvalidArgument(f"not an ONNX model: {where} (no graph outputs)")
+        raise InvalidArgument(f"{where} is not an ONNX model: it has no graph outputs")
     check_self_contained(proto, where)
     return proto
 

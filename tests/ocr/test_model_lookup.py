@@ -55,7 +55,7 @@ def test_unloadable_model_is_named(tmp_path):
     path.write_bytes(b"\x00not a model" * 100)
     with pytest.raises(InvalidArgument) as info:
         load_session(path)
-    assert _message(info).startswith(f"not an ONNX model: {path} (")
+    assert _message(info).startswith(f"{path} is not an ONNX model: ")
     assert "\n" not in str(info.value) and info.value.code == "INVALID_ARGUMENT"
 
 
