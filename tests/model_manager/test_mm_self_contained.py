@@ -2,11 +2,16 @@
 refused at upload, with a clear INVALID_ARGUMENT, and nothing reaches the repository."""
 from __future__ import annotations
 
+import hashlib
+
 import onnxruntime as ort
 import pytest
 
 import onnx_fixtures
 from edge.errors import InvalidArgument
+from nodes.model_manager import ModelManager
+from nodes.model_manager.repository import ModelRecord, Repository
+from nodes.model_manager.specs import ModelMetadata, TensorSpec
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,6 +48,30 @@ def test_upload_refuses_files_named_anywhere_in_the_model(manager, build):
     with pytest.raises(InvalidArgument, match="models must be self-contained"):
         manager.upload_model(build(PASSWD))
     assert manager.get_models_info() == []
+
+
+def test_chunked_upload_is_refused_and_leaves_no_file(manager, repo_dir):
+    data = onnx_fixtures.external_data_model(PASSWD)
+    upload_id = manager.begin_upload(len(data), hashlib.sha256(data).hexdigest())
+    manager.upload_chunk(upload_id, 0, data)
+    with pytest.raises(InvalidArgument, match="keeps its data in an external file"):
+        manager.finish_upload(upload_id)
+    assert manager.get_models_info() == []
+    assert [p for p in repo_dir.rglob("*") if p.is_file() and p.suffix == ".onnx"] == []
+
+
+def test_a_stored_model_from_before_the_rule_is_not_loaded(repo_dir):
+    data = onnx_fixtures.external_data_model(PASSWD)
+    uid = hashlib.sha256(data).hexdigest()
+    Repository(repo_dir).store(ModelRecord(uid, ModelMetadata(name="old"), [],
+                                           [TensorSpec("leak", "uint8", [])], len(data)), data)
+    manager = ModelManager(repo_dir)
+    try:
+        with pytest.raises(InvalidArgument, match="keeps its data in an external file"):
+            manager.load_models([uid])
+        assert not manager.is_model_ready(uid)
+    finally:
+        manager.close(timeout_s=5.0)
 
 
 def test_upload_over_the_wire_is_refused_in_one_line(client):
