@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import Any, NoReturn
 
 import click
 import numpy as np
@@ -28,3 +29,9 @@ def summarise(value: Any) -> Any:
 
 def print_value(value: Any) -> None:
     click.echo(json.dumps(summarise(value), indent=2, default=str))
+
+
+def fail(message: str) -> NoReturn:
+    """An expected failure that is no EdgeError: one line on stderr, exit code 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

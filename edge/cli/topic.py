@@ -5,6 +5,7 @@ import time
 
 import click
 
+from edge.cli.control import topic_list
 from edge.cli.output import summarise
 from edge.node import Node
 
@@ -12,6 +13,9 @@ from edge.node import Node
 @click.group()
 def topic() -> None:
     """Inspect topics."""
+
+
+topic.add_command(topic_list)
 
 
 def _watch(name: str, endpoint: str | None, duration_s: float | None):
