@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import traceback
 from importlib import import_module
-from importlib.metadata import entry_points
 
 import click
 
@@ -67,6 +66,8 @@ class EdgeGroup(click.Group):
 
 
 def _plugins():
+    from importlib.metadata import entry_points  # 0.1-0.3 s: only for a plugin or a listing
+
     return entry_points(group="edge.cli_commands")
 
 
