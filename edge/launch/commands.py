@@ -69,7 +69,7 @@ COMMANDS: dict[str, Command] = {}
 def command(name: str, **fields: type | tuple):
     """Register a command; `fields` declares its body's keys and types (`key_opt`: optional)."""
     def register(run):
-        COMMANDS[name] = Command(name, run, {key.replace("_opt", "?"): kind
+        COMMANDS[name] = Command(name, run, {key[:-4] + "?" if key.endswith("_opt") else key: kind
                                              for key, kind in fields.items()})
         return run
     return register

@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -23,17 +22,16 @@ import zmq
 from edge.config import CONTROL_ENV_VAR, ENV_VAR
 from edge.endpoints import runtime_dir
 from edge.errors import FailedPrecondition, NotFound
+from edge.launch.children import Children
 from edge.launch.commands import serve as serve_commands
 from edge.launch.endpoint import ControlEndpoint, bind as bind_control
 from edge.launch.graph import Graph
 from edge.launch.guardian import Guardian
-from edge.launch.process import LIVE_STATES, ChildProcess, OutputPrinter
+from edge.launch.process import ChildProcess, OutputPrinter
 from edge.launch.restart import RestartPolicy
-from edge.launch.topicstats import TopicRates, collect_stats, topic_table
 from edge.launch.waiters import Waiters
 from edge.launch.wiring import Wiring, launch_directory, plan
-from edge.launch.workers import Workers, call_node
-from edge.nodetype import check_live_value
+from edge.launch.workers import NodeCalls, Workers
 from edge.signals import StopSignals
 
 IDLE_WAKE_S = 1.0  # with nothing due, the loop still wakes this often (a safety net)
@@ -53,23 +51,21 @@ class Supervisor:
         self.clock = clock
         self._control_arg = control
         self._restart = dict(base_s=restart_base_s, cap_s=restart_cap_s)
-        self._children: dict[str, ChildProcess] = {}
-        self._topic_rates = TopicRates()
+        self._children = Children()
         self._wiring: Optional[Wiring] = None
         self._control: Optional[ControlEndpoint] = None
         self._workers = Workers()
+        self._calls = NodeCalls(self._workers, types)
         self._waiters = Waiters(clock)
         self._guardian: Optional[Guardian] = None
         self._signals: Optional[StopSignals] = None
         self._poller = zmq.Poller()
-        self._polled: dict[Any, Callable[[], None]] = {}
+        self._polled: dict = {}
         self.started_at = clock()
         self.stopping = False
         self._exit_code: Optional[int] = None
         self._stop_requested: Optional[tuple[int, str]] = None
         self._launch_dir: Optional[Path] = None
-        self._overrides: dict[str, dict] = {}
-        self._overrides_lock = threading.Lock()
         self._all_ready_logged = False
         self._ready_timeout_logged = False
         self._hard_deadline: Optional[float] = None
@@ -85,7 +81,7 @@ class Supervisor:
             return self._exit_code if self._exit_code is not None else 0
         except KeyboardInterrupt:  # a second Ctrl-C: no more grace
             self.log("interrupted again: killing every node now")
-            self._kill_all()
+            self._children.kill_all()
             return 130
         finally:
             self._cleanup()
@@ -100,7 +96,7 @@ class Supervisor:
 
     # -- control surface (edge.launch.commands.ControlSurface), on the loop thread -----------------
     def node_names(self) -> list[str]:
-        return list(self._children)
+        return self._children.names()
 
     def describe(self, name: str) -> dict:
         child = self._child(name)
@@ -112,7 +108,7 @@ class Supervisor:
         if route is not None:
             return {"topic": topic, "endpoint": route.endpoint, "external": route.external,
                     "publisher": route.publisher}
-        for child in self._children.values():  # a script may publish topics it did not declare
+        for child in self._children:  # a script may publish topics it did not declare
             endpoint = child.reported.get("endpoints", {}).get(topic)
             if endpoint:
                 return {"topic": topic, "endpoint": endpoint, "external": False,
@@ -149,39 +145,22 @@ class Supervisor:
                              and child.state not in ("starting", "stopping"))
 
     def param_get(self, name: str, key: Optional[str]) -> Future:
-        endpoint = self._service_of_running(name, "param.get")
-        body = {"key": key} if key is not None else {}
-        return self._workers.submit(f"param.get {name}",
-                                    lambda: call_node(name, endpoint, "param.get", body))
+        return self._calls.param_get(name, self._service_of_running(name, "param.get"), key)
 
     def param_set(self, name: str, key: str, value: Any) -> Future:
-        """Checked here first, so a value the node type refuses never reaches the node."""
-        endpoint = self._service_of_running(name, "param.set")
-        node_type = self.types.get(name)
-        specs = node_type.parameters if isinstance(node_type, type) else None
-        value = check_live_value(name, specs, key, value)
-
-        def work():
-            result = call_node(name, endpoint, "param.set", {"key": key, "value": value})
-            with self._overrides_lock:  # before the reply: a restart right after keeps it
-                self._overrides.setdefault(name, {})[result["key"]] = result["value"]
-            return result
-        return self._workers.submit(f"param.set {name}", work)
+        return self._calls.param_set(name, self._service_of_running(name, "param.set"), key,
+                                     value)
 
     def stats(self, name: Optional[str]) -> Future:
         if name is not None:
-            endpoint = self._service_of_running(name, "stats")
-            return self._workers.submit(f"stats {name}",
-                                        lambda: call_node(name, endpoint, "stats", None))
-        services = self._live_services()
-        summary = {"graph": self.graph.name, "uptime_s": round(self.uptime_s, 3),
-                   "restarts": {c.name: c.restarts for c in self._children.values()}}
-        return self._workers.submit("stats", lambda: {**summary, "nodes": collect_stats(services)})
+            return self._calls.stats(name, self._service_of_running(name, "stats"))
+        return self._calls.all_stats(
+            {"graph": self.graph.name, "uptime_s": round(self.uptime_s, 3),
+             "restarts": {c.name: c.restarts for c in self._children}},
+            self._live_services())
 
     def topics(self) -> Future:
-        services, routes = self._live_services(), self._wiring.routes
-        return self._workers.submit("topics",
-                                    lambda: topic_table(routes, services, self._topic_rates))
+        return self._calls.topics(self._wiring.routes, self._live_services())
 
     def shutdown(self, reason: str, code: int = 0) -> None:
         """Stop every node and end the launch with `code`; the first request wins."""
@@ -191,7 +170,7 @@ class Supervisor:
     def _child(self, name: str) -> ChildProcess:
         child = self._children.get(name)
         if child is None:
-            known = ", ".join(self._children) or "none"
+            known = ", ".join(self._children.names()) or "none"
             raise NotFound(f"no node {name!r} in graph {self.graph.name!r} (nodes: {known})")
         return child
 
@@ -208,8 +187,8 @@ class Supervisor:
         return self._wiring.services[name]
 
     def _live_services(self) -> dict:
-        return {name: self._wiring.services[name] for name, child in self._children.items()
-                if child.state in ("starting", "running")}
+        return {c.name: self._wiring.services[c.name]
+                for c in self._children.in_states("starting", "running")}
 
     def _settled(self, child: ChildProcess, done: Callable[[], bool]) -> Future:
         """A Future of the node's description once `done()`, or with `timed_out` after a while."""
@@ -230,14 +209,13 @@ class Supervisor:
         for node in self.graph.nodes:
             argv = [sys.executable, "-u", "-m", "edge.run"]
             policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
-            self._children[node.name] = ChildProcess(
+            self._children.add(ChildProcess(
                 node.name, argv, lambda name=node.name: self._env(name), policy, self.printer,
-                log=self.log, clock=self.clock, guardian=self._guardian)
+                log=self.log, clock=self.clock, guardian=self._guardian))
 
     def _env(self, name: str) -> dict:
         node = self.graph.node(name)
-        with self._overrides_lock:
-            parameters = {**node.parameters, **self._overrides.get(name, {})}
+        parameters = {**node.parameters, **self._calls.overrides(name)}
         env = dict(os.environ)
         path = [str(self.graph.base_dir.resolve())] + \
             [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -254,7 +232,7 @@ class Supervisor:
     def _start_all(self) -> None:
         self.log(f"launching graph {self.graph.name!r}: {len(self._children)} node(s), "
                  f"control {' and '.join(self._control.endpoints)}")
-        for child in self._children.values():
+        for child in self._children:
             child.start()
         if self.duration_s is not None:
             reason = f"--duration {self.duration_s:g} s is up"
@@ -264,8 +242,7 @@ class Supervisor:
     # -- the loop ----------------------------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            for child in self._children.values():
-                child.tick()
+            self._children.tick()
             self._waiters.check()
             self._check_ready()
             if self._stop_requested is not None and not self.stopping:
@@ -280,14 +257,10 @@ class Supervisor:
 
     def _watch(self) -> None:
         """Keep the one poller in step with what there is to wait on (fds come and go)."""
-        wanted: dict[Any, Callable[[], None]] = {
+        wanted: dict = {
             item: self._control.service.process for item, _ in self._control.service.poll_items()}
         wanted[self._signals.wake_fd] = self._signals.clear
-        for child in self._children.values():
-            if child.output_fd is not None:
-                wanted[child.output_fd] = child.read_output
-            if child.exit_fd is not None:
-                wanted[child.exit_fd] = _nothing  # its exit is reaped by the next tick
+        wanted.update(self._children.event_sources())
         for item in self._polled.keys() - wanted.keys():
             self._poller.unregister(item)
         for item in wanted.keys() - self._polled.keys():
@@ -295,12 +268,10 @@ class Supervisor:
         self._polled = wanted
 
     def _poll_timeout_ms(self) -> int:
-        deadlines = [c.next_deadline() for c in self._children.values()]
-        deadlines += [self._waiters.next_deadline(), self._hard_deadline]
+        deadlines = [self._children.next_deadline(self.clock()), self._waiters.next_deadline(),
+                     self._hard_deadline]
         if not self._all_ready_logged:
             deadlines.append(self.started_at + self.ready_timeout_s)
-        if any(c.alive and c.exit_fd is None for c in self._children.values()):
-            deadlines.append(self.clock() + 0.05)  # no pidfd: exits are found by polling
         due = min((d for d in deadlines if d is not None), default=None)
         wait_s = IDLE_WAKE_S if due is None else min(IDLE_WAKE_S, max(0.0, due - self.clock()))
         return max(1, int(wait_s * 1000))
@@ -308,8 +279,8 @@ class Supervisor:
     def _check_ready(self) -> None:
         if self._all_ready_logged or self.stopping:
             return
-        children = self._children.values()
-        waiting = [c.name for c in children if c.state in ("starting", "backoff")]
+        children = self._children
+        waiting = [c.name for c in children.in_states("starting", "backoff")]
         if not waiting:
             self._all_ready_logged = True
             down = [f"{c.name} ({c.state})" for c in children if c.state != "running"]
@@ -325,17 +296,17 @@ class Supervisor:
 
     def _finished(self) -> bool:
         if self.stopping:
-            alive = [c for c in self._children.values() if c.alive]
+            alive = self._children.alive()
             if alive and self.clock() >= self._hard_deadline:
                 self.log(f"giving up on {', '.join(c.name for c in alive)}: SIGKILL")
-                self._kill_all()
+                self._children.kill_all()
                 alive = []
             if not alive:
                 self.log(f"stopped in {self.clock() - self._stop_started:.2f} s")
             return not alive
-        settled = all(c.state in ("exited", "failed") for c in self._children.values())
+        settled = len(self._children.in_states("exited", "failed")) == len(self._children)
         if settled:
-            failed = [c.name for c in self._children.values() if c.state == "failed"]
+            failed = [c.name for c in self._children.in_states("failed")]
             self._exit_code = 1 if failed else 0
             self.log("every node has finished"
                      + (f"; failed: {', '.join(failed)}" if failed else ""))
@@ -351,23 +322,12 @@ class Supervisor:
         self.stopping, self._exit_code = True, code
         self._stop_started = self.clock()
         self._hard_deadline = self._stop_started + self.grace_s + 3.0
-        live = [c for c in self._children.values() if c.state in LIVE_STATES or c.state == "backoff"]
-        self.log(f"{reason}: stopping {len(live)} node(s) (grace {self.grace_s:g} s)")
-        for child in self._children.values():
-            child.stop(self.grace_s)
-
-    def _kill_all(self) -> None:
-        for child in self._children.values():
-            child.kill()
-        deadline = time.monotonic() + 2.0
-        for child in self._children.values():
-            while child.alive and time.monotonic() < deadline:
-                child.tick()
-                time.sleep(0.01)
+        live = self._children.stop_all(self.grace_s)
+        self.log(f"{reason}: stopping {live} node(s) (grace {self.grace_s:g} s)")
 
     def _cleanup(self) -> None:
-        if any(child.alive for child in self._children.values()):
-            self._kill_all()  # only after an error: reap, so nothing is left behind
+        if self._children.alive():
+            self._children.kill_all()  # only after an error: reap, so nothing is left behind
         self._waiters.cancel_all()
         self._workers.close()
         if self._control is not None:
@@ -378,6 +338,3 @@ class Supervisor:
         if self._launch_dir is not None:
             shutil.rmtree(self._launch_dir, ignore_errors=True)
 
-
-def _nothing() -> None:
-    pass
