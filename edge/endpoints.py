@@ -50,6 +50,15 @@ def bind(sock: zmq.Socket, endpoint: str) -> str:
     return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
+def connect(sock: zmq.Socket, endpoint: str) -> None:
+    """Connect; an endpoint zmq cannot parse is the caller's InvalidArgument, naming it."""
+    try:
+        sock.connect(endpoint)
+    except zmq.ZMQError as exc:
+        raise InvalidArgument(f"bad endpoint {endpoint!r}: {os.strerror(exc.errno).lower()} "
+                              "(expected e.g. tcp://host:port or ipc:///path)") from None
+
+
 def ipc_listening(endpoint: str, timeout_s: float = 0.5) -> bool:
     """False when nothing listens at an ipc endpoint: no socket file, or a stale one that a
     dead process left (the kernel refuses the connect at once). Other transports: True."""

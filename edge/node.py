@@ -48,7 +48,11 @@ class Event:
 
 
 class Node:
-    """A process's handle on the graph; configured by the launcher or by its arguments."""
+    """A process's handle on the graph, configured by its arguments or by `config`.
+
+    `edge.run` hands a launched node its NodeConfig (`launched=True`); nothing is read
+    from the environment here.
+    """
 
     def __init__(self, name: Optional[str] = None, *, inputs: dict | None = None,
                  outputs: dict | None = None, parameters: dict | None = None,

@@ -71,3 +71,11 @@ def test_a_command_loads_only_its_own_modules():
                             timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("args", [["call", "garbage", "ping"], ["nodes", "--control", "foo://x"]])
+def test_a_bad_endpoint_is_bad_input_not_a_bug(args):
+    result = subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: INVALID_ARGUMENT: bad endpoint ")
