@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol
 
-from edge.errors import InvalidArgument, NotFound
+from edge.errors import InvalidArgument, NotFound, Unavailable
 from edge.service import Request, Service
 
 ALIASES = {"name": "node"}  # old body keys, accepted for one release
@@ -95,6 +95,9 @@ def _reply_when_done(request: Request, future: Future) -> None:
     responder = request.defer()
 
     def done(finished: Future) -> None:
+        if finished.cancelled():  # the pool was shut down: the launch is ending
+            responder.fail(Unavailable(f"{request.method}: the launch is shutting down"))
+            return
         error = finished.exception()
         if error is not None:
             responder.fail(error)
@@ -105,7 +108,8 @@ def _reply_when_done(request: Request, future: Future) -> None:
 
 def checked_body(cmd: Command, body: Any) -> dict:
     """The request body as a map of the command's fields, or InvalidArgument."""
-    usage = f"{cmd.name} takes {cmd.body_text} as its body"
+    usage = f"{cmd.name} takes {cmd.body_text} as its body" if cmd.fields else \
+        f"{cmd.name} takes no body"
     if body is None:
         body = {}
     if not isinstance(body, dict):
