@@ -52,6 +52,11 @@ INVALID = [
     ("ill_typed_parameter.yaml", "nodes:\n  - name: counter\n    type: graph_nodes:Counter\n"
      "    parameters:\n      rate_hz: fast\n    outputs: {count: numbers}\n",
      ["ill_typed_parameter.yaml:5: node 'counter': parameters.rate_hz: expected float, got str 'fast'"]),
+    ("unusable_parameters.yaml", "nodes:\n  - name: t\n    type: ticker\n    parameters:\n"
+     "      rate_hz: .inf\n    outputs: {tick: ticks}\n  - name: u\n    type: ticker\n"
+     "    parameters: {rate_hz: 0}\n    outputs: {tick: other}\n",
+     ["unusable_parameters.yaml:5: node 't': parameters.rate_hz: expected a finite number, got inf",
+      "unusable_parameters.yaml:9: node 'u': parameters.rate_hz: expected at least 0.001, got 0.0"]),
     ("missing_parameter.yaml", "nodes:\n" + SOURCE + "  - name: sink\n    type: graph_nodes:Sink\n"
      "    inputs: {in: numbers}\n",
      ["missing_parameter.yaml:5: node 'sink': parameters.path: missing required parameter"]),
