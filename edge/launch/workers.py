@@ -83,7 +83,7 @@ class NodeCalls:
         def work():
             result = call_node(name, endpoint, "param.set", {"key": key, "value": value})
             with self._lock:  # before the reply: a restart right after keeps it
-                self._overrides.setdefault(name, {})[result["key"]] = result["value"]
+                self._overrides.setdefault(name, {})[key] = value  # the checked value
             return result
         return self._workers.submit(f"param.set {name}", work)
 
