@@ -94,6 +94,25 @@ def test_no_module_imports_one_that_imports_it_back():
     assert not found, "import circles:\n" + "\n".join(" <-> ".join(group) for group in found)
 
 
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "edge" and len(parts) > 1 and parts[1] in ("launch", "cli"):
+        return f"edge.{parts[1]}"
+    return parts[0]
+
+
+# what each layer may import besides itself (docs/ARCHITECTURE.md)
+ALLOWED = {"messages": set(), "edge": {"messages"}, "edge.launch": {"edge", "messages"},
+           "edge.cli": {"edge.launch", "edge", "messages"}, "nodes": {"edge", "messages"}}
+
+
+def test_imports_point_down_only():
+    wrong = [f"{module} imports {target}" for module, targets in sorted(import_graph().items())
+             for target in sorted(targets)
+             if layer(target) != layer(module) and layer(target) not in ALLOWED[layer(module)]]
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
 def test_the_cycle_finder_finds_a_circle_through_a_package():
     graph = {"a": {"a.b"}, "a.b": {"c"}, "c": {"a"}, "d": {"c"}}
     assert cycles(graph) == [["a", "a.b", "c"]]
