@@ -50,8 +50,8 @@ class Event:
 class Node:
     """A process's handle on the graph, configured by its arguments or by `config`.
 
-    `edge.run` hands a launched node its NodeConfig (`launched=True`); nothing is read
-    from the environment here.
+    `edge.run` hands a launched node its NodeConfig (`launched=True`); whether a node is
+    launched is never read from the environment.
     """
 
     def __init__(self, name: Optional[str] = None, *, inputs: dict | None = None,
