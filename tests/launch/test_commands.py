@@ -134,3 +134,16 @@ def test_the_worker_pool_is_bounded_in_threads_and_waiting_work():
     finally:
         release.set()
         workers.close()
+
+
+def test_commands_touch_the_supervisor_only_through_the_surface():
+    import ast
+    import inspect
+
+    surface = {name for name in dir(commands.ControlSurface) if not name.startswith("_")}
+    surface |= set(commands.ControlSurface.__annotations__)
+    tree = ast.parse(inspect.getsource(commands))
+    used = {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "sup"}
+    assert used and used <= surface, f"beyond ControlSurface: {sorted(used - surface)}"
