@@ -1,6 +1,8 @@
 """The control command table without processes: bodies, the surface it may use, its docs."""
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 import threading
 from concurrent.futures import Future
@@ -137,9 +139,6 @@ def test_the_worker_pool_is_bounded_in_threads_and_waiting_work():
 
 
 def test_commands_touch_the_supervisor_only_through_the_surface():
-    import ast
-    import inspect
-
     surface = {name for name in dir(commands.ControlSurface) if not name.startswith("_")}
     surface |= set(commands.ControlSurface.__annotations__)
     tree = ast.parse(inspect.getsource(commands))
