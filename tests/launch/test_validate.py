@@ -102,6 +102,18 @@ def test_invalid_launch_file(tmp_path, name, text, expected):
     assert all(line.startswith(str(path)) for line in lines)
 
 
+def test_a_script_s_parameters_must_be_plain_values(tmp_path):
+    """A script declares no schema, but its parameters still travel as JSON."""
+    (tmp_path / "probe.py").write_text("from edge import Node\n")
+    path = tmp_path / "script.yaml"
+    path.write_text("nodes:\n  - name: s\n    type: probe.py\n    parameters:\n"
+                    "      when: 2024-01-01\n      ok: [1, two, {three: 3.5}]\n")
+    _, _, problems = check_file(path)
+    assert [str(p) for p in problems] == \
+        [f"{path}:5: node 's': parameters.when: date is not a parameter value (use a number, "
+         "text, bool, list or map)"]
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     path = tmp_path / "many.yaml"
     path.write_text("nodes:\n"
