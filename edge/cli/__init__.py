@@ -4,8 +4,9 @@ Sub-commands load when they are used, so `edge nodes` does not pay for the model
 manager's onnxruntime: built-in ones are listed here by module, and those of other
 packages plug in through the `edge.cli_commands` entry-point group.
 
-Expected errors (an EdgeError: bad input, an unreachable peer, a refused request)
-print one line and exit 1; anything else is a bug and keeps its traceback.
+Expected errors (an EdgeError: bad input, an unreachable peer, a refused request; or a
+messages.DecodeError: bytes that will not decode) print one line and exit 1; anything
+else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h)
 BUG_HINT = ("edge: this is a bug, not a problem with your input. Please report it with the "
             "traceback above and the command you ran.")
 BUILTIN = {
+    "bag": "edge.cli.bag:bag",
     "call": "edge.cli.call:call",
     "check": "edge.cli.launch:check",
+    "foxglove": "edge.cli.foxglove:foxglove",
     "graph": "edge.cli.launch:graph",
     "launch": "edge.cli.launch:launch",
     "node": "edge.cli.control:node",
@@ -59,10 +62,19 @@ class EdgeGroup(click.Group):
             sys.exit(1)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception:  # a bug: show where, and ask for a report
-            traceback.print_exc()
+        except Exception as exc:
+            if _is_bad_data(exc):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+            traceback.print_exc()  # a bug: show where, and ask for a report
             click.echo(BUG_HINT, err=True)
             sys.exit(EXIT_BUG)
+
+
+def _is_bad_data(exc: Exception) -> bool:
+    """A DecodeError: bytes (a message, a recording) this side will not decode: bad input."""
+    codec = sys.modules.get("messages.codec")  # loaded if one was raised; not imported here
+    return codec is not None and isinstance(exc, codec.DecodeError)
 
 
 def _plugins():

@@ -79,3 +79,14 @@ def test_a_bad_endpoint_is_bad_input_not_a_bug(args):
                             text=True, timeout=30)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("error: INVALID_ARGUMENT: bad endpoint ")
+
+
+def test_bytes_that_will_not_decode_are_bad_input(with_command):
+    from messages import DecodeError
+
+    @click.command("corrupt")
+    def corrupt() -> None:
+        raise DecodeError("recording.mcap: not an MCAP file")
+    with_command(corrupt)
+    result = CliRunner().invoke(main, ["corrupt"])
+    assert result.exit_code == 1 and result.output == "error: recording.mcap: not an MCAP file\n"
