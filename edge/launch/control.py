@@ -19,9 +19,11 @@ WAIT_TIMEOUT_S = 30.0  # node.start / stop / restart reply once the node settled
 
 
 def find_control(control: Optional[str] = None) -> str:
-    """The given control endpoint, or the local launch's; Unavailable when nothing listens
-    at an ipc one (no waiting for a timeout)."""
-    found = control or default_control_endpoint()
+    """The given control endpoint (used as is: its launch may still be starting), or the
+    local launch's; Unavailable at once when nothing listens at the local one."""
+    if control:
+        return control
+    found = default_control_endpoint()
     if not ipc_listening(found):
         path = found[len("ipc://"):]
         why = "a stale control socket" if Path(path).exists() else "no control socket"
