@@ -10,6 +10,7 @@ from typing import Any, Optional
 import zmq
 
 from edge.endpoints import bind, close_socket, connect, remove_ipc
+from edge.errors import InvalidArgument
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
@@ -95,7 +96,11 @@ class Input:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, max(hwm, queue_size))
         self.socket.setsockopt(zmq.SUBSCRIBE, self._topic_bytes)
-        connect(self.socket, endpoint, server_key)
+        try:
+            connect(self.socket, endpoint, server_key)
+        except InvalidArgument:
+            self.socket.close(linger=0)
+            raise
         self.queue: collections.deque = collections.deque(maxlen=queue_size)
         self.stats = InputStats()
         self._last: tuple[str, int] | None = None  # (source, seq) of the last delivered message

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import zmq
 
 from edge.endpoints import connect
-from edge.errors import Internal, ServiceTimeout, error_from_wire
+from edge.errors import Internal, InvalidArgument, ServiceTimeout, error_from_wire
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
@@ -78,7 +78,11 @@ class Client:
         if self._socket is None:
             self._socket = self._context.socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
-            connect(self._socket, self.endpoint, self.server_key)
+            try:
+                connect(self._socket, self.endpoint, self.server_key)
+            except InvalidArgument:
+                self._reset()
+                raise
         return self._socket
 
     def _reset(self) -> None:

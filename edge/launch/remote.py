@@ -51,6 +51,16 @@ def remote_hosts(graph: Graph) -> dict[str, HostSpec]:
             if not is_this_machine(graph.hosts[name].address)}
 
 
+def refuse_remote_hosts(graph: Graph) -> None:
+    """The event-driven supervisor does not drive agents yet (RemoteChild predates it)."""
+    hosts = remote_hosts(graph)
+    if hosts:
+        raise FailedPrecondition(
+            f"nodes run on {', '.join(sorted(hosts))}, not on this machine: starting them through "
+            "`edge agent` is not wired into this launcher yet; run `edge launch` on each "
+            "machine with the nodes of its host")
+
+
 class AgentLink:
     def __init__(self, host: HostSpec, session: str, log: Callable[[str], None], peer_keys: str):
         self.host, self.session, self.log, self.peer_keys = host, session, log, peer_keys
