@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edge import keys
+from edge.security import keys
 from edge.cli.output import print_value
 
 

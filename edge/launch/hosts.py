@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 
 from edge.config import RUNTIME_PLACEHOLDER
 from edge.errors import InvalidArgument
-from edge.keys import check_public_key
+from edge.security.keys import check_public_key
 from edge.launch.graph import Graph, Problem
 
 HOST_KEYS = ("address", "key", "agent")

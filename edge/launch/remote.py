@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Callable, Optional
 
-from edge import keys
+from edge.security import keys
 from edge.client import Client
 from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
 from edge.errors import EdgeError, FailedPrecondition

@@ -10,7 +10,8 @@ import pytest
 import zmq
 import zmq.auth
 
-from edge import keys, security
+from edge import security
+from edge.security import keys
 from edge.bus import Input, Publisher
 from edge.client import Client
 from edge.errors import (FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,

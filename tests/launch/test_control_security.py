@@ -11,7 +11,7 @@ import msgpack
 import pytest
 import zmq
 
-from edge import keys
+from edge.security import keys
 from edge.errors import PermissionDenied, ServiceTimeout
 from edge.launch.control import ControlClient
 from launch_process import EDGE, Launch, counter_graph, read_sink, wait_until
@@ -64,7 +64,7 @@ def test_tcp_control_admits_only_trusted_keys_and_roles(launch, rt_dir, edge_env
     assert raw_req_gets_no_reply(endpoint, "shutdown")
     assert raw_req_gets_no_reply(endpoint, "node.stop")
     # the owner's own CLI: no extra flags
-    assert "counter  running" in run_edge(edge_env, "nodes", "--endpoint", endpoint)
+    assert "counter  running" in run_edge(edge_env, "nodes", "--control", endpoint)
 
     # an unknown key (this test process, as the stranger): refused and logged, no reply
     env, identity = stranger
@@ -88,7 +88,7 @@ def test_tcp_control_admits_only_trusted_keys_and_roles(launch, rt_dir, edge_env
                              ("node.restart", {"name": "sink"}), ("node.ready", {"name": "sink"})):
             with pytest.raises(PermissionDenied, match="'stranger' has role 'read'"):
                 client.call(method, body)
-    denied = run_edge(env, "node", "stop", "counter", "-e", endpoint, ok=False)
+    denied = run_edge(env, "node", "stop", "counter", "-c", endpoint, ok=False)
     assert denied.startswith("error: PERMISSION_DENIED: 'node.stop' needs an admin key")
     monkeypatch.undo()
     with ControlClient(endpoint) as client:
@@ -99,7 +99,7 @@ def test_tcp_control_admits_only_trusted_keys_and_roles(launch, rt_dir, edge_env
     # promoted to admin: now it may stop the graph
     keys.trust("stranger", identity.public.decode(), role="admin",
                directory=Path(edge_env["EDGE_KEYS_DIR"]))
-    assert run_edge(env, "shutdown", "-e", endpoint).startswith("stopping graph 'sec'")
+    assert run_edge(env, "shutdown", "-c", endpoint).startswith("stopping graph 'sec'")
     assert graph.wait_exit(15) == 0
 
 
@@ -115,7 +115,7 @@ def test_insecure_control_is_plain_tcp_with_a_warning(rt_dir, edge_env):
         # a CURVE client gets nothing from a plain server: both sides must agree
         assert run_edge(edge_env, "call", endpoint, "ping", "--timeout", "1", "--retries", "0",
                         ok=False).startswith("error: UNAVAILABLE")
-        assert run_edge(edge_env, "--insecure", "shutdown", "-e", endpoint).startswith(
+        assert run_edge(edge_env, "--insecure", "shutdown", "-c", endpoint).startswith(
             "stopping graph 'open'")
         assert graph.wait_exit(15) == 0
     finally:

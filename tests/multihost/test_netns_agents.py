@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import keys
+from edge.security import keys
 from edge.bag.reader import read_messages
 from messages import DecodeError
 from netns import EDGE, network_or_skip
@@ -109,13 +109,13 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         assert not list(cam.runtime_dir.glob("*.pub.sock"))   # camera's only reader is remote
 
         # `edge nodes` from the operator's machine: every node, with its host
-        shown = op.run(EDGE, "nodes", "--json", "-e", control)
+        shown = op.run(EDGE, "nodes", "--json", "-c", control)
         assert shown.returncode == 0, shown.stderr
         nodes = {n["name"]: n for n in json.loads(shown.stdout)}
         assert {n: (v["state"], v.get("host")) for n, v in nodes.items()} == {
             "camera": ("running", "camera"), "relay": ("running", "compute"),
             "recorder": ("running", "compute")}
-        assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-e",
+        assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-c",
                       control).returncode == 0
         # an ad-hoc subscriber on the operator's machine joins through the control endpoint
         echo = op.run(EDGE, "topic", "echo", "relayed", "--count", "3", "--duration", "20")
@@ -131,14 +131,14 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         launch.wait_for(r"node 'recorder' ready again", 60)
         count = len(records(record_path))
         wait_until(lambda: len(records(record_path)) > count + 10, 30, "records after recovery")
-        nodes = {n["name"]: n for n in json.loads(op.run(EDGE, "nodes", "--json", "-e",
+        nodes = {n["name"]: n for n in json.loads(op.run(EDGE, "nodes", "--json", "-c",
                                                          control).stdout)}
         assert nodes["relay"]["state"] == "running" and nodes["relay"]["restarts"] >= 1
         assert nodes["camera"]["restarts"] == 0
         # control of a remote node works as for a local one
-        restarted = op.run(EDGE, "node", "restart", "recorder", "-e", control)
+        restarted = op.run(EDGE, "node", "restart", "recorder", "-c", control)
         assert restarted.stdout.startswith("restarted recorder: running"), restarted.stderr
-        shown = {n["name"]: n for n in json.loads(op.run(EDGE, "nodes", "--json", "-e",
+        shown = {n["name"]: n for n in json.loads(op.run(EDGE, "nodes", "--json", "-c",
                                                          control).stdout)}
         environ = Path(f"/proc/{shown['recorder']['pid']}/environ").read_bytes().split(b"\0")
         assert b"OMP_NUM_THREADS=1" in environ   # the launch file's env: reaches remote nodes

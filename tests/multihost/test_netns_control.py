@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from edge import keys
+from edge.security import keys
 from netns import EDGE, network_or_skip
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,15 +57,15 @@ def test_control_across_namespaces_keys_and_roles():
                           "--control", endpoint)
         graph.wait_for(r"all 2 node\(s\) ready", 40)
 
-        # the laptop's admin key: plain `edge nodes --endpoint`, no other flag
-        nodes = laptop.run(EDGE, "nodes", "--json", "--endpoint", endpoint)
+        # the laptop's admin key: plain `edge nodes --control`, no other flag
+        nodes = laptop.run(EDGE, "nodes", "--json", "--control", endpoint)
         assert nodes.returncode == 0, nodes.stderr
         assert {n["name"]: n["state"] for n in json.loads(nodes.stdout)} == \
             {"ticker": "running", "relay": "running"}
 
         # the guest's read key: may look, may not stop
-        assert guest.run(EDGE, "topic", "list", "-e", endpoint).returncode == 0
-        denied = guest.run(EDGE, "node", "stop", "ticker", "-e", endpoint)
+        assert guest.run(EDGE, "topic", "list", "-c", endpoint).returncode == 0
+        denied = guest.run(EDGE, "node", "stop", "ticker", "-c", endpoint)
         assert denied.returncode == 1
         assert denied.stderr.startswith("error: PERMISSION_DENIED: 'node.stop' needs an admin key")
 
@@ -81,8 +81,8 @@ def test_control_across_namespaces_keys_and_roles():
                        + f" from {re.escape(guest.address)}")
 
         # the graph kept running through all of it; the admin stops it
-        nodes = laptop.run(EDGE, "nodes", "--json", "-e", endpoint)
+        nodes = laptop.run(EDGE, "nodes", "--json", "-c", endpoint)
         assert all(n["state"] == "running" and n["restarts"] == 0 for n in json.loads(nodes.stdout))
-        stop = laptop.run(EDGE, "shutdown", "-e", endpoint)
+        stop = laptop.run(EDGE, "shutdown", "-c", endpoint)
         assert stop.returncode == 0, stop.stderr
         assert graph.wait_exit(20) == 0

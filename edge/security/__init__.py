@@ -2,7 +2,7 @@
 
 Servers (ROUTER, PUB) bind as CURVE servers with this user's key pair, and pyzmq's ZAP
 authenticator (`zmq.auth`) admits only keys it trusts: this user's own key (user id
-"owner", admin), the authorized-keys directory (edge.keys) and the graph's peer keys a
+"owner", admin), the authorized-keys directory (edge.security.keys) and the graph's peer keys a
 launcher hands its nodes in $EDGE_PEER_KEYS. Unknown keys are refused and logged.
 Clients (DEALER, SUB) connect as CURVE clients with this user's key pair and the
 server's public key: explicit, $EDGE_SERVER_KEY, a trusted key whose address is the
@@ -24,7 +24,7 @@ from typing import Optional
 
 import zmq
 
-from edge import keys
+from edge.security import keys
 from edge.errors import InvalidArgument
 
 log = logging.getLogger("edge.security")
@@ -32,8 +32,6 @@ log = logging.getLogger("edge.security")
 INSECURE_ENV = "EDGE_INSECURE"
 SERVER_KEY_ENV = "EDGE_SERVER_KEY"
 PEER_KEYS_ENV = "EDGE_PEER_KEYS"
-REFUSAL_LOG_EVERY_S = 60.0       # one log line per refused key per minute: no log flooding
-MAX_REFUSAL_LINES = 20           # and at most this many refusal lines a minute in all
 _PLAIN_SCHEMES = ("ipc", "inproc")
 
 
@@ -130,7 +128,7 @@ def peer_keys() -> dict[bytes, keys.TrustedKey]:
         raise InvalidArgument(f"${PEER_KEYS_ENV} is not a list of keys: {exc}") from None
 
 
-_trusted_cache: dict = {}  # also read by edge.zap
+_trusted_cache: dict = {}
 
 
 def trusted_keys(directory: Path | None = None) -> dict[bytes, keys.TrustedKey]:
@@ -145,7 +143,7 @@ def trusted_keys(directory: Path | None = None) -> dict[bytes, keys.TrustedKey]:
     return _trusted_cache["keys"]
 
 
-# -- the ZAP handler (edge.zap, imported only where a network socket binds) ---------------------
+# -- the ZAP handler (edge.security.zap, imported only where a network socket binds) ------------
 roles: dict[str, str] = {keys.OWNER: "admin"}   # user id -> role, of every key admitted
 
 
@@ -159,9 +157,9 @@ def authenticator(context: zmq.Context):
         found = _running.get(id(context))
         if found is not None and found[0] is context and found[1].is_alive():
             return found[1]
-        from edge.zap import KeyAuthenticator  # pulls in asyncio: only for servers
+        from edge.security.zap import KeyAuthenticator  # pulls in asyncio: only for servers
 
-        auth = KeyAuthenticator(context)
+        auth = KeyAuthenticator(context, peers=peer_keys(), trusted=trusted_keys, roles=roles)
         auth.start()
         _running[id(context)] = (context, auth)
         return auth

@@ -7,26 +7,30 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
-from edge import keys
-from edge.security import (MAX_REFUSAL_LINES, REFUSAL_LOG_EVERY_S, log, peer_keys, roles,
-                           trusted_keys)
+from edge.security import keys
+
+log = logging.getLogger("edge.security")
+REFUSAL_LOG_EVERY_S = 60.0       # one log line per refused key per minute: no log flooding
+MAX_REFUSAL_LINES = 20           # and at most this many refusal lines a minute in all
 
 
 class KeyAuthenticator(ThreadAuthenticator):
     """pyzmq's ZAP thread with our trust rules; the user id is the trusted key's name."""
 
-    def __init__(self, context: zmq.Context):
+    def __init__(self, context: zmq.Context, *, peers: dict, trusted: Callable, roles: dict):
+        """`peers`: the graph's keys; `trusted(directory)`: the authorized keys now;
+        `roles`: where each admitted user id's role is recorded (edge.security reads it)."""
         super().__init__(context, log=logging.getLogger("edge.security.zap"))
         self.configure_curve_callback("*", self)
         self.directory = keys.keys_dir()   # fixed now: the process's keys, whatever env says later
         self.owner = keys.load_identity(self.directory).public
-        self.peers = peer_keys()
+        self.peers, self._trusted, self._roles = peers, trusted, roles
         self._address = "?"
         self._refusals: dict[bytes, float] = {}   # key -> when it was last logged
         self._window_start, self._logged, self._suppressed = time.monotonic(), 0, 0
@@ -35,7 +39,7 @@ class KeyAuthenticator(ThreadAuthenticator):
         """The trusted entry for a Z85 public key, or None."""
         if public == self.owner:
             return keys.TrustedKey(keys.OWNER, public, "admin")
-        return self.peers.get(public) or trusted_keys(self.directory).get(public)
+        return self.peers.get(public) or self._trusted(self.directory).get(public)
 
     async def handle_zap_message(self, msg: list) -> None:
         self._address = msg[3].decode("utf-8", "replace") if len(msg) > 3 else "?"
@@ -76,5 +80,5 @@ class KeyAuthenticator(ThreadAuthenticator):
     def curve_user_id(self, client_public_key: bytes) -> str:
         entry = self.who(z85.encode(client_public_key))
         name, role = (entry.name, entry.role) if entry else ("unknown", "read")
-        roles[name] = role
+        self._roles[name] = role
         return name
