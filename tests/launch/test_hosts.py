@@ -126,5 +126,5 @@ def test_wiring_keeps_ipc_between_nodes_of_one_host(tmp_path, monkeypatch):
     # on the node's machine the placeholder becomes its own runtime dir
     monkeypatch.setenv("EDGE_RUNTIME_DIR", str(tmp_path / "rt"))
     monkeypatch.setenv("EDGE_NODE_CONFIG", sink.to_json())
-    here = NodeConfig.from_env("sink")
+    here = NodeConfig.take_from_env()
     assert here.inputs["in"].endpoint == local.replace("{runtime}", str(tmp_path / "rt"))
