@@ -206,16 +206,18 @@ class _Decoding:
 
 
 def _check_depth(value: Any, max_depth: int) -> None:
-    """Iterative, so a deep value cannot exhaust the stack here or later in a consumer."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """Level by level, without recursion; scalars are skipped at C speed (set of types)."""
+    level, depth = [value], 1
+    while level:
         if depth > max_depth:
             raise DecodeError(f"header nests deeper than {max_depth} levels")
-        children = item.values() if type(item) is dict else item
-        for child in children:
-            if type(child) is list or type(child) is dict:
-                stack.append((child, depth + 1))
+        deeper = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            kinds = set(map(type, children))
+            if list in kinds or dict in kinds:
+                deeper.extend(c for c in children if type(c) is list or type(c) is dict)
+        level, depth = deeper, depth + 1
 
 
 def _refuse_timestamps(value: Any) -> None:

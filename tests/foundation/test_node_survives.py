@@ -171,3 +171,18 @@ def test_latest_only_after_a_stall_hands_over_a_fresh_frame(short_dir):
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def test_services_and_clients_refuse_oversized_frames_in_the_socket(short_dir):
+    from edge import Client, Service
+    from messages import Limits
+    from messages.codec import CONTROL_LIMITS
+
+    service = Service(f"ipc://{short_dir}/svc.sock", limits=CONTROL_LIMITS)
+    client = Client(service.endpoint, limits=Limits(max_total_bytes=1 << 20))
+    try:
+        assert service.socket.getsockopt(zmq.MAXMSGSIZE) == 256 << 10
+        assert client._connected().getsockopt(zmq.MAXMSGSIZE) == 8 << 20  # the header limit
+    finally:
+        client.close()
+        service.close()
