@@ -174,7 +174,7 @@ class Input:
             max_age_s = 1.0 if queue_size == 1 else 0.0
         self._max_age_ns = int(max_age_s * 1e9) if max_age_s > 0 else 0
         self._sized_for = ASSUMED_MESSAGE_BYTES
-        self.hwm = hwm_for(queue_bytes, self._sized_for)
+        self.hwm = self._hwm()
         self.socket = context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, self.hwm)
@@ -191,6 +191,14 @@ class Input:
 
     def _queue_len(self) -> int:
         return max(1, min(self.queue_size, self.queue_bytes // self._sized_for))
+
+    def _hwm(self) -> int:
+        """Latest-only takes all the budget allows, so each drain reaches the newest message
+        (a small HWM would leave the backlog in the publisher, delivered in order). A queue
+        takes no more than it keeps, which also bounds a reader that stalls before it has
+        seen one big message: queue_size of them."""
+        hwm = hwm_for(self.queue_bytes, self._sized_for)
+        return hwm if self.queue_size == 1 else min(self.queue_size, hwm)
 
     def drain(self) -> None:
         """Move everything the socket holds into the queue, keeping the newest."""
@@ -213,7 +221,7 @@ class Input:
         """Bigger messages than assumed: fewer fit the budget, in the queue and in the pipe."""
         self._sized_for = _headroom(message_bytes)
         self.queue = collections.deque(self.queue, maxlen=self._queue_len())
-        hwm = hwm_for(self.queue_bytes, self._sized_for)
+        hwm = self._hwm()
         if hwm < self.hwm:
             self.hwm = hwm
             self.socket.setsockopt(zmq.RCVHWM, hwm)
