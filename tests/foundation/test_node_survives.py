@@ -146,31 +146,34 @@ def test_a_stalled_subscriber_holds_a_bounded_number_of_bytes(short_dir):
 
 
 @pytest.mark.timeout(30)
-def test_latest_only_after_a_stall_hands_over_a_fresh_frame(short_dir):
-    context = zmq.Context.instance()
-    endpoint = f"ipc://{short_dir}/fresh.sock"
+def test_latest_only_after_a_stall_hands_over_a_fresh_frame(raw_pub):
+    """Both HWMs (1000 small messages each) fill with old messages during the stall."""
+    socket, endpoint = raw_pub
+    socket.setsockopt(zmq.SNDHWM, 1000)
     stop = threading.Event()
 
     def publish():
-        publisher = Publisher(context, endpoint, source="cam")
+        seq = 1
         while not stop.is_set():
-            publisher.send("cam", np.zeros((8, 8, 3), np.uint8))
-            time.sleep(0.0002)  # fast enough to fill both HWMs (2 x 1000 messages) during the stall
-        publisher.close()
+            seq += 1
+            socket.send_multipart([b"cam", header(seq=seq, pub_ns=time.time_ns())])
+            if seq % 100 == 0:
+                time.sleep(0.001)
 
-    thread = threading.Thread(target=publish)
-    thread.start()
-    try:
-        with Node("reader", handle_signals=False) as node:
-            node.subscribe("cam", endpoint=endpoint)
-            assert node.next_event(timeout_s=10) is not None
+    with Node("reader", handle_signals=False) as node:
+        node.subscribe("cam", endpoint=endpoint)
+        connect(socket, node, b"cam")
+        thread = threading.Thread(target=publish)
+        thread.start()
+        try:
             time.sleep(3.0)  # the reader stalls
             event = node.next_event(timeout_s=5)
             age_s = (time.time_ns() - event.pub_ns) / 1e9
             assert age_s < 1.0, f"first frame after the stall is {age_s:.1f} s old"
-    finally:
-        stop.set()
-        thread.join(timeout=10)
+            assert node.stats()["inputs"]["cam"]["stale"] > 0
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
 
 def test_services_and_clients_refuse_oversized_frames_in_the_socket(short_dir):
