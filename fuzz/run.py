@@ -40,10 +40,20 @@ def write_seeds(target: str, directory: Path) -> None:
         (directory / f"seed-{index}").write_bytes(data)
 
 
+def write_dictionary(path: Path) -> None:
+    """libFuzzer's -dict format: one quoted, \\x-escaped entry per line."""
+    from fuzz.targets import dictionary
+
+    lines = ['"' + "".join(f"\\x{b:02x}" for b in entry) + '"' for entry in dictionary()]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def run(target: str, args: argparse.Namespace) -> int:
     corpus = Path(args.corpus) / target if args.corpus else Path(tempfile.mkdtemp(prefix=f"fuzz-{target}-"))
     write_seeds(target, corpus)
-    libfuzzer = [f"-timeout={args.timeout_s}", f"-rss_limit_mb={args.rss_mb}",
+    words = Path(tempfile.mkdtemp(prefix="fuzz-dict-")) / "wire.dict"
+    write_dictionary(words)
+    libfuzzer = [f"-dict={words}", f"-timeout={args.timeout_s}", f"-rss_limit_mb={args.rss_mb}",
                  "-print_final_stats=1", f"-max_len={args.max_len}",
                  f"-artifact_prefix={args.artifacts}/{target}-"]
     if args.runs:

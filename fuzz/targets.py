@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
+import msgpack
 import numpy as np
 
 from messages import (Classification, DecodeError, Detections, Dim, Image, ModelInfo,
@@ -100,3 +101,21 @@ def seeds() -> dict[str, list[bytes]]:
     error = ReplyMessage(3, ok=False, error={"code": "NOT_FOUND", "message": "m", "details": [1]})
     found["reply"].append(bytes_from_frames(error.to_frames(encoder)))
     return found
+
+
+def dictionary() -> list[bytes]:
+    """libFuzzer dictionary entries: msgpack-encoded names and values a decoder branches on."""
+    from dataclasses import fields
+
+    from messages import SCHEMAS
+
+    words = {"v", "type", "seq", "stamp_ns", "pub_ns", "src", "body", "id", "method", "ok",
+             "error", "code", "message", "timeout_ms", "priority", "names", "formats", "offsets",
+             ",", "<f4\n", "|O", "<U1", "|V8", "f4,i4", "<f4", "|u1", "float32", "bgr8"}
+    for name, schema in SCHEMAS.items():
+        words.add(name)
+        words.update(f.name for f in fields(schema))
+    entries = [msgpack.packb(word) for word in sorted(words)]
+    entries += [msgpack.packb(n) for n in (2**63, 2**64 - 1, -1, -2**63, 2**31, 0.5, float("inf"))]
+    entries += [b"\xd6\xff\x00\x00\x00\x01", b"\xc7\x09\x01", b"\xd4\x02\x00", b"\x91" * 8]
+    return entries

@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import msgpack
+from dataclasses import fields
+
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 
 from fuzz.targets import TARGETS, bytes_from_frames, frames_from_bytes, seeds
+from messages import SCHEMAS, new_encoder
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZ_S = int(os.environ.get("EDGE_FUZZ_S", "20"))
@@ -37,26 +40,68 @@ def test_seeds_round_trip_through_the_frame_split():
             TARGETS[target](data)
 
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), st.floats(),
-                    st.text(max_size=8), st.binary(max_size=8))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=20)
-TYPES = ["", "Image", "Detections", "Text", "Classification", "TensorMap", "TensorSpec", "Dim",
-         "ModelMetadata", "ModelInfo", "Stats", "Nope"]
+# Schema-aware values: the fields of every typed body, with dtype-like strings and maps and
+# boundary integers where numpy or our checks branch (coverage cannot see into numpy).
+FIELDS = sorted({f.name for schema in SCHEMAS.values() for f in fields(schema)})
+dtype_like = (st.sampled_from([",", "f4,i4", "<f4\n", "O", "float32", "<f4", "(2)f4", "S3", "V8",
+                               "M8[ns]", "uint8", ">c16", "b1", "float", "int"])
+              | st.text(alphabet="<>|=,()[]fiucbOSUVMm0123456789 \n", max_size=8)
+              | st.fixed_dictionaries({"names": st.just(["a"]), "formats": st.just(["<f4"]),
+                                       "offsets": st.lists(st.sampled_from([0, -1, 2**63, 2**64 - 1])
+                                                           | st.integers(-2**63, 2**64 - 1),
+                                                           min_size=1, max_size=1)}))
+scalars = st.one_of(st.none(), st.booleans(), st.sampled_from([0, 1, -1, 2**31, 2**63, 2**64 - 1]),
+                    st.integers(-2**63, 2**64 - 1), st.floats(), st.text(max_size=8),
+                    st.binary(max_size=8), dtype_like,
+                    hnp.arrays(st.sampled_from(["|u1", "<f4", "<i4", ">f8", "|b1"]),
+                               hnp.array_shapes(min_dims=0, max_dims=3, max_side=3)))
+spec_like = st.fixed_dictionaries({"name": st.text(max_size=3), "dtype": dtype_like},
+                                  optional={"shape": st.lists(st.fixed_dictionaries(
+                                      {}, optional={"size": scalars, "dynamic": scalars}),
+                                      max_size=2)})
+values = st.recursive(scalars | spec_like, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=4), inner,
+                                        max_size=5), max_leaves=24)
+TYPES = sorted(SCHEMAS) + ["", "Nope"]
 
 
-@settings(max_examples=400, deadline=1000)
-@given(type_name=st.sampled_from(TYPES), body=values, seq=st.integers(-1, 2**64 - 1),
-       buffers=st.lists(st.binary(max_size=16), max_size=3))
-def test_structured_stream_headers_raise_only_decode_errors(type_name, body, seq, buffers):
+def _likely(annotation: str):
+    """Mostly well-typed values, so checks further down the validator are reached too."""
+    for word, strategy in (("str", st.text(max_size=4)), ("int", st.integers(-1, 4)),
+                           ("bool", st.booleans()), ("list", st.lists(spec_like, max_size=2)),
+                           ("dict", st.dictionaries(st.text(max_size=3), scalars, max_size=2)),
+                           ("ndarray", scalars), ("ModelMetadata", st.fixed_dictionaries({}))):
+        if word in str(annotation):
+            return strategy
+    return values
+
+
+def body_for(type_name):
+    """A map of the type's own fields (any may be missing), or any value."""
+    if type_name not in SCHEMAS:
+        return values
+    likely = {f.name: dtype_like if f.name == "dtype" else _likely(f.type)
+              for f in fields(SCHEMAS[type_name])}
+    optional = {name: strategy | values for name, strategy in likely.items()}
+    return st.fixed_dictionaries(likely) | st.fixed_dictionaries({}, optional=optional) | values
+
+
+@pytest.mark.timeout(180)
+@settings(max_examples=int(os.environ.get("EDGE_FUZZ_EXAMPLES", "600")), deadline=1000,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data(), seq=st.integers(-1, 2**64 - 1))
+def test_schema_aware_stream_messages_raise_only_decode_errors(data, seq):
+    type_name = data.draw(st.sampled_from(TYPES))
     header = {"v": 1, "type": type_name, "seq": seq, "stamp_ns": 1, "pub_ns": 1, "src": "x",
-              "body": body}
-    TARGETS["stream"](bytes_from_frames([b"t", msgpack.packb(header), *buffers]))
+              "body": data.draw(body_for(type_name))}
+    packed, buffers = new_encoder().pack(header)
+    TARGETS["stream"](bytes_from_frames([b"t", packed, *buffers]))
 
 
-@settings(max_examples=300, deadline=1000)
-@given(header=values, buffers=st.lists(st.binary(max_size=16), max_size=3))
-def test_structured_requests_and_replies_raise_only_decode_errors(header, buffers):
-    data = bytes_from_frames([msgpack.packb(header), *buffers])
+@settings(max_examples=300, deadline=1000, suppress_health_check=list(HealthCheck))
+@given(header=values)
+def test_structured_requests_and_replies_raise_only_decode_errors(header):
+    packed, buffers = new_encoder().pack(header)
+    data = bytes_from_frames([packed, *buffers])
     TARGETS["request"](data)
     TARGETS["reply"](data)
