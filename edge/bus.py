@@ -230,7 +230,7 @@ class Input:
         return self.queue
 
     def pop(self) -> Optional[StreamMessage]:
-        """Decode and return the oldest queued message; bad and stale ones are counted and skipped."""
+        """Decode and return the oldest queued message; bad and stale ones are counted, skipped."""
         while self.queue:
             frames = self.queue.popleft()
             try:
@@ -270,13 +270,12 @@ class Input:
 
     def _count(self, message: StreamMessage, delivered: bool) -> None:
         last = self._last
-        gap = 0
-        if last is not None and last[0] == message.source and 0 < message.seq - last[1] <= MAX_SEQ_GAP:
-            gap = message.seq - last[1] - 1
+        step = message.seq - last[1] if last is not None and last[0] == message.source else 0
+        gap = step - 1 if 0 < step <= MAX_SEQ_GAP else 0
         if delivered:
             self.stats.received += 1
         else:
-            gap += 1
+            gap += 1  # skipped as stale: dropped too
         self.stats.dropped += gap
         self._unreported_drops += gap
         self._last = (message.source, message.seq)

@@ -49,7 +49,8 @@ def write_dictionary(path: Path) -> None:
 
 
 def run(target: str, args: argparse.Namespace) -> int:
-    corpus = Path(args.corpus) / target if args.corpus else Path(tempfile.mkdtemp(prefix=f"fuzz-{target}-"))
+    corpus = (Path(args.corpus) / target if args.corpus
+              else Path(tempfile.mkdtemp(prefix=f"fuzz-{target}-")))
     write_seeds(target, corpus)
     words = Path(tempfile.mkdtemp(prefix="fuzz-dict-")) / "wire.dict"
     write_dictionary(words)

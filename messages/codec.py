@@ -65,9 +65,9 @@ class Limits:
         return max(self.max_header_bytes, self.max_total_bytes)
 
     def replace(self, **changes) -> "Limits":
-        values = {k: getattr(self, k) for k in ("max_header_bytes", "max_total_bytes",
-                                                "max_buffers", "max_ndim", "max_items", "max_depth")}
-        return Limits(**{**values, **changes})
+        names = ("max_header_bytes", "max_total_bytes", "max_buffers", "max_ndim", "max_items",
+                 "max_depth")
+        return Limits(**{**{name: getattr(self, name) for name in names}, **changes})
 
 
 # Per kind of socket. Requests and replies carry model uploads (4 MiB chunks in the header)
@@ -177,7 +177,8 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
     if _TIMESTAMP_RE.search(header) is not None:  # rare: only then look for one
         _refuse_timestamps(value)
     if frames and not all(decoding.used):
-        raise DecodeError(f"{decoding.used.count(False)} buffer frame(s) not referenced by the header")
+        raise DecodeError(f"{decoding.used.count(False)} buffer frame(s) not referenced "
+                          "by the header")
     return value
 
 
@@ -238,7 +239,8 @@ def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
     try:
         index, dtype_str, shape = msgpack.unpackb(payload, ext_hook=_no_ext, timestamp=2)
     except Exception:
-        raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]") from None
+        raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]"
+                          ) from None
     if type(index) is not int or not 0 <= index < len(frames):
         raise DecodeError(f"ndarray buffer index {short(index)} out of range (have {len(frames)})")
     if used[index]:
@@ -247,7 +249,8 @@ def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
     if dtype is None:
         dtype = check_dtype(dtype_str)
     if type(shape) is not list or len(shape) > limits.max_ndim:
-        raise DecodeError(f"ndarray shape {short(shape)} is not a list of at most {limits.max_ndim} dims")
+        raise DecodeError(f"ndarray shape {short(shape)} is not a list of at most "
+                          f"{limits.max_ndim} dims")
     count = 1
     for dim in shape:
         if type(dim) is not int or not 0 <= dim <= _MAX_DIM:

@@ -11,12 +11,12 @@ from typing import Any, Optional, Sequence
 
 import msgpack
 
-from messages.codec import (REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder, Limits,
-                            PROTOCOL_VERSION, frame_buffer, short, unpack)
+from messages.codec import (REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder,
+                            Limits, PROTOCOL_VERSION, frame_buffer, short, unpack)
 from messages.schema import Schema, decode_typed, schema_to_wire
 
 
-MAX_SEQ = (1 << 63) - 1  # seq and times are int64 on the wire: counters built on them cannot overflow
+MAX_SEQ = (1 << 63) - 1  # seq and times fit int64, so counters built on them cannot overflow
 
 
 def new_encoder() -> Encoder:
@@ -66,7 +66,8 @@ class StreamMessage:
     @classmethod
     def from_frames(cls, frames: Sequence[Any], limits: Limits = STREAM_LIMITS) -> "StreamMessage":
         if len(frames) < 2:
-            raise DecodeError(f"stream message needs [topic, header, *buffers], got {len(frames)} frame(s)")
+            raise DecodeError(f"stream message needs [topic, header, *buffers], "
+                              f"got {len(frames)} frame(s)")
         try:
             topic = bytes(frames[0]).decode()
         except UnicodeDecodeError:
@@ -74,7 +75,8 @@ class StreamMessage:
         header = _header(frames, 1, "stream", limits)
         seq, stamp_ns, pub_ns = header.get("seq"), header.get("stamp_ns"), header.get("pub_ns")
         if (type(seq) is not int or type(stamp_ns) is not int or type(pub_ns) is not int
-                or not (0 <= seq <= MAX_SEQ and 0 <= stamp_ns <= MAX_SEQ and 0 <= pub_ns <= MAX_SEQ)):
+                or not (0 <= seq <= MAX_SEQ and 0 <= stamp_ns <= MAX_SEQ
+                        and 0 <= pub_ns <= MAX_SEQ)):
             for key in ("seq", "stamp_ns", "pub_ns"):
                 if not 0 <= _field(header, key, int, "stream") <= MAX_SEQ:
                     raise DecodeError(f"stream header {key!r} must be in [0, 2**63)")
@@ -106,7 +108,8 @@ class RequestMessage:
         return [packed, *buffers]
 
     @classmethod
-    def from_frames(cls, frames: Sequence[Any], limits: Limits = REQUEST_LIMITS) -> "RequestMessage":
+    def from_frames(cls, frames: Sequence[Any],
+                    limits: Limits = REQUEST_LIMITS) -> "RequestMessage":
         header = _header(frames, 0, "request", limits)
         request_id = header.get("id")
         if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):

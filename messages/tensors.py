@@ -43,7 +43,8 @@ class Dim(Schema):
     def validate(self) -> None:
         need(self.size is None or (type(self.size) is int and self.size >= 0),
              f"dim size must be a non-negative int or None, got {short(self.size)}")
-        need(self.name is None or isinstance(self.name, str), f"dim name must be a string, got {short(self.name)}")
+        need(self.name is None or isinstance(self.name, str),
+             f"dim name must be a string, got {short(self.name)}")
         need(isinstance(self.dynamic, bool), "dim dynamic must be a bool")
         need(self.dynamic or self.size is not None, "a fixed dim needs a size")
 

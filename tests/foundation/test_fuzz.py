@@ -43,13 +43,12 @@ def test_seeds_round_trip_through_the_frame_split():
 # Schema-aware values: the fields of every typed body, with dtype-like strings and maps and
 # boundary integers where numpy or our checks branch (coverage cannot see into numpy).
 FIELDS = sorted({f.name for schema in SCHEMAS.values() for f in fields(schema)})
+OFFSETS = st.sampled_from([0, -1, 2**63, 2**64 - 1]) | st.integers(-2**63, 2**64 - 1)
 dtype_like = (st.sampled_from([",", "f4,i4", "<f4\n", "O", "float32", "<f4", "(2)f4", "S3", "V8",
                                "M8[ns]", "uint8", ">c16", "b1", "float", "int"])
               | st.text(alphabet="<>|=,()[]fiucbOSUVMm0123456789 \n", max_size=8)
               | st.fixed_dictionaries({"names": st.just(["a"]), "formats": st.just(["<f4"]),
-                                       "offsets": st.lists(st.sampled_from([0, -1, 2**63, 2**64 - 1])
-                                                           | st.integers(-2**63, 2**64 - 1),
-                                                           min_size=1, max_size=1)}))
+                                       "offsets": st.lists(OFFSETS, min_size=1, max_size=1)}))
 scalars = st.one_of(st.none(), st.booleans(), st.sampled_from([0, 1, -1, 2**31, 2**63, 2**64 - 1]),
                     st.integers(-2**63, 2**64 - 1), st.floats(), st.text(max_size=8),
                     st.binary(max_size=8), dtype_like,

@@ -57,7 +57,7 @@ def test_bad_messages_are_counted_rate_limited_and_never_stop_the_node(raw_pub, 
             event = node.next_event(timeout_s=10)
         assert event is not None and event.value == "still alive"
         stats = node.stats()["inputs"]["t"]
-        # The queue keeps what fits its byte budget (about 1000 small messages); the rest is drained.
+        # The queue keeps what fits its byte budget (about 1000 small messages); the rest drains.
         assert stats["decode_errors"] + stats["drained"] == 10_000 and stats["received"] == 2
         assert stats["decode_errors"] >= 1000
         assert len([r for r in caplog.records if r.name == "edge.bus"]) < 10
