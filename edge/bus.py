@@ -150,6 +150,7 @@ class InputStats:
 
 
 MAX_SEQ_GAP = 1 << 32  # a larger jump is a restarted or lying publisher, not drops
+CLOCK_SKEW_AFTER_S = 5.0  # messages all older than max_age_s this long: the clocks differ
 
 
 class Input:
@@ -261,8 +262,8 @@ class Input:
         now = time.monotonic()
         if self._stale_since is None:
             self._stale_since = now
-        elif now - self._stale_since > self._max_age_ns / 1e9:
-            # Everything has looked old for longer than max_age: the clocks differ.
+        elif now - self._stale_since > max(CLOCK_SKEW_AFTER_S, 5 * self._max_age_ns / 1e9):
+            # Everything has looked old for much longer than a backlog takes: the clocks differ.
             self._clock_offset_ns += age_ns
             self._stale_since = None
             return False

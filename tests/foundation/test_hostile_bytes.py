@@ -83,7 +83,7 @@ def test_many_small_containers_within_the_header_limit_stop_decoding_early():
     header = b"\xdc" + (15).to_bytes(2, "big") + inner * 15
     assert len(header) <= codec.STREAM_LIMITS.max_header_bytes
     elapsed, why = timed_decode([b"t", header])
-    assert elapsed < 0.5 and "items" in why
+    assert elapsed < 2.0 and "items" in why  # stopped early: a full decode builds ~1M lists
 
 
 def test_deep_nesting_is_refused_and_error_text_stays_short():

@@ -169,7 +169,8 @@ def test_latest_only_after_a_stall_hands_over_a_fresh_frame(raw_pub):
             time.sleep(3.0)  # the reader stalls
             event = node.next_event(timeout_s=5)
             age_s = (time.time_ns() - event.pub_ns) / 1e9
-            assert age_s < 1.0, f"first frame after the stall is {age_s:.1f} s old"
+            # At most max_age_s (1 s) when handed over; main hands over one as old as the stall.
+            assert age_s < 1.5, f"first frame after the stall is {age_s:.1f} s old"
             assert node.stats()["inputs"]["cam"]["stale"] > 0
         finally:
             stop.set()
