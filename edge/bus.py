@@ -174,11 +174,7 @@ class Input:
         if max_age_s is None:
             max_age_s = 1.0 if queue_size == 1 else 0.0
         self._max_age_ns = int(max_age_s * 1e9) if max_age_s > 0 else 0
-        # Latest-only assumes the largest message until the first one shows its size (then
-        # grows its HWM once): a node that subscribes and then loads a model for a minute
-        # holds one frame, not a thousand.
-        self._sizing = queue_size == 1
-        self._sized_for = limits.max_total_bytes if self._sizing else ASSUMED_MESSAGE_BYTES
+        self._sized_for = ASSUMED_MESSAGE_BYTES
         self.hwm = self._hwm()
         self.socket = context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
@@ -219,19 +215,15 @@ class Input:
                 self.stats.drained += 1
             queue.append(frames)
             size = sum(map(len, frames))
-            if size > self._sized_for or self._sizing:
+            if size > self._sized_for:
                 queue = self._resize(size)
 
     def _resize(self, message_bytes: int) -> collections.deque:
-        """Bigger messages than assumed: fewer fit the budget, in the queue and in the pipe.
-        Or the first message of a latest-only input: as many as fit."""
-        if self._sizing:
-            self._sizing = False
-            message_bytes = max(message_bytes, ASSUMED_MESSAGE_BYTES)
+        """Bigger messages than assumed: fewer fit the budget, in the queue and in the pipe."""
         self._sized_for = _headroom(message_bytes)
         self.queue = collections.deque(self.queue, maxlen=self._queue_len())
         hwm = self._hwm()
-        if hwm != self.hwm:
+        if hwm < self.hwm:
             self.hwm = hwm
             self.socket.setsockopt(zmq.RCVHWM, hwm)
             self.socket.disconnect(self.endpoint)  # a new pipe takes the new HWM

@@ -190,25 +190,3 @@ def test_services_and_clients_refuse_oversized_frames_in_the_socket(short_dir):
     finally:
         client.close()
         service.close()
-
-
-@pytest.mark.timeout(30)
-def test_a_latest_only_input_that_never_read_holds_one_big_message(short_dir):
-    """A node that subscribes, then spends a while loading a model before it reads."""
-    context = zmq.Context.instance()
-    endpoint = f"ipc://{short_dir}/early.sock"
-    publisher = Publisher(context, endpoint, source="cam")
-    source = Input(context, "in", "cam", endpoint, queue_size=1)
-    try:
-        assert source.hwm == 1
-        frame = np.zeros(1 << 20, np.uint8)
-        for _ in range(100):
-            publisher.send("cam", frame)
-            time.sleep(0.005)
-        time.sleep(0.3)
-        source.drain()  # the first read: everything the socket took while nobody read
-        assert source.stats.drained + len(source.queue) <= 4
-        assert source.hwm > 1  # sized by the first message: as many as fit the budget
-    finally:
-        publisher.close()
-        source.close()
