@@ -27,6 +27,7 @@ QUEUE_BYTES = 64 << 20  # default budget of one subscriber's queue, on each side
 ASSUMED_MESSAGE_BYTES = 64 << 10  # until the first message shows its size
 REBIND_LINGER_MS = 1000  # the old socket may still flush this long after a rebind
 REBIND_WAIT_S = 1.0
+RECONNECT_MS = 10  # inputs come back this soon after a publisher rebinds (ZeroMQ's default: 100)
 
 
 def hwm_for(queue_bytes: int, message_bytes: int) -> int:
@@ -180,6 +181,7 @@ class Input:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, self.hwm)
         self.socket.setsockopt(zmq.MAXMSGSIZE, limits.max_frame_bytes)
+        self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.socket.setsockopt(zmq.SUBSCRIBE, self._topic_bytes)
         self.socket.connect(endpoint)
         self.queue: collections.deque = collections.deque(maxlen=self._queue_len())
