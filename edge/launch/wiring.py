@@ -44,7 +44,8 @@ class Wiring:
     def config(self, node: NodeSpec, parameters: Optional[dict] = None,
                type_name: Optional[str] = None) -> NodeConfig:
         """The NodeConfig `node` runs with; `parameters` and `type_name` override the file's."""
-        inputs = {local: InputConfig(spec.topic, self.routes[spec.topic].endpoint, spec.queue_size)
+        inputs = {local: InputConfig(spec.topic, self.routes[spec.topic].endpoint, spec.queue_size,
+                                     **spec.limits)
                   for local, spec in node.inputs.items()}
         outputs = {local: OutputConfig(topic, self.publishers[node.name])
                    for local, topic in node.outputs.items()}
