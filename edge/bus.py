@@ -1,4 +1,10 @@
-"""PUB/SUB transport: publishers bind, subscribers connect, topics match exactly."""
+"""PUB/SUB transport: publishers bind, subscribers connect, topics match exactly.
+
+Memory is bounded in bytes. ZeroMQ's high-water marks count messages and are fixed when a
+pipe (one per peer) is created, so each side assumes small messages until the first big
+one shows its size, then picks HWM = budget / size and re-creates its pipes once: the
+publisher rebinds (subscribers reconnect by themselves), an input reconnects.
+"""
 from __future__ import annotations
 
 import collections
@@ -12,26 +18,73 @@ import zmq
 from edge.endpoints import bind, close_socket, connect, remove_ipc
 from edge.errors import InvalidArgument
 from messages import DecodeError, Limits, StreamMessage, new_encoder
-from messages.codec import DEFAULT_LIMITS
+from messages.codec import STREAM_LIMITS
 
 log = logging.getLogger("edge.bus")
 
-DEFAULT_HWM = 1000  # ZeroMQ's default; far smaller HWMs drop messages even for a peer that keeps up,
-#                   because the publisher learns of reads in batches of about HWM/2
+DEFAULT_HWM = 1000  # ZeroMQ's default and our ceiling; far smaller HWMs drop messages even for a
+#                   peer that keeps up, because the publisher learns of reads in batches of HWM/2
+QUEUE_BYTES = 64 << 20  # default budget of one subscriber's queue, on each side
+ASSUMED_MESSAGE_BYTES = 64 << 10  # until the first message shows its size
+REBIND_LINGER_MS = 1000  # the old socket may still flush this long after a rebind
+REBIND_WAIT_S = 1.0
+RECONNECT_MS = 10  # inputs come back this soon after a publisher rebinds (ZeroMQ's default: 100)
+
+
+def hwm_for(queue_bytes: int, message_bytes: int) -> int:
+    """Messages of `message_bytes` that fit a `queue_bytes` budget (1 .. DEFAULT_HWM)."""
+    return max(1, min(DEFAULT_HWM, queue_bytes // max(1, message_bytes)))
+
+
+def _headroom(message_bytes: int) -> int:
+    return message_bytes + message_bytes // 4  # so slowly growing sizes do not resize every time
+
+
+class LogLimit:
+    """At most `burst` lines per `period_s` for one source of warnings, then a count."""
+
+    def __init__(self, logger: logging.Logger, period_s: float = 10.0, burst: int = 3):
+        self._log, self._period_s, self._burst = logger, period_s, burst
+        self._window_start, self._lines, self.suppressed = float("-inf"), 0, 0
+
+    def warning(self, message: str, *args, exc_info: Any = None) -> None:
+        now = time.monotonic()
+        if now - self._window_start >= self._period_s:
+            if self.suppressed:
+                self._log.warning("(%d similar warnings suppressed in %.0f s)",
+                                  self.suppressed, self._period_s)
+            self._window_start, self._lines, self.suppressed = now, 0, 0
+        if self._lines < self._burst:
+            self._lines += 1
+            self._log.warning(message, *args, exc_info=exc_info)
+        else:
+            self.suppressed += 1
 
 
 class Publisher:
-    """One bound PUB socket; any number of topics, each with its own sequence number."""
+    """One bound PUB socket; any number of topics, each with its own sequence number.
 
-    def __init__(self, context: zmq.Context, endpoint: str, *, source: str, hwm: int = DEFAULT_HWM):
-        self.socket = context.socket(zmq.PUB)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.SNDHWM, hwm)
+    `queue_bytes` bounds what the socket holds for each subscriber: a stalled one costs at
+    most that, and the others are not slowed (PUB drops for the full pipe only).
+    """
+
+    def __init__(self, context: zmq.Context, endpoint: str, *, source: str,
+                 queue_bytes: int = QUEUE_BYTES, message_bytes: int = ASSUMED_MESSAGE_BYTES):
+        self._context, self.queue_bytes = context, queue_bytes
+        self._sized_for = message_bytes  # the message size the current HWM was chosen for
+        self.hwm = hwm_for(queue_bytes, message_bytes)
+        self.socket = self._open()
         self.endpoint = bind(self.socket, endpoint)
         self.also: list[str] = []   # more bound endpoints: ipc for this host, tcp for others
         self.source = source
         self._encoder = new_encoder()
         self._seq: dict[str, int] = {}
+
+    def _open(self) -> zmq.Socket:
+        socket = self._context.socket(zmq.PUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.SNDHWM, self.hwm)
+        return socket
 
     def send(self, topic: str, value: Any, stamp_ns: Optional[int] = None) -> int:
         """Publish without copying C-contiguous arrays; returns the message's seq.
@@ -44,8 +97,36 @@ class Publisher:
         pub_ns = time.time_ns()
         message = StreamMessage(topic, value, seq, stamp_ns if stamp_ns is not None else pub_ns,
                                 pub_ns, self.source)
-        self.socket.send_multipart(message.to_frames(self._encoder), copy=False)
+        frames = message.to_frames(self._encoder)
+        self.socket.send_multipart(frames, copy=False)
+        size = sum(map(len, frames))
+        if size > self._sized_for:
+            self._resize(size)
         return seq
+
+    def _resize(self, message_bytes: int) -> None:
+        self._sized_for = _headroom(message_bytes)
+        hwm = hwm_for(self.queue_bytes, self._sized_for)
+        if hwm >= self.hwm:
+            return
+        log.info("publisher %s: %d-byte messages, HWM %d -> %d (budget %d bytes); rebinding",
+                 self.endpoint, message_bytes, self.hwm, hwm, self.queue_bytes)
+        self.hwm = hwm
+        self._rebind()
+
+    def _rebind(self) -> None:
+        """New pipes take the new HWM: close (the last message still flushes), bind again."""
+        self.socket.close(linger=REBIND_LINGER_MS)
+        deadline = time.monotonic() + REBIND_WAIT_S
+        self.socket = self._open()
+        while True:
+            try:
+                bind(self.socket, self.endpoint)
+                return
+            except zmq.ZMQError as exc:
+                if exc.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     @property
     def published(self) -> dict:
@@ -66,14 +147,21 @@ class Publisher:
 
 @dataclass
 class InputStats:
-    received: int = 0       # messages delivered to the node
-    dropped: int = 0        # never delivered: drained by the queue policy or lost upstream
-    drained: int = 0        # part of `dropped`: discarded here to keep only the newest
-    decode_errors: int = 0  # malformed messages, dropped
+    received: int = 0        # messages delivered to the node
+    dropped: int = 0         # never delivered: drained by the queue policy or lost upstream
+    drained: int = 0         # part of `dropped`: discarded here to keep only the newest
+    stale: int = 0           # part of `dropped`: older than max_age_s when their turn came
+    decode_errors: int = 0   # malformed messages, dropped
+    handler_errors: int = 0  # callbacks (Node.spin) that raised on this input's events
 
     def as_dict(self) -> dict:
         return dict(received=self.received, dropped=self.dropped, drained=self.drained,
-                    decode_errors=self.decode_errors)
+                    stale=self.stale, decode_errors=self.decode_errors,
+                    handler_errors=self.handler_errors)
+
+
+MAX_SEQ_GAP = 1 << 32  # a larger jump is a restarted or lying publisher, not drops
+CLOCK_SKEW_AFTER_S = 5.0  # messages all older than max_age_s this long: the clocks differ
 
 
 class Input:
@@ -82,29 +170,53 @@ class Input:
     ZMQ_CONFLATE does not work with multipart messages, so latest-only (queue_size=1)
     drains the socket and keeps the newest. Drops are seq gaps between delivered
     messages: both those drained here and those lost upstream (HWM, reconnects).
+    `max_age_s` (default: 1 s for latest-only, off for queues) skips messages published
+    longer ago than that, so a reader that stalled gets the newest frame, not a backlog.
     """
 
     def __init__(self, context: zmq.Context, name: str, topic: str, endpoint: str, *,
-                 queue_size: int = 1, limits: Limits = DEFAULT_LIMITS, hwm: int = DEFAULT_HWM,
+                 queue_size: int = 1, limits: Limits = STREAM_LIMITS,
+                 queue_bytes: int = QUEUE_BYTES, max_age_s: Optional[float] = None,
                  server_key: str | None = None):
         if queue_size < 1:
             raise ValueError(f"input {name!r}: queue_size must be >= 1, got {queue_size}")
         self.name, self.topic, self.endpoint = name, topic, endpoint
         self._topic_bytes = topic.encode()
-        self._limits = limits
+        self._limits, self.queue_size, self.queue_bytes = limits, queue_size, queue_bytes
+        if max_age_s is None:
+            max_age_s = 1.0 if queue_size == 1 else 0.0
+        self._max_age_ns = int(max_age_s * 1e9) if max_age_s > 0 else 0
+        self._sized_for = ASSUMED_MESSAGE_BYTES
+        self.hwm = self._hwm()
         self.socket = context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.RCVHWM, max(hwm, queue_size))
+        self.socket.setsockopt(zmq.RCVHWM, self.hwm)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, limits.max_frame_bytes)
+        self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.socket.setsockopt(zmq.SUBSCRIBE, self._topic_bytes)
         try:
             connect(self.socket, endpoint, server_key)
         except InvalidArgument:
             self.socket.close(linger=0)
             raise
-        self.queue: collections.deque = collections.deque(maxlen=queue_size)
+        self.queue: collections.deque = collections.deque(maxlen=self._queue_len())
         self.stats = InputStats()
+        self.warnings = LogLimit(log)
         self._last: tuple[str, int] | None = None  # (source, seq) of the last delivered message
         self._unreported_drops = 0
+        self._clock_offset_ns = 0  # publisher clock minus ours, learnt only if ages stay too high
+        self._stale_since: Optional[float] = None
+
+    def _queue_len(self) -> int:
+        return max(1, min(self.queue_size, self.queue_bytes // self._sized_for))
+
+    def _hwm(self) -> int:
+        """Latest-only takes all the budget allows, so each drain reaches the newest message
+        (a small HWM would leave the backlog in the publisher, delivered in order). A queue
+        takes no more than it keeps, which also bounds a reader that stalls before it has
+        seen one big message: queue_size of them."""
+        hwm = hwm_for(self.queue_bytes, self._sized_for)
+        return hwm if self.queue_size == 1 else min(self.queue_size, hwm)
 
     def drain(self) -> None:
         """Move everything the socket holds into the queue, keeping the newest."""
@@ -119,28 +231,71 @@ class Input:
             if len(queue) == queue.maxlen:
                 self.stats.drained += 1
             queue.append(frames)
+            size = sum(map(len, frames))
+            if size > self._sized_for:
+                queue = self._resize(size)
+
+    def _resize(self, message_bytes: int) -> collections.deque:
+        """Bigger messages than assumed: fewer fit the budget, in the queue and in the pipe."""
+        self._sized_for = _headroom(message_bytes)
+        self.queue = collections.deque(self.queue, maxlen=self._queue_len())
+        hwm = self._hwm()
+        if hwm < self.hwm:
+            self.hwm = hwm
+            self.socket.setsockopt(zmq.RCVHWM, hwm)
+            self.socket.disconnect(self.endpoint)  # a new pipe takes the new HWM
+            self.socket.connect(self.endpoint)
+        return self.queue
 
     def pop(self) -> Optional[StreamMessage]:
-        """Decode and return the oldest queued message; malformed ones are counted and skipped."""
+        """Decode and return the oldest queued message; bad and stale ones are counted, skipped."""
         while self.queue:
             frames = self.queue.popleft()
             try:
                 message = StreamMessage.from_frames(frames, self._limits)
             except DecodeError as exc:
                 self.stats.decode_errors += 1
-                log.warning("input %r (%s): dropped malformed message: %s", self.name, self.topic, exc)
+                self.warnings.warning("input %r (%s): dropped malformed message: %s",
+                                      self.name, self.topic, exc)
                 continue
-            self._count(message)
+            except Exception as exc:  # a decoder bug: keep the node alive, show the traceback
+                self.stats.decode_errors += 1
+                self.warnings.warning("input %r (%s): decoding failed: %r", self.name, self.topic,
+                                      exc, exc_info=exc)
+                continue
+            if self._max_age_ns and self._is_stale(message.pub_ns):
+                self.stats.stale += 1
+                self._count(message, delivered=False)
+                continue
+            self._count(message, delivered=True)
             return message
         return None
 
-    def _count(self, message: StreamMessage) -> None:
-        self.stats.received += 1
+    def _is_stale(self, pub_ns: int) -> bool:
+        age_ns = time.time_ns() - pub_ns - self._clock_offset_ns
+        if age_ns <= self._max_age_ns:
+            self._stale_since = None
+            return False
+        now = time.monotonic()
+        if self._stale_since is None:
+            self._stale_since = now
+        elif now - self._stale_since > max(CLOCK_SKEW_AFTER_S, 5 * self._max_age_ns / 1e9):
+            # Everything has looked old for much longer than a backlog takes: the clocks differ.
+            self._clock_offset_ns += age_ns
+            self._stale_since = None
+            return False
+        return True
+
+    def _count(self, message: StreamMessage, delivered: bool) -> None:
         last = self._last
-        if last is not None and last[0] == message.source and message.seq > last[1]:
-            gap = message.seq - last[1] - 1
-            self.stats.dropped += gap
-            self._unreported_drops += gap
+        step = message.seq - last[1] if last is not None and last[0] == message.source else 0
+        gap = step - 1 if 0 < step <= MAX_SEQ_GAP else 0
+        if delivered:
+            self.stats.received += 1
+        else:
+            gap += 1  # skipped as stale: dropped too
+        self.stats.dropped += gap
+        self._unreported_drops += gap
         self._last = (message.source, message.seq)
 
     def take_drops(self) -> int:

@@ -78,6 +78,7 @@ class Client:
         if self._socket is None:
             self._socket = self._context.socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
+            self._socket.setsockopt(zmq.MAXMSGSIZE, self._limits.max_frame_bytes)
             try:
                 connect(self._socket, self.endpoint, self.server_key)
             except InvalidArgument:

@@ -19,9 +19,16 @@ RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own r
 
 @dataclass
 class InputConfig:
+    """`queue_bytes` bounds what waits for this input (socket and queue); `max_message_bytes`
+    refuses bigger messages (default: the stream limit, 64 MiB); `max_age_s` skips older
+    messages (default 1 s when latest-only, 0 = off)."""
+
     topic: str
     endpoint: Optional[str] = None
     queue_size: int = 1
+    queue_bytes: Optional[int] = None
+    max_message_bytes: Optional[int] = None
+    max_age_s: Optional[float] = None
 
 
 @dataclass

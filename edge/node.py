@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import zmq
 
-from edge.bus import Input, Publisher
+from edge.bus import QUEUE_BYTES, Input, LogLimit, Publisher
 from edge.config import InputConfig, NodeConfig, claim as claim_launched_config
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
@@ -27,7 +27,7 @@ from edge.node_service import NodeService
 from edge.signals import StopSignals
 from edge.timers import SYSTEM_CLOCK, Timers
 from messages import Limits
-from messages.codec import DEFAULT_LIMITS
+from messages.codec import STREAM_LIMITS
 
 log = logging.getLogger("edge.node")
 
@@ -58,7 +58,7 @@ class Node:
                  outputs: dict | None = None, parameters: dict | None = None,
                  endpoint: str | None = None, control: str | None = None,
                  config: NodeConfig | None = None, context: zmq.Context | None = None,
-                 limits: Limits = DEFAULT_LIMITS, handle_signals: bool = True):
+                 limits: Limits = STREAM_LIMITS, handle_signals: bool = True):
         if config is None:
             config = claim_launched_config(name) or NodeConfig(
                 name=name or f"node-{os.getpid()}", inputs=inputs or {}, outputs=outputs or {},
@@ -71,6 +71,8 @@ class Node:
         self.clock = SYSTEM_CLOCK    # node types pace and stamp with it; edge.testing fakes it
         self._context = context or zmq.Context.instance()
         self._limits = limits
+        self.handler_errors = 0  # callbacks that raised on timer, param or stop events
+        self._handler_warnings = LogLimit(log)
         self._owner = threading.get_ident()
         self._inputs: dict[str, Input] = {}
         self._publishers: dict[str, Publisher] = {}
@@ -87,7 +89,7 @@ class Node:
         self._service: Optional[NodeService] = None
         self._ready_sent = False
         for local, port in config.inputs.items():
-            self.subscribe(local, topic=port.topic, endpoint=port.endpoint, queue_size=port.queue_size)
+            self.subscribe(local)
         if config.service:
             self._ensure_service()
 
@@ -135,8 +137,13 @@ class Node:
 
     # -- inputs, timers, callbacks -------------------------------------------------------
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
-                  queue_size: int | None = None) -> Input:
-        """Read a topic. `name` is the event name: a local input name or the topic itself."""
+                  queue_size: int | None = None, queue_bytes: int | None = None,
+                  max_message_bytes: int | None = None, max_age_s: float | None = None) -> Input:
+        """Read a topic. `name` is the event name: a local input name or the topic itself.
+
+        Limits not given come from the input's config (launch file), else the defaults:
+        `queue_bytes` 64 MiB, `max_message_bytes` 64 MiB, `max_age_s` 1 s when latest-only.
+        """
         self._check_thread()
         port = self.config.inputs.get(name) or InputConfig(topic=topic or name)
         topic = topic or port.topic
@@ -145,10 +152,15 @@ class Node:
             endpoint, server_key = self._lookup.input_route(topic)
         endpoint = endpoint or port.endpoint
         queue_size = queue_size or port.queue_size
+        max_message_bytes = max_message_bytes or port.max_message_bytes
+        limits = (self._limits if max_message_bytes is None
+                  else self._limits.replace(max_total_bytes=max_message_bytes))
         if name in self._inputs:
             self._unsubscribe(name)
-        source = Input(self._context, name, topic, endpoint, queue_size=queue_size,
-                       limits=self._limits, server_key=server_key)
+        source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=limits,
+                       queue_bytes=queue_bytes or port.queue_bytes or QUEUE_BYTES,
+                       max_age_s=max_age_s if max_age_s is not None else port.max_age_s,
+                       server_key=server_key)
         self._inputs[name] = source
         self._poller.register(source.socket, zmq.POLLIN)
         return source
@@ -205,7 +217,22 @@ class Node:
             callback = (self._callbacks.get((event.kind, event.name))
                         or self._callbacks.get(("", event.name)))
             if callback is not None:
-                callback(event)
+                self._call(callback, event)
+
+    def _call(self, callback: Callable[[Event], Any], event: Event) -> None:
+        """A failing callback is counted and logged (rate-limited); the node keeps running."""
+        try:
+            callback(event)
+        except Exception as exc:
+            source = self._inputs.get(event.name) if event.kind == "input" else None
+            if source is not None:
+                source.stats.handler_errors += 1
+                warnings = source.warnings
+            else:
+                self.handler_errors += 1
+                warnings = self._handler_warnings
+            warnings.warning("node %r: callback for %s %r failed: %r", self.name, event.kind,
+                             event.name, exc, exc_info=exc)
 
     def next_event(self, timeout_s: float | None = None) -> Optional[Event]:
         """The next event, None on timeout or after Stop was delivered."""
@@ -293,7 +320,8 @@ class Node:
                            for name, source in self._inputs.items()},
                 "outputs": {port.topic: port.endpoint for port in self.config.outputs.values()},
                 "published": {topic: count for publisher in set(self._publishers.values())
-                              for topic, count in publisher.published.items()}}
+                              for topic, count in publisher.published.items()},
+                "handler_errors": self.handler_errors}
 
     def _announce_ready(self) -> None:
         if not self._ready_sent:

@@ -108,6 +108,7 @@ class Service:
         self._thread: Optional[threading.Thread] = None
         self.socket = self._context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, limits.max_frame_bytes)  # larger: peer dropped
         self.endpoint = bind(self.socket, endpoint)
 
     def add(self, method: str, handler: Handler, *, role: str = "admin") -> None:

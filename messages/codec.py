@@ -8,7 +8,8 @@ msgpack and decode to read-only views on the received frames.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import reprlib
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import msgpack
@@ -16,26 +17,68 @@ import numpy as np
 
 PROTOCOL_VERSION = 1
 EXT_NDARRAY = 1
+MAX_EXT_BYTES = 1024  # an ndarray reference: [index, dtype, shape of <= max_ndim dims]
 
 # Only plain numbers cross the wire: bool, signed/unsigned ints, floats, complex.
-_DTYPE_RE = re.compile(r"^[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|c8|c16)$")
+_DTYPE_RE = re.compile(r"[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|c8|c16)")
+# The three encodings of a msgpack Timestamp (ext -1): fixext 4, fixext 8, ext 8 of 12 bytes.
+_TIMESTAMP_RE = re.compile(rb"\xd6\xff|\xd7\xff|\xc7\x0c\xff")
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
 
 
 class DecodeError(ValueError):
     """A peer sent something this side will not decode; the message says what."""
 
 
+def short(value: Any) -> str:
+    """A bounded repr of a peer's value for error messages (no deep recursion, no huge text)."""
+    return _SHORT.repr(value)
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What a decoder accepts from a peer it does not trust."""
+    """What a decoder accepts from a peer it does not trust.
 
-    max_header_bytes: int = 16 << 20
-    max_total_bytes: int = 4 << 30
-    max_buffers: int = 4096
+    `max_items` counts containers plus their elements over the whole header, so a header
+    of a million empty lists is refused while it is being decoded; `max_total_bytes` also
+    becomes the socket's ZMQ_MAXMSGSIZE (libzmq applies it to each frame).
+    """
+
+    max_header_bytes: int = 8 << 20
+    max_total_bytes: int = 256 << 20
+    max_buffers: int = 256
     max_ndim: int = 32
+    max_items: int = 1 << 17
+    max_depth: int = 32
+    unpack_options: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Precomputed once: msgpack's own per-container and per-string bounds.
+        object.__setattr__(self, "unpack_options", dict(
+            max_str_len=self.max_header_bytes, max_bin_len=self.max_header_bytes,
+            max_array_len=self.max_items, max_map_len=self.max_items, max_ext_len=MAX_EXT_BYTES))
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """For ZMQ_MAXMSGSIZE: no single frame can be larger than the whole message."""
+        return max(self.max_header_bytes, self.max_total_bytes)
+
+    def replace(self, **changes) -> "Limits":
+        names = ("max_header_bytes", "max_total_bytes", "max_buffers", "max_ndim", "max_items",
+                 "max_depth")
+        return Limits(**{**{name: getattr(self, name) for name in names}, **changes})
 
 
-DEFAULT_LIMITS = Limits()
+# Per kind of socket. Requests and replies carry model uploads (4 MiB chunks in the header)
+# and forward() tensors; a stream message is a frame (a 4K RGB image is 25 MB); the control
+# endpoint of `edge launch` takes small commands only.
+REQUEST_LIMITS = Limits()
+REPLY_LIMITS = REQUEST_LIMITS
+STREAM_LIMITS = Limits(max_header_bytes=1 << 20, max_total_bytes=64 << 20)
+CONTROL_LIMITS = Limits(max_header_bytes=256 << 10, max_total_bytes=256 << 10, max_buffers=4,
+                        max_items=1 << 14)
+DEFAULT_LIMITS = REQUEST_LIMITS
 
 
 def check_dtype(dtype_str: str) -> np.dtype:
@@ -43,19 +86,20 @@ def check_dtype(dtype_str: str) -> np.dtype:
     dtype = _DTYPES.get(dtype_str) if isinstance(dtype_str, str) else None
     if dtype is not None:
         return dtype
-    if not isinstance(dtype_str, str) or not _DTYPE_RE.match(dtype_str):
-        raise DecodeError(f"dtype {dtype_str!r} is not allowed (numeric dtypes only)")
+    if not isinstance(dtype_str, str) or not _DTYPE_RE.fullmatch(dtype_str):
+        raise DecodeError(f"dtype {short(dtype_str)} is not allowed (numeric dtypes only)")
     dtype = _DTYPES[dtype_str] = np.dtype(dtype_str)
     return dtype
 
 
 _DTYPES: dict[str, np.dtype] = {}
+_MAX_DIM = np.iinfo(np.intp).max
 
 
 def wire_dtype(dtype: np.dtype) -> str:
     """The wire string of a dtype, or TypeError for anything that is not a plain number."""
     text = np.dtype(dtype).str
-    if not _DTYPE_RE.match(text):
+    if not _DTYPE_RE.fullmatch(text):
         raise TypeError(f"dtype {np.dtype(dtype)} cannot be sent (numeric dtypes only)")
     return text
 
@@ -108,7 +152,10 @@ def frame_buffer(frame: Any) -> memoryview:
 
 
 def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Any:
-    """Decode one msgpack document whose ndarrays refer to `frames`."""
+    """Decode one msgpack document whose ndarrays refer to `frames`.
+
+    Raises DecodeError and nothing else, whatever the bytes.
+    """
     header = frame_buffer(data)
     if header.nbytes > limits.max_header_bytes:
         raise DecodeError(f"header is {header.nbytes} bytes, limit {limits.max_header_bytes}")
@@ -117,50 +164,107 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
     total = header.nbytes + sum(map(len, frames))
     if total > limits.max_total_bytes:
         raise DecodeError(f"message is {total} bytes, limit {limits.max_total_bytes}")
-    used = [False] * len(frames)
-
-    def ext_hook(code: int, payload: bytes) -> np.ndarray:
-        if code != EXT_NDARRAY:
-            raise DecodeError(f"unknown ExtType code {code}")
-        return _ndarray_from_ref(payload, frames, used, limits)
-
+    decoding = _Decoding(frames, limits)
     try:
-        value = msgpack.unpackb(header, ext_hook=ext_hook)
+        value = msgpack.unpackb(header, ext_hook=decoding.ext_hook, list_hook=decoding.count,
+                                object_hook=decoding.count, **limits.unpack_options)
     except DecodeError:
         raise
     except Exception as exc:  # msgpack raises several types for bad input
-        raise DecodeError(f"malformed msgpack: {exc}") from None
-    if frames and not all(used):
-        raise DecodeError(f"{used.count(False)} buffer frame(s) not referenced by the header")
+        raise DecodeError(f"malformed msgpack: {short(exc)}") from None
+    if decoding.containers >= limits.max_depth:  # fewer containers cannot nest deeper
+        _check_depth(value, limits.max_depth)
+    if _TIMESTAMP_RE.search(header) is not None:  # rare: only then look for one
+        _refuse_timestamps(value)
+    if frames and not all(decoding.used):
+        raise DecodeError(f"{decoding.used.count(False)} buffer frame(s) not referenced "
+                          "by the header")
     return value
+
+
+class _Decoding:
+    """Per-message state of unpack: which frames are used, how many items were built."""
+
+    __slots__ = ("frames", "limits", "used", "items", "containers")
+
+    def __init__(self, frames: Sequence[Any], limits: Limits):
+        self.frames, self.limits = frames, limits
+        self.used = [False] * len(frames)
+        self.items = self.containers = 0
+
+    def count(self, container: Any) -> Any:
+        """list/object hook: stops a header of many small containers while it is decoded."""
+        self.containers += 1
+        self.items += len(container) + 1
+        if self.items > self.limits.max_items:
+            raise DecodeError(f"header has more than {self.limits.max_items} items")
+        return container
+
+    def ext_hook(self, code: int, payload: bytes) -> np.ndarray:
+        if code != EXT_NDARRAY:
+            raise DecodeError(f"unknown ExtType code {code}")
+        return _ndarray_from_ref(payload, self.frames, self.used, self.limits)
+
+
+def _check_depth(value: Any, max_depth: int) -> None:
+    """Level by level, without recursion; scalars are skipped at C speed (set of types)."""
+    level, depth = [value], 1
+    while level:
+        if depth > max_depth:
+            raise DecodeError(f"header nests deeper than {max_depth} levels")
+        deeper = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            kinds = set(map(type, children))
+            if list in kinds or dict in kinds:
+                deeper.extend(c for c in children if type(c) is list or type(c) is dict)
+        level, depth = deeper, depth + 1
+
+
+def _refuse_timestamps(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is msgpack.Timestamp:
+            raise DecodeError("msgpack Timestamp (ext -1) is not allowed; only ExtType 1")
+        if type(item) is list:
+            stack.extend(item)
+        elif type(item) is dict:
+            stack.extend(item.values())
 
 
 def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
                       limits: Limits) -> np.ndarray:
     # Hot path for every array received: checks are inlined rather than factored out.
     try:
-        index, dtype_str, shape = msgpack.unpackb(payload)
+        index, dtype_str, shape = msgpack.unpackb(payload, ext_hook=_no_ext, timestamp=2)
     except Exception:
-        raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]") from None
+        raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]"
+                          ) from None
     if type(index) is not int or not 0 <= index < len(frames):
-        raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(frames)})")
+        raise DecodeError(f"ndarray buffer index {short(index)} out of range (have {len(frames)})")
     if used[index]:
         raise DecodeError(f"buffer frame {index} referenced twice")
     dtype = _DTYPES.get(dtype_str) if type(dtype_str) is str else None
     if dtype is None:
         dtype = check_dtype(dtype_str)
     if type(shape) is not list or len(shape) > limits.max_ndim:
-        raise DecodeError(f"ndarray shape {shape!r} is not a list of at most {limits.max_ndim} dims")
+        raise DecodeError(f"ndarray shape {short(shape)} is not a list of at most "
+                          f"{limits.max_ndim} dims")
     count = 1
     for dim in shape:
-        if type(dim) is not int or dim < 0:
-            raise DecodeError(f"ndarray shape {shape!r} has a non-integer or negative dim")
+        if type(dim) is not int or not 0 <= dim <= _MAX_DIM:
+            raise DecodeError(f"ndarray shape {short(shape)} has a non-integer or negative dim")
         count *= dim
     view = frame_buffer(frames[index])
     if view.nbytes != count * dtype.itemsize:
         raise DecodeError(f"buffer frame {index} is {view.nbytes} bytes, "
-                          f"shape {shape} {dtype_str} needs {count * dtype.itemsize}")
+                          f"shape {short(shape)} {dtype_str} needs {count * dtype.itemsize}")
     used[index] = True
     # A read-only view on the received frame: no copy, and nobody can write into it.
     array = np.frombuffer(view.toreadonly(), dtype=dtype)
     return array if len(shape) == 1 else array.reshape(shape)
+
+
+def _no_ext(code: int, payload: bytes) -> None:
+    raise DecodeError("an ndarray reference cannot hold an ExtType")

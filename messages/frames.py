@@ -11,9 +11,12 @@ from typing import Any, Optional, Sequence
 
 import msgpack
 
-from messages.codec import (DEFAULT_LIMITS, DecodeError, Encoder, Limits, PROTOCOL_VERSION, frame_buffer,
-                            unpack)
+from messages.codec import (REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder,
+                            Limits, PROTOCOL_VERSION, frame_buffer, short, unpack)
 from messages.schema import Schema, decode_typed, schema_to_wire
+
+
+MAX_SEQ = (1 << 63) - 1  # seq and times fit int64, so counters built on them cannot overflow
 
 
 def new_encoder() -> Encoder:
@@ -28,7 +31,8 @@ def _header(frames: Sequence[Any], first: int, what: str, limits: Limits) -> dic
         raise DecodeError(f"{what} header must be a map, got {type(header).__name__}")
     version = header.get("v")
     if version != PROTOCOL_VERSION:
-        raise DecodeError(f"unknown protocol version {version!r} (this side speaks {PROTOCOL_VERSION})")
+        raise DecodeError(f"unknown protocol version {short(version)} "
+                          f"(this side speaks {PROTOCOL_VERSION})")
     return header
 
 
@@ -60,18 +64,22 @@ class StreamMessage:
         return [self.topic.encode(), header, *buffers]
 
     @classmethod
-    def from_frames(cls, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> "StreamMessage":
+    def from_frames(cls, frames: Sequence[Any], limits: Limits = STREAM_LIMITS) -> "StreamMessage":
         if len(frames) < 2:
-            raise DecodeError(f"stream message needs [topic, header, *buffers], got {len(frames)} frame(s)")
+            raise DecodeError(f"stream message needs [topic, header, *buffers], "
+                              f"got {len(frames)} frame(s)")
         try:
             topic = bytes(frames[0]).decode()
         except UnicodeDecodeError:
             raise DecodeError("topic frame is not UTF-8") from None
         header = _header(frames, 1, "stream", limits)
         seq, stamp_ns, pub_ns = header.get("seq"), header.get("stamp_ns"), header.get("pub_ns")
-        if type(seq) is not int or type(stamp_ns) is not int or type(pub_ns) is not int:
+        if (type(seq) is not int or type(stamp_ns) is not int or type(pub_ns) is not int
+                or not (0 <= seq <= MAX_SEQ and 0 <= stamp_ns <= MAX_SEQ
+                        and 0 <= pub_ns <= MAX_SEQ)):
             for key in ("seq", "stamp_ns", "pub_ns"):
-                _field(header, key, int, "stream")
+                if not 0 <= _field(header, key, int, "stream") <= MAX_SEQ:
+                    raise DecodeError(f"stream header {key!r} must be in [0, 2**63)")
         type_name, source = header.get("type", ""), header.get("src", "")
         if type(type_name) is not str or type(source) is not str:
             raise DecodeError("stream header 'type' and 'src' must be strings")
@@ -100,11 +108,12 @@ class RequestMessage:
         return [packed, *buffers]
 
     @classmethod
-    def from_frames(cls, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> "RequestMessage":
+    def from_frames(cls, frames: Sequence[Any],
+                    limits: Limits = REQUEST_LIMITS) -> "RequestMessage":
         header = _header(frames, 0, "request", limits)
         request_id = header.get("id")
         if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
-            raise DecodeError(f"request id must be an int or string, got {request_id!r}")
+            raise DecodeError(f"request id must be an int or string, got {short(request_id)}")
         timeout_ms = _field(header, "timeout_ms", (int, type(None)), "request", None)
         if timeout_ms is not None and timeout_ms < 0:
             raise DecodeError(f"request timeout_ms must be >= 0, got {timeout_ms}")
@@ -113,15 +122,22 @@ class RequestMessage:
                    priority=_field(header, "priority", int, "request", 0))
 
     @staticmethod
-    def peek_id(frames: Sequence[Any]) -> Any:
+    def peek_id(frames: Sequence[Any], limits: Limits = REQUEST_LIMITS) -> Any:
         """Best-effort request id of a request that failed to decode, for the error reply."""
-        try:  # lenient on purpose: the strict decoder already refused this header
-            header = msgpack.unpackb(frame_buffer(frames[0]), strict_map_key=False,
-                                     ext_hook=lambda code, data: None)
+        try:  # lenient on purpose (the strict decoder refused this header), but bounded
+            header = frame_buffer(frames[0])
+            if header.nbytes > limits.max_header_bytes:
+                return None
+            header = msgpack.unpackb(header, strict_map_key=False, ext_hook=_ignore_ext,
+                                     **limits.unpack_options)
             request_id = header.get("id") if isinstance(header, dict) else None
             return request_id if isinstance(request_id, (int, str)) else None
         except Exception:
             return None
+
+
+def _ignore_ext(code: int, data: bytes) -> None:
+    return None
 
 
 @dataclass
@@ -143,7 +159,7 @@ class ReplyMessage:
         return [packed, *buffers]
 
     @classmethod
-    def from_frames(cls, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> "ReplyMessage":
+    def from_frames(cls, frames: Sequence[Any], limits: Limits = REPLY_LIMITS) -> "ReplyMessage":
         header = _header(frames, 0, "reply", limits)
         ok = _field(header, "ok", bool, "reply")
         if ok:

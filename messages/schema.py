@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from messages.codec import DecodeError
+from messages.codec import DecodeError, short
 
 
 class SchemaError(ValueError):
@@ -52,10 +52,10 @@ class Schema:
         names = {f.name for f in fields(cls)}
         unknown = set(body) - names
         if unknown:
-            raise DecodeError(f"{cls.TYPE} has unknown field(s) {sorted(unknown)}")
+            raise DecodeError(f"{cls.TYPE} has unknown field(s) {short(sorted(map(str, unknown)))}")
         try:
             return cls(**cls._wire_fields(body))
-        except (SchemaError, TypeError, ValueError) as exc:
+        except (SchemaError, TypeError, ValueError, ArithmeticError) as exc:
             raise DecodeError(f"invalid {cls.TYPE}: {exc}") from None
 
     @classmethod
@@ -89,7 +89,7 @@ def decode_typed(type_name: str, body: Any) -> Any:
         return body
     schema = SCHEMAS.get(type_name)
     if schema is None:
-        raise DecodeError(f"unknown message type {type_name!r}")
+        raise DecodeError(f"unknown message type {short(type_name)}")
     return schema.from_wire(body)
 
 

@@ -6,8 +6,29 @@ from typing import Optional
 
 import numpy as np
 
-from messages.codec import check_dtype, DecodeError
+from messages.codec import DecodeError, short
 from messages.schema import Schema, SchemaError, need, need_array, need_str
+
+# What a TensorSpec dtype may be: numpy's name of a numeric dtype ("float32") or its wire
+# string ("<f4"). Looked up, never parsed: numpy's dtype parser accepts far more than numbers.
+_NUMERIC = [np.dtype(n) for n in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                                  "uint32", "uint64", "float16", "float32", "float64",
+                                  "complex64", "complex128")]
+SPEC_DTYPES = {text: d.name for d in _NUMERIC
+               for text in (d.name, d.str, d.newbyteorder(">").str, d.newbyteorder("<").str)}
+
+
+def spec_dtype_name(dtype) -> str:
+    """The numpy name for a spec dtype given as a name, a wire string, a dtype or a scalar type."""
+    if isinstance(dtype, (np.dtype, type)) and not isinstance(dtype, str):
+        try:
+            dtype = np.dtype(dtype).str
+        except TypeError:
+            dtype = None
+    name = SPEC_DTYPES.get(dtype) if isinstance(dtype, str) else None
+    if name is None:
+        raise SchemaError(f"unsupported dtype {short(dtype)} (numeric dtypes only)")
+    return name
 
 
 @dataclass
@@ -21,8 +42,9 @@ class Dim(Schema):
 
     def validate(self) -> None:
         need(self.size is None or (type(self.size) is int and self.size >= 0),
-             f"dim size must be a non-negative int or None, got {self.size!r}")
-        need(self.name is None or isinstance(self.name, str), f"dim name must be a string, got {self.name!r}")
+             f"dim size must be a non-negative int or None, got {short(self.size)}")
+        need(self.name is None or isinstance(self.name, str),
+             f"dim name must be a string, got {short(self.name)}")
         need(isinstance(self.dynamic, bool), "dim dynamic must be a bool")
         need(self.dynamic or self.size is not None, "a fixed dim needs a size")
 
@@ -44,11 +66,9 @@ class TensorSpec(Schema):
     def validate(self) -> None:
         need_str(self.name, "tensor name")
         try:
-            np.dtype(self.dtype)
-            check_dtype(np.dtype(self.dtype).str)
-        except (TypeError, DecodeError):
-            raise SchemaError(f"tensor {self.name!r} has unsupported dtype {self.dtype!r}") from None
-        self.dtype = np.dtype(self.dtype).name
+            self.dtype = spec_dtype_name(self.dtype)
+        except SchemaError as exc:
+            raise SchemaError(f"tensor {short(self.name)}: {exc}") from None
         if self.shape is not None:
             need(isinstance(self.shape, list), f"tensor {self.name!r} shape must be a list or None")
             self.shape = [d if isinstance(d, Dim) else Dim(**d) for d in self.shape]

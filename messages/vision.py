@@ -6,6 +6,7 @@ from typing import Optional
 
 import numpy as np
 
+from messages.codec import short
 from messages.schema import Schema, need, need_array, need_str
 
 CHANNELS = {"bgr8": 3, "rgb8": 3, "bgra8": 4, "rgba8": 4, "mono8": 1}
@@ -21,7 +22,7 @@ class Image(Schema):
     frame_id: int = 0
 
     def validate(self) -> None:
-        need(self.encoding in CHANNELS, f"unknown image encoding {self.encoding!r} "
+        need(self.encoding in CHANNELS, f"unknown image encoding {short(self.encoding)} "
              f"(one of {', '.join(CHANNELS)})")
         need_array(self.data, "image data", dtype="uint8", ndim=3)
         channels = CHANNELS[self.encoding]

@@ -82,7 +82,8 @@ def topic_list(control: str | None, as_json: bool) -> None:
         row["subscribers"] = ", ".join(row["subscribers"]) or "-"
     _table(rows, [("TOPIC", "topic", _text), ("PUBLISHER", "publisher", _text),
                   ("RATE", "rate_hz", lambda v: "-" if v is None else f"{v:.1f}/s"),
-                  ("DROPPED", "dropped", _text), ("SUBSCRIBERS", "subscribers", _text),
+                  ("DROPPED", "dropped", _text), ("ERRORS", "errors", _text),
+                  ("SUBSCRIBERS", "subscribers", _text),
                   ("ENDPOINT", "endpoint", _text)])
 
 

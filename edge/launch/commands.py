@@ -222,10 +222,10 @@ def nodes(sup: ControlSurface, body: dict) -> list:
 
 @command("topics")
 def topics(sup: ControlSurface, body: dict) -> Future:
-    """Every topic: its publisher, endpoint, subscribers, rate and drops.
+    """Every topic: its publisher, endpoint, subscribers, rate, drops and bad messages.
 
     Reply: `[{topic, publisher, endpoint, external, subscribers: ["node.input"], rate_hz,
-    published, dropped}]`.
+    published, dropped, errors}]` (errors: messages subscribers could not decode or handle).
     """
     return sup.topics()
 

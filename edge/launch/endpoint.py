@@ -17,6 +17,7 @@ from edge.endpoints import bind as bind_endpoint, ipc_endpoint, ipc_listening, r
 from edge.errors import EdgeError, FailedPrecondition, Unavailable
 from edge.lookup import default_control_endpoint
 from edge.service import Service
+from messages.codec import CONTROL_LIMITS
 
 
 @dataclass
@@ -50,7 +51,7 @@ def bind(endpoint: Optional[str], name: str, log: Callable[[str], None]) -> Cont
     endpoint = endpoint or default_control_endpoint()
     refuse_if_running(endpoint)
     try:
-        control = ControlEndpoint(Service(endpoint, name=name))
+        control = ControlEndpoint(Service(endpoint, name=name, limits=CONTROL_LIMITS))
     except zmq.ZMQError as exc:
         raise Unavailable(f"cannot bind the control endpoint {endpoint}: {exc}") from None
     if not endpoint.startswith("ipc://"):

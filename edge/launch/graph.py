@@ -45,6 +45,7 @@ class LaunchFileError(ValueError):
 class InputSpec:
     topic: str
     queue_size: int = 1
+    limits: dict = field(default_factory=dict)  # queue_bytes, max_message_bytes, max_age_s
 
 
 @dataclass

@@ -17,6 +17,7 @@ node types. Both report every problem at once, each naming the file, node and ke
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -33,7 +34,9 @@ __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "REST
 GRAPH_KEYS = ("name", "description", "external", "hosts", "nodes")
 NODE_KEYS = ("name", "type", "host", "parameters", "inputs", "outputs", "restart", "max_restarts",
              "env")
-INPUT_KEYS = ("topic", "queue_size")
+INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_age_s")
+INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
+                "max_age_s": "a finite number >= 0"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -196,8 +199,26 @@ class _Builder:
                 self.problem(f"queue_size must be an integer >= 1, got {queue_size!r}",
                              label, key, data.get("inputs"), local)
                 queue_size = 1
-            inputs[local] = InputSpec(topic, queue_size)
+            limits = self.input_limits(value, label, key) if isinstance(value, dict) else {}
+            inputs[local] = InputSpec(topic, queue_size, limits)
         return inputs
+
+    def input_limits(self, value: dict, label: str, key: str) -> dict:
+        """queue_bytes, max_message_bytes, max_age_s as given (edge.config.InputConfig)."""
+        limits = {}
+        for name, expected in INPUT_LIMITS.items():
+            if name not in value:
+                continue
+            given = value[name]
+            if name == "max_age_s":
+                ok = type(given) in (int, float) and math.isfinite(given) and given >= 0
+            else:
+                ok = type(given) is int and given >= 1
+            if ok:
+                limits[name] = given
+            else:
+                self.problem(f"{name} must be {expected}, got {given!r}", label, key, value, name)
+        return limits
 
     def outputs(self, data: dict, label: str) -> dict:
         outputs = {}

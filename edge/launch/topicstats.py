@@ -28,6 +28,18 @@ def collect_stats(services: dict, timeout_s: float = SAMPLE_TIMEOUT_S) -> dict:
     return found
 
 
+def errors(stats: dict) -> dict:
+    """topic -> bad messages and failed callbacks, summed over its subscribers."""
+    found: dict[str, int] = {}
+    for node_stats in stats.values():
+        for port in (node_stats.get("inputs") or {}).values():
+            topic = port.get("topic")
+            if topic is not None:
+                found[topic] = (found.get(topic, 0) + port.get("decode_errors", 0)
+                                + port.get("handler_errors", 0))
+    return found
+
+
 def counters(stats: dict) -> tuple[dict, dict]:
     """(topic -> messages published, topic -> messages dropped by subscribers).
 
@@ -80,7 +92,7 @@ class TopicRates:
 
 def topic_table(routes: dict, services: dict, rates: TopicRates,
                 sleep: Callable[[float], None] = time.sleep) -> list:
-    """One row per topic: publisher, endpoint, subscribers, rate_hz, dropped."""
+    """One row per topic: publisher, endpoint, subscribers, rate_hz, dropped, errors."""
     stats = collect_stats(services)
     if rates.needs_second_sample():
         rates.update(counters(stats)[0])
@@ -88,6 +100,7 @@ def topic_table(routes: dict, services: dict, rates: TopicRates,
         stats = collect_stats(services)
     published, dropped = counters(stats)
     rate_hz = rates.update(published)
+    bad = errors(stats)
     return [{**route.to_wire(), "rate_hz": rate_hz.get(topic), "published": published.get(topic),
-             "dropped": dropped.get(topic, 0)}
+             "dropped": dropped.get(topic, 0), "errors": bad.get(topic, 0)}
             for topic, route in sorted(routes.items())]

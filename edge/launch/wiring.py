@@ -48,7 +48,7 @@ class Wiring:
                type_name: Optional[str] = None) -> NodeConfig:
         """The NodeConfig `node` runs with; `parameters` and `type_name` override the file's."""
         inputs = {local: InputConfig(spec.topic, self._endpoint_for(self.routes[spec.topic], node),
-                                     spec.queue_size)
+                                     spec.queue_size, **spec.limits)
                   for local, spec in node.inputs.items()}
         outputs = {local: OutputConfig(topic, self.publishers[node.name])
                    for local, topic in node.outputs.items()}

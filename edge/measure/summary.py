@@ -91,7 +91,8 @@ def _nodes(run) -> dict:
             earlier = (before.get("inputs") or {}).get(port) or {}
             inputs[port] = {"topic": counts.get("topic"),
                             **{key: _delta(counts.get(key), earlier.get(key))
-                               for key in ("received", "dropped", "decode_errors", "errors")
+                               for key in ("received", "dropped", "decode_errors",
+                                           "handler_errors", "errors")
                                if key in counts}}
         out[name] = {
             "type": types.get(name), "state": node["state"],
@@ -100,7 +101,7 @@ def _nodes(run) -> dict:
             "rss_mb": mean_max(series.rss_mb if series else []),
             "input_drops": sum(p.get("dropped", 0) for p in inputs.values()),
             "handler_errors": sum(p.get("errors", 0) + p.get("decode_errors", 0)
-                                  for p in inputs.values()),
+                                  + p.get("handler_errors", 0) for p in inputs.values()),
             "inputs": inputs,
             "series": {"t_s": series.t_s if series else [],
                        "cpu_percent": series.cpu_percent if series else [],

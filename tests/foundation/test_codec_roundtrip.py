@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from messages import StreamMessage, new_encoder, unpack
+from messages import Limits, StreamMessage, new_encoder, unpack
 
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "float32", "float64", "complex64", "complex128"]
@@ -66,7 +66,7 @@ def test_very_large_array():
     a = np.arange(300_000_000 // 8, dtype=np.int64)  # 300 MB
     encoder = new_encoder()
     frames = StreamMessage("t", a).to_frames(encoder)
-    out = StreamMessage.from_frames(frames).value
+    out = StreamMessage.from_frames(frames, Limits(max_total_bytes=1 << 30)).value
     assert out.shape == a.shape and out[-1] == a[-1] and out[123_456] == a[123_456]
 
 

@@ -93,3 +93,25 @@ def test_wiring_assigns_short_ipc_endpoints(tmp_path):
     assert config.service == "ipc:///tmp/x/relay.svc.sock" and config.control.endswith("control.sock")
     assert wiring.routes["probe/hint"].external and wiring.routes["probe/hint"].publisher is None
     assert wiring.routes["numbers"].subscribers == [("relay", "in")]
+
+
+def test_input_limits_reach_the_node_config_and_bad_ones_are_named(tmp_path):
+    path = tmp_path / "limits.yaml"
+    path.write_text(YAML.replace("{topic: numbers, queue_size: 4}",
+                                 "{topic: numbers, queue_size: 4, queue_bytes: 1048576, "
+                                 "max_message_bytes: 65536, max_age_s: 0.5}"))
+    graph = load(path)
+    config = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/c.sock").config(
+        graph.nodes[1])
+    port = config.inputs["in"]
+    assert (port.queue_bytes, port.max_message_bytes, port.max_age_s) == (1 << 20, 65536, 0.5)
+    assert type(config).from_json(config.to_json()).inputs["in"].max_age_s == 0.5
+    path.write_text(YAML.replace("{topic: numbers, queue_size: 4}",
+                                 "{topic: numbers, queue_bytes: 0, max_message_bytes: true, "
+                                 "max_age_s: .inf}"))
+    with pytest.raises(LaunchFileError) as caught:
+        load(path)
+    text = str(caught.value)
+    assert "queue_bytes must be an integer >= 1, got 0" in text
+    assert "max_message_bytes must be an integer >= 1, got True" in text
+    assert "max_age_s must be a finite number >= 0, got inf" in text

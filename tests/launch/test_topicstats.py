@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.launch.topicstats import TopicRates, counters
+from edge.launch.topicstats import TopicRates, counters, errors
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -11,7 +11,8 @@ STATS = {
     "camera": {"published": {"camera/image": 100}, "inputs": {}},
     "detector": {"published": {"boxes": 40},
                  "inputs": {"image": {"topic": "camera/image", "received": 60, "dropped": 30}}},
-    "viz": {"inputs": {"image": {"topic": "camera/image", "received": 90, "dropped": 2},
+    "viz": {"inputs": {"image": {"topic": "camera/image", "received": 90, "dropped": 2,
+                                 "decode_errors": 3, "handler_errors": 1},
                        "hint": {"topic": "probe/hint", "received": 7, "dropped": 1}}},
     "broken": {"error": "UNAVAILABLE: no answer"},
 }
@@ -21,6 +22,10 @@ def test_counters_prefer_the_publisher_and_sum_drops():
     published, dropped = counters(STATS)
     assert published == {"camera/image": 100, "boxes": 40, "probe/hint": 8}  # external: 7 + 1
     assert dropped == {"camera/image": 32, "probe/hint": 1}
+
+
+def test_errors_sum_bad_messages_and_failed_callbacks_per_topic():
+    assert errors(STATS) == {"camera/image": 4, "probe/hint": 0}
 
 
 def test_rates_between_samples_and_after_a_publisher_restart():

@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -58,21 +59,44 @@ def _frame_log(url: str, count: int) -> list[dict]:
         return browser.await_in_page(f"{url}?log={count}", "window.frameLog", timeout_s=90)
 
 
-def _camera(probe, log: list, timeout_s: float = 20.0) -> tuple[dict, dict]:
-    """frame_id -> (stamp_ns, frame) and frame_id -> truth Text for the frames the log shows,
-    and the truth of every frame up to the last one shown (the probe has queued them all)."""
+def _take(probe, frames: dict, truth: dict, timeout_s: float) -> None:
+    event = probe.next_event(timeout_s=timeout_s)
+    if event is None or event.kind != "input":
+        return
+    if event.name == "image":
+        frames[event.value.frame_id] = (event.stamp_ns, np.array(event.value.data))
+    elif event.name == "truth":
+        truth[event.value.frame_id] = event.value
+
+
+def _observe(url: str, count: int, probe, timeout_s: float = 20.0) -> tuple[list, dict, dict]:
+    """The page's log, and frame_id -> (stamp_ns, frame) and frame_id -> truth Text for every
+    frame up to the last one shown. The probe is read while the browser steps: queues are
+    bounded in bytes, so a probe that waited would lose frames."""
+    done: dict = {}
+
+    def browse():
+        try:
+            done["log"] = _frame_log(url, count)
+        except BaseException as exc:  # re-raised on the test's thread
+            done["error"] = exc
+
+    browser = threading.Thread(target=browse)
+    browser.start()
+    frames, truth = {}, {}
+    while browser.is_alive():
+        _take(probe, frames, truth, timeout_s=0.1)
+    browser.join()
+    if "error" in done:
+        raise done["error"]
+    log = done["log"]
     last = max(json.loads(entry["view"])["frame_id"] for entry in log)
     needed = {json.loads(entry["view"])["frame_id"] for entry in log}
-    frames, truth, deadline = {}, {}, time.monotonic() + timeout_s
-    while (len(frames) < len(needed) or max(truth, default=-1) < last) and time.monotonic() < deadline:
-        event = probe.next_event(timeout_s=0.5)
-        if event is None or event.kind != "input":
-            continue
-        if event.name == "image" and event.value.frame_id in needed:
-            frames[event.value.frame_id] = (event.stamp_ns, np.array(event.value.data))
-        elif event.name == "truth":
-            truth[event.value.frame_id] = event.value
-    return frames, truth
+    deadline = time.monotonic() + timeout_s
+    while ((not needed <= frames.keys() or max(truth, default=-1) < last)
+           and time.monotonic() < deadline):
+        _take(probe, frames, truth, timeout_s=0.5)
+    return log, frames, truth
 
 
 def _mismatch(shown: np.ndarray, expected: np.ndarray) -> float:
@@ -86,8 +110,7 @@ def _mismatch(shown: np.ndarray, expected: np.ndarray) -> float:
 @pytest.mark.timeout(150)
 def test_every_drawn_label_belongs_to_the_frame_it_is_drawn_on(graph):
     url, probe = _start(graph, "frame")
-    log = _frame_log(url, FRAMES)
-    frames, truth = _camera(probe, log)
+    log, frames, truth = _observe(url, FRAMES, probe)
     assert len(log) >= FRAMES
     labelled, word_sets = 0, set()
     for entry in log:
@@ -114,8 +137,7 @@ def test_every_drawn_label_belongs_to_the_frame_it_is_drawn_on(graph):
 @pytest.mark.timeout(120)
 def test_align_latest_marks_older_results_stale(graph):
     url, probe = _start(graph, "latest")
-    log = _frame_log(url, 20)
-    frames, truth = _camera(probe, log)
+    log, frames, truth = _observe(url, 20, probe)
     behind = 0
     for entry in log:
         view = json.loads(entry["view"])

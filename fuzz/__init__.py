@@ -1,0 +1,1 @@
+"""Fuzz targets for everything that decodes bytes from a peer (see fuzz/run.py)."""

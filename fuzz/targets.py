@@ -1,0 +1,121 @@
+"""One fuzz target per receiving socket type: bytes in, DecodeError or a value out.
+
+A fuzz input is split into frames (see `frames_from_bytes`), so one byte string can hold a
+whole multipart message; `seeds()` gives valid messages of every kind in the same form.
+Any exception other than DecodeError, and any hang, is a bug.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Callable
+
+import msgpack
+import numpy as np
+
+from messages import (Classification, DecodeError, Detections, Dim, Image, ModelInfo,
+                      ModelMetadata, ReplyMessage, RequestMessage, Stats, StreamMessage,
+                      TensorMap, TensorSpec, Text, new_encoder)
+
+MAX_FRAMES = 6
+
+
+def frames_from_bytes(data: bytes) -> list[bytes]:
+    """First byte: frame count - 1 (mod MAX_FRAMES); then a u16 length before each frame but
+    the last, which takes the rest."""
+    if not data:
+        return []
+    count, pos, frames = data[0] % MAX_FRAMES + 1, 1, []
+    for _ in range(count - 1):
+        (length,) = struct.unpack_from("<H", data, pos) if pos + 2 <= len(data) else (0,)
+        pos += 2
+        frames.append(data[pos:pos + length])
+        pos += length
+    frames.append(data[pos:])
+    return frames
+
+
+def bytes_from_frames(frames: list) -> bytes:
+    parts = [bytes([len(frames) - 1])]
+    for frame in frames[:-1]:
+        frame = bytes(memoryview(frame).cast("B"))
+        parts.append(struct.pack("<H", len(frame)) + frame)
+    parts.append(bytes(memoryview(frames[-1]).cast("B")))
+    return b"".join(parts)
+
+
+def decode_stream(data: bytes) -> None:
+    try:
+        StreamMessage.from_frames(frames_from_bytes(data))
+    except DecodeError:
+        pass
+
+
+def decode_request(data: bytes) -> None:
+    frames = frames_from_bytes(data)
+    try:
+        RequestMessage.from_frames(frames)
+    except DecodeError:
+        if frames:
+            RequestMessage.peek_id(frames)  # what a service does with a bad request
+
+
+def decode_reply(data: bytes) -> None:
+    try:
+        ReplyMessage.from_frames(frames_from_bytes(data))
+    except DecodeError:
+        pass
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "stream": decode_stream, "request": decode_request, "reply": decode_reply}
+
+
+def _values() -> list:
+    boxes = np.zeros((2, 4), np.float32)
+    spec = TensorSpec("x", "float32", [Dim(None, "batch", True), Dim(3)])
+    return [
+        Image(np.zeros((2, 3, 3), np.uint8)), Image(np.zeros((1, 1, 1), np.uint8), "mono8", 7),
+        Detections(boxes, np.ones(2, np.float32), np.arange(2, dtype=np.int32), ["a", "b"],
+                   np.zeros((2, 3, 2), np.float32), 3),
+        Text(["hi", "yo"], boxes, np.ones(2, np.float32)),
+        Classification(np.arange(3, dtype=np.int32), np.ones(3, np.float32), ["a", "b", "c"]),
+        TensorMap({"a": np.arange(4.0).reshape(2, 2), "b": np.array(True)}), spec, Dim(4),
+        ModelInfo("uid", ModelMetadata("m", "d", "1", "me"), [spec], [spec], True),
+        Stats("node", {"fps": 1.5, "n": 3}),
+        {"k": [1, -2.5, "s", b"b", None, True, {"n": [np.arange(3, dtype=">i2")]}]},
+        np.zeros((2, 2), np.complex64), 7, "text", [],
+    ]
+
+
+def seeds() -> dict[str, list[bytes]]:
+    """Valid messages of every kind, as fuzz inputs per target."""
+    encoder = new_encoder()
+    found: dict[str, list[bytes]] = {name: [] for name in TARGETS}
+    for value in _values():
+        stream = StreamMessage("cam/image", value, 5, 10, 11, "cam").to_frames(encoder)
+        found["stream"].append(bytes_from_frames(stream))
+        request = RequestMessage("ab:1", "forward", {"inputs": value}, 1000, 1).to_frames(encoder)
+        found["request"].append(bytes_from_frames(request))
+        reply = ReplyMessage("ab:1", ok=True, body=value).to_frames(encoder)
+        found["reply"].append(bytes_from_frames(reply))
+    error = ReplyMessage(3, ok=False, error={"code": "NOT_FOUND", "message": "m", "details": [1]})
+    found["reply"].append(bytes_from_frames(error.to_frames(encoder)))
+    return found
+
+
+def dictionary() -> list[bytes]:
+    """libFuzzer dictionary entries: msgpack-encoded names and values a decoder branches on."""
+    from dataclasses import fields
+
+    from messages import SCHEMAS
+
+    words = {"v", "type", "seq", "stamp_ns", "pub_ns", "src", "body", "id", "method", "ok",
+             "error", "code", "message", "timeout_ms", "priority", "names", "formats", "offsets",
+             ",", "<f4\n", "|O", "<U1", "|V8", "f4,i4", "<f4", "|u1", "float32", "bgr8"}
+    for name, schema in SCHEMAS.items():
+        words.add(name)
+        words.update(f.name for f in fields(schema))
+    entries = [msgpack.packb(word) for word in sorted(words)]
+    entries += [msgpack.packb(n) for n in (2**63, 2**64 - 1, -1, -2**63, 2**31, 0.5, float("inf"))]
+    entries += [b"\xd6\xff\x00\x00\x00\x01", b"\xc7\x09\x01", b"\xd4\x02\x00", b"\x91" * 8]
+    return entries

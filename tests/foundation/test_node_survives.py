@@ -1,0 +1,180 @@
+"""A node survives anything a peer sends, and its memory is bounded in bytes."""
+import logging
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from edge import Node
+from edge.bus import Input, Publisher
+
+
+def header(**changes):
+    value = {"v": 1, "type": "", "seq": 1, "stamp_ns": 1, "pub_ns": time.time_ns(), "src": "evil",
+             "body": None}
+    value.update(changes)
+    return msgpack.packb(value)
+
+
+@pytest.fixture
+def raw_pub(short_dir):
+    context = zmq.Context.instance()
+    socket = context.socket(zmq.PUB)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.SNDHWM, 0)  # the attacker queues everything
+    endpoint = f"ipc://{short_dir}/raw.sock"
+    socket.bind(endpoint)
+    yield socket, endpoint
+    socket.close(0)
+
+
+def connect(socket, node, topic=b"t"):
+    """Send a valid message until the node receives one."""
+    for _ in range(200):
+        socket.send_multipart([topic, header(seq=1, body="hello")])
+        event = node.next_event(timeout_s=0.02)
+        if event is not None:
+            return event
+    raise AssertionError("never connected")
+
+
+@pytest.mark.timeout(30)
+def test_bad_messages_are_counted_rate_limited_and_never_stop_the_node(raw_pub, caplog):
+    socket, endpoint = raw_pub
+    with Node("victim", handle_signals=False) as node:
+        node.subscribe("t", endpoint=endpoint, queue_size=100_000)
+        connect(socket, node)
+        bad_spec = header(type="TensorSpec", body={"name": "x", "dtype": ","})
+        offset = header(type="TensorSpec", body={"name": "x", "dtype": {
+            "names": ["a"], "formats": ["<f4"], "offsets": [2**63]}})
+        with caplog.at_level(logging.WARNING, logger="edge.bus"):
+            for i in range(10_000):
+                socket.send_multipart([b"t", [b"\xc1", bad_spec, offset][i % 3]])
+            socket.send_multipart([b"t", header(seq=2, body="still alive")])
+            event = node.next_event(timeout_s=10)
+        assert event is not None and event.value == "still alive"
+        stats = node.stats()["inputs"]["t"]
+        # The queue keeps what fits its byte budget (about 1000 small messages); the rest drains.
+        assert stats["decode_errors"] + stats["drained"] == 10_000 and stats["received"] == 2
+        assert stats["decode_errors"] >= 1000
+        assert len([r for r in caplog.records if r.name == "edge.bus"]) < 10
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("seq", [2**63 - 1, 2**63, 2**64 - 1])
+def test_forged_sequence_numbers_keep_stats_encodable(raw_pub, seq):
+    socket, endpoint = raw_pub
+    with Node("victim", handle_signals=False) as node:
+        node.subscribe("t", endpoint=endpoint, queue_size=100)
+        connect(socket, node)
+        for forged in (seq, 2, seq, 3):
+            socket.send_multipart([b"t", header(seq=forged)])
+        time.sleep(0.2)
+        while node.next_event(timeout_s=0.1) is not None:
+            pass
+        stats = node.stats()
+        msgpack.packb(stats)  # what the stats request sends back
+        assert stats["inputs"]["t"]["dropped"] < 2**32
+
+
+@pytest.mark.timeout(30)
+def test_failing_callbacks_are_counted_and_the_node_keeps_spinning(raw_pub):
+    socket, endpoint = raw_pub
+    node = Node("victim", handle_signals=False)
+    try:
+        node.subscribe("t", endpoint=endpoint, queue_size=100)
+        connect(socket, node)
+        seen = []
+
+        def handler(event):
+            seen.append(event.value)
+            if event.value == "boom":
+                raise RuntimeError("handler bug")
+            if event.value == "last":
+                node.stop()
+
+        node.on("t", handler)
+        for value in ("boom", "boom", "last"):
+            socket.send_multipart([b"t", header(body=value)])
+        thread_error = []
+        node.timer("tick", 5.0)
+        node.spin()
+        assert seen == ["boom", "boom", "last"] and not thread_error
+        assert node.stats()["inputs"]["t"]["handler_errors"] == 2
+    finally:
+        node.close()
+
+
+def test_inputs_refuse_oversized_frames_in_the_socket():
+    context = zmq.Context.instance()
+    source = Input(context, "in", "t", "inproc://maxmsgsize", queue_size=1)
+    try:
+        assert source.socket.getsockopt(zmq.MAXMSGSIZE) == 64 << 20
+    finally:
+        source.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_stalled_subscriber_holds_a_bounded_number_of_bytes(short_dir):
+    """Budget 4 MiB, 256 KiB messages: both sides' HWMs shrink to ~12 after the first one."""
+    context = zmq.Context.instance()
+    endpoint = f"ipc://{short_dir}/stall.sock"
+    publisher = Publisher(context, endpoint, source="p", queue_bytes=4 << 20)
+    source = Input(context, "in", "t", endpoint, queue_size=10_000, queue_bytes=4 << 20)
+    try:
+        frame = np.zeros(256 << 10, np.uint8)
+        for _ in range(200):
+            publisher.send("t", frame)
+            source.drain()
+            if source.queue:
+                break
+            time.sleep(0.01)
+        assert publisher.hwm <= 16 and source.hwm <= 16
+        time.sleep(0.3)  # both sides rebuilt their pipes with the small HWM
+        for _ in range(300):  # the subscriber does not read meanwhile
+            publisher.send("t", frame)
+        time.sleep(0.5)
+        source.drain()
+        held = sum(len(f) for frames in source.queue for f in frames)
+        assert len(source.queue) <= 40 and held <= 3 * (4 << 20)
+    finally:
+        publisher.close()
+        source.close()
+
+
+@pytest.mark.timeout(30)
+def test_latest_only_skips_a_stale_backlog_and_hands_over_a_fresh_frame(raw_pub):
+    """What a reader finds after a stall: pipes full of old messages (the newest dropped by
+    the full pipes). Here the backlog is sent with old pub_ns; bench_stall.py does it live."""
+    socket, endpoint = raw_pub
+    with Node("reader", handle_signals=False) as node:
+        node.subscribe("cam", endpoint=endpoint)
+        connect(socket, node, b"cam")
+        old_ns = time.time_ns() - 3_000_000_000
+        for seq in range(2, 102):
+            socket.send_multipart([b"cam", header(seq=seq, pub_ns=old_ns)])
+        time.sleep(0.3)
+        old = node.next_event(timeout_s=0.3)
+        assert old is None, f"handed over a frame {(time.time_ns() - old.pub_ns) / 1e9:.1f} s old"
+        socket.send_multipart([b"cam", header(seq=102, pub_ns=time.time_ns())])
+        event = node.next_event(timeout_s=5)
+        assert event.seq == 102 and time.time_ns() - event.pub_ns < 1_000_000_000
+        stats = node.stats()["inputs"]["cam"]
+        assert stats["stale"] >= 1 and stats["dropped"] == 100 and stats["received"] == 2
+
+
+def test_services_and_clients_refuse_oversized_frames_in_the_socket(short_dir):
+    from edge import Client, Service
+    from messages import Limits
+    from messages.codec import CONTROL_LIMITS
+
+    service = Service(f"ipc://{short_dir}/svc.sock", limits=CONTROL_LIMITS)
+    client = Client(service.endpoint, limits=Limits(max_total_bytes=1 << 20))
+    try:
+        assert service.socket.getsockopt(zmq.MAXMSGSIZE) == 256 << 10
+        assert client._connected().getsockopt(zmq.MAXMSGSIZE) == 8 << 20  # the header limit
+    finally:
+        client.close()
+        service.close()
