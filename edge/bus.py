@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import zmq
 
-from edge.endpoints import bind, close_socket, connect
+from edge.endpoints import bind, close_socket, connect, remove_ipc
 from edge.errors import InvalidArgument
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import STREAM_LIMITS
@@ -75,6 +75,7 @@ class Publisher:
         self.hwm = hwm_for(queue_bytes, message_bytes)
         self.socket = self._open()
         self.endpoint = bind(self.socket, endpoint)
+        self.also: list[str] = []   # more bound endpoints: ipc for this host, tcp for others
         self.source = source
         self._encoder = new_encoder()
         self._seq: dict[str, int] = {}
@@ -132,8 +133,16 @@ class Publisher:
         """topic -> messages sent (the last seq)."""
         return dict(self._seq)
 
+    def bind_also(self, endpoint: str) -> str:
+        """Bind one more endpoint (before sending): same-host subscribers keep ipc."""
+        bound = bind(self.socket, endpoint)
+        self.also.append(bound)
+        return bound
+
     def close(self) -> None:
         close_socket(self.socket, self.endpoint)
+        for endpoint in self.also:
+            remove_ipc(endpoint)
 
 
 @dataclass
@@ -167,7 +176,8 @@ class Input:
 
     def __init__(self, context: zmq.Context, name: str, topic: str, endpoint: str, *,
                  queue_size: int = 1, limits: Limits = STREAM_LIMITS,
-                 queue_bytes: int = QUEUE_BYTES, max_age_s: Optional[float] = None):
+                 queue_bytes: int = QUEUE_BYTES, max_age_s: Optional[float] = None,
+                 server_key: str | None = None):
         if queue_size < 1:
             raise ValueError(f"input {name!r}: queue_size must be >= 1, got {queue_size}")
         self.name, self.topic, self.endpoint = name, topic, endpoint
@@ -185,7 +195,7 @@ class Input:
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.socket.setsockopt(zmq.SUBSCRIBE, self._topic_bytes)
         try:
-            connect(self.socket, endpoint)
+            connect(self.socket, endpoint, server_key)
         except InvalidArgument:
             self.socket.close(linger=0)
             raise

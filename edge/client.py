@@ -23,8 +23,10 @@ class Client:
     """
 
     def __init__(self, endpoint: str, *, timeout_s: float = 5.0, retries: int = 2,
-                 context: zmq.Context | None = None, limits: Limits = DEFAULT_LIMITS):
+                 context: zmq.Context | None = None, limits: Limits = DEFAULT_LIMITS,
+                 server_key: str | None = None):
         self.endpoint, self.timeout_s, self.retries = endpoint, timeout_s, retries
+        self.server_key = server_key  # CURVE: the server's public key on tcp (edge.security)
         self._context = context or zmq.Context.instance()
         self._limits = limits
         self._encoder = new_encoder()
@@ -78,7 +80,7 @@ class Client:
             self._socket.setsockopt(zmq.LINGER, 0)
             self._socket.setsockopt(zmq.MAXMSGSIZE, self._limits.max_frame_bytes)
             try:
-                connect(self._socket, self.endpoint)
+                connect(self._socket, self.endpoint, self.server_key)
             except InvalidArgument:
                 self._reset()
                 raise

@@ -14,6 +14,7 @@ from typing import Optional
 
 ENV_VAR = "EDGE_NODE_CONFIG"
 CONTROL_ENV_VAR = "EDGE_CONTROL"
+RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
 
 
 @dataclass
@@ -55,6 +56,7 @@ class NodeConfig:
     endpoint: Optional[str] = None
     service: Optional[str] = None
     control: Optional[str] = None
+    also_bind: list = field(default_factory=list)  # more endpoints for the publisher (ipc + tcp)
     launched: bool = False
 
     def __post_init__(self) -> None:
@@ -77,8 +79,23 @@ class NodeConfig:
         if not text:
             return None
         config = cls.from_json(text)
+        config.localize()
         config.launched = True
         return config
+
+    def localize(self) -> None:
+        """Put this machine's runtime dir where a launcher on another machine wrote
+        RUNTIME_PLACEHOLDER (it cannot know the path here)."""
+        from edge.endpoints import runtime_dir
+
+        def here(endpoint: Optional[str]) -> Optional[str]:
+            if endpoint and RUNTIME_PLACEHOLDER in endpoint:
+                return endpoint.replace(RUNTIME_PLACEHOLDER, str(runtime_dir()))
+            return endpoint
+        self.endpoint, self.service = here(self.endpoint), here(self.service)
+        self.also_bind = [here(e) for e in self.also_bind]
+        for port in (*self.inputs.values(), *self.outputs.values()):
+            port.endpoint = here(port.endpoint)
 
 
 _handed_over: list[NodeConfig] = []  # set by edge.run before it runs a script node

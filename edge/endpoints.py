@@ -43,15 +43,27 @@ def ipc_endpoint(name: str, directory: Path | None = None) -> str:
 
 
 def bind(sock: zmq.Socket, endpoint: str) -> str:
-    """Bind and return the real endpoint (a tcp wildcard port becomes the chosen port)."""
+    """Bind and return the real endpoint (a tcp wildcard port becomes the chosen port).
+
+    A network endpoint binds as a CURVE server (edge.security), ipc plainly.
+    """
+    from edge import security
+
     if endpoint.startswith("ipc://"):
         Path(endpoint[len("ipc://"):]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    security.prepare_bind(sock, endpoint)
     sock.bind(endpoint)
     return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
-def connect(sock: zmq.Socket, endpoint: str) -> None:
-    """Connect; an endpoint zmq cannot parse is the caller's InvalidArgument, naming it."""
+def connect(sock: zmq.Socket, endpoint: str, server_key: str | bytes | None = None) -> None:
+    """Connect; an endpoint zmq cannot parse is the caller's InvalidArgument, naming it.
+
+    A network endpoint connects as a CURVE client expecting `server_key` (edge.security).
+    """
+    from edge import security
+
+    security.prepare_connect(sock, endpoint, server_key)
     try:
         sock.connect(endpoint)
     except zmq.ZMQError as exc:
@@ -75,6 +87,7 @@ def ipc_listening(endpoint: str, timeout_s: float = 0.5) -> bool:
         except OSError:
             return True  # e.g. a full backlog: something is there
     return True
+
 
 
 def remove_ipc(endpoint: str) -> None:

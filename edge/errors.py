@@ -59,6 +59,12 @@ class Unimplemented(EdgeError):
     code = "UNIMPLEMENTED"
 
 
+class PermissionDenied(EdgeError):
+    """The caller's key is trusted, but its role may not do this (edge.security)."""
+
+    code = "PERMISSION_DENIED"
+
+
 class Internal(EdgeError):
     code = "INTERNAL"
 
@@ -81,7 +87,7 @@ class ServiceTimeout(Unavailable, TimeoutError):
 
 ERRORS_BY_CODE = {cls.code: cls for cls in (
     InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, ResourceExhausted,
-    DeadlineExceeded, Unavailable, Unimplemented, Internal)}
+    DeadlineExceeded, Unavailable, Unimplemented, PermissionDenied, Internal)}
 
 
 def error_from_wire(error: dict) -> EdgeError:

@@ -38,6 +38,10 @@ class Lookup:
             return client.call(method, body)
 
     def input_endpoint(self, topic: str) -> str:
+        return self.input_route(topic)[0]
+
+    def input_route(self, topic: str) -> tuple[str, Optional[str]]:
+        """(endpoint, CURVE server key or None) of the topic's publisher, asked of the graph."""
         try:
             found = self._ask("resolve", {"topic": topic})
         except NotFound:
@@ -46,7 +50,7 @@ class Lookup:
             raise NotFound(f"topic {topic!r}: no endpoint given and the graph did not answer ({exc})")
         if not found:
             raise NotFound(f"topic {topic!r}: no endpoint given and no running graph publishes it")
-        return found["endpoint"]
+        return found["endpoint"], found.get("server_key")
 
     def output(self, topic: str) -> OutputConfig:
         """An output for a topic not in the config: an `external` topic of a running graph

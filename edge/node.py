@@ -108,6 +108,9 @@ class Node:
         publisher = self._publishers.get(endpoint)
         if publisher is None:
             publisher = Publisher(self._context, endpoint, source=self.name)
+            if endpoint == self.config.endpoint:
+                for extra in self.config.also_bind:
+                    publisher.bind_also(extra)
             self._publishers[endpoint] = publisher
             self._publishers[publisher.endpoint] = publisher
         return publisher
@@ -144,7 +147,10 @@ class Node:
         self._check_thread()
         port = self.config.inputs.get(name) or InputConfig(topic=topic or name)
         topic = topic or port.topic
-        endpoint = endpoint or port.endpoint or self._lookup.input_endpoint(topic)
+        server_key = None  # CURVE: None means found by address, or this user's own key
+        if not (endpoint or port.endpoint):
+            endpoint, server_key = self._lookup.input_route(topic)
+        endpoint = endpoint or port.endpoint
         queue_size = queue_size or port.queue_size
         max_message_bytes = max_message_bytes or port.max_message_bytes
         limits = (self._limits if max_message_bytes is None
@@ -153,7 +159,8 @@ class Node:
             self._unsubscribe(name)
         source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=limits,
                        queue_bytes=queue_bytes or port.queue_bytes or QUEUE_BYTES,
-                       max_age_s=max_age_s if max_age_s is not None else port.max_age_s)
+                       max_age_s=max_age_s if max_age_s is not None else port.max_age_s,
+                       server_key=server_key)
         self._inputs[name] = source
         self._poller.register(source.socket, zmq.POLLIN)
         return source
@@ -171,9 +178,11 @@ class Node:
         """Call `callback(event)` from `spin()` for events named `name` ("stop" for the Stop)."""
         self._callbacks[(kind or ("stop" if name == "stop" else ""), name)] = callback
 
-    def serve(self, method: str, handler: Callable) -> None:
-        """Answer `method` requests on this node's service endpoint, from its own loop."""
-        self._ensure_service().add(method, handler)
+    def serve(self, method: str, handler: Callable, *, role: str = "admin") -> None:
+        """Answer `method` requests on this node's service endpoint, from its own loop.
+
+        `role="read"` lets read-only keys call it too (edge.security)."""
+        self._ensure_service().add(method, handler, role=role)
 
     def _ensure_service(self) -> NodeService:
         if self._service is None:

@@ -23,9 +23,9 @@ class NodeService(Service):
                  on_change: Callable[[str, Any], None]):
         super().__init__(endpoint, name=name, context=context)
         self._params, self._specs, self._on_change = params, param_specs, on_change
-        self.add("param.get", self._param_get)
+        self.add("param.get", self._param_get, role="read")
         self.add("param.set", self._param_set)
-        self.add("stats", lambda request: stats())
+        self.add("stats", lambda request: stats(), role="read")
 
     def owns(self, item) -> bool:
         return item is self.socket or item == self._wake_r

@@ -16,7 +16,9 @@ from typing import Any, Callable, Optional
 import zmq
 
 from edge.endpoints import bind, close_socket
-from edge.errors import DeadlineExceeded, EdgeError, InvalidArgument, Unimplemented
+from edge import security
+from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
+                         Unimplemented)
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 from edge.replies import ReplyCache
@@ -29,11 +31,15 @@ Handler = Callable[["Request"], Any]
 class Request:
     """One decoded request; `deadline` is on the time.monotonic() clock, or None."""
 
-    __slots__ = ("id", "method", "body", "priority", "deadline", "received_ns", "_service",
-                 "_envelope", "_deferred")
+    __slots__ = ("id", "method", "body", "priority", "deadline", "received_ns", "user_id", "role",
+                 "_service", "_envelope", "_deferred")
 
-    def __init__(self, message: RequestMessage, envelope: list, service: "Service"):
+    def __init__(self, message: RequestMessage, envelope: list, service: "Service",
+                 user_id: Optional[str] = None, role: str = "admin"):
         self.id, self.method, self.body = message.id, message.method, message.body
+        # who asked: the CURVE key's name ("owner" for this user's own key) and its role;
+        # None and "admin" over ipc or --insecure tcp (edge.security)
+        self.user_id, self.role = user_id, role
         self.priority = message.priority
         self.received_ns = time.monotonic_ns()
         self.deadline = (None if message.timeout_ms is None
@@ -92,6 +98,7 @@ class Service:
         self._context = context or zmq.Context.instance()
         self._limits = limits
         self._methods: dict[str, Handler] = {"ping": self._ping, "methods": self._list_methods}
+        self._read_methods: set[str] = {"ping", "methods"}  # what a `read` key may call
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -104,12 +111,17 @@ class Service:
         self.socket.setsockopt(zmq.MAXMSGSIZE, limits.max_frame_bytes)  # larger: peer dropped
         self.endpoint = bind(self.socket, endpoint)
 
-    def add(self, method: str, handler: Handler) -> None:
+    def add(self, method: str, handler: Handler, *, role: str = "admin") -> None:
+        """`role`: the least role that may call it; "read" for methods that change nothing."""
         self._methods[method] = handler
+        if role == "read":
+            self._read_methods.add(method)
+        else:
+            self._read_methods.discard(method)
 
-    def method(self, name: str) -> Callable[[Handler], Handler]:
+    def method(self, name: str, *, role: str = "admin") -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.add(name, handler)
+            self.add(name, handler, role=role)
             return handler
         return register
 
@@ -197,7 +209,7 @@ class Service:
             return
         if self._replies.replay(message.id, envelope, self.socket):
             return
-        request = Request(message, envelope, self)
+        request = Request(message, envelope, self, *security.peer(body[0]))
         self._dispatch(request)
 
     def _dispatch(self, request: Request) -> None:
@@ -205,6 +217,9 @@ class Service:
         try:
             if handler is None:
                 raise Unimplemented(f"unknown method {request.method!r} (see 'methods')")
+            if request.role != "admin" and request.method not in self._read_methods:
+                raise PermissionDenied(f"{request.method!r} needs an admin key; key "
+                                       f"{request.user_id!r} has role {request.role!r}")
             if request.expired:
                 raise DeadlineExceeded(f"{request.method!r} arrived after its deadline")
             result = handler(request)

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Optional
 import zmq
 
 from edge.bag.writer import BagWriter
-from edge.endpoints import close_socket
+from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.launch.control import ControlClient
 from edge.signals import StopSignals
@@ -65,7 +65,7 @@ class Recorder:
         for topic in self._topics:
             self._socket.setsockopt(zmq.SUBSCRIBE, topic)
         for endpoint in sorted(set(self.endpoints.values())):
-            self._socket.connect(endpoint)
+            connect(self._socket, endpoint)  # CURVE on tcp (edge.security)
         self._stopping = False
         self._signals = StopSignals(lambda signum: self.stop(), enabled=handle_signals)
 

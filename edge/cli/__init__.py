@@ -22,11 +22,13 @@ EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h)
 BUG_HINT = ("edge: this is a bug, not a problem with your input. Please report it with the "
             "traceback above and the command you ran.")
 BUILTIN = {
+    "agent": "edge.cli.agent:agent",
     "bag": "edge.cli.bag:bag",
     "call": "edge.cli.call:call",
     "check": "edge.cli.launch:check",
     "foxglove": "edge.cli.foxglove:foxglove",
     "graph": "edge.cli.launch:graph",
+    "keys": "edge.cli.keys:keys_group",
     "launch": "edge.cli.launch:launch",
     "node": "edge.cli.control:node",
     "nodes": "edge.cli.control:nodes",
@@ -85,5 +87,13 @@ def _plugins():
 
 @click.group(cls=EdgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edge-runtime")
-def main() -> None:
+@click.option("--insecure", is_flag=True,
+              help="plain TCP: no CURVE encryption or authentication (loudly warned about)")
+def main(insecure: bool) -> None:
     """A ZeroMQ edge runtime: nodes, topics, services and models."""
+    if insecure:
+        from edge import security
+
+        security.allow_insecure()
+        click.echo("WARNING: --insecure: TCP sockets are plain, unencrypted and unauthenticated",
+                   err=True)

@@ -10,7 +10,7 @@ import zmq
 
 from edge.cli.control import topic_list
 from edge.cli.output import summarise
-from edge.endpoints import close_socket
+from edge.endpoints import close_socket, connect
 from edge.errors import EdgeError, InvalidArgument
 from edge.launch.control import ControlClient
 from edge.lookup import Lookup
@@ -111,12 +111,14 @@ def _graph_counters(name: str, control: str | None) -> list[str]:
 def _raw_sizes(name: str, endpoint: str | None, duration_s: float, control: str | None):
     """(monotonic time, bytes on the wire) per message of NAME, for `duration_s`."""
     context = zmq.Context.instance()
+    server_key = None
     if endpoint is None:
-        endpoint = Lookup(NodeConfig(name="edge-cli-bw", control=control), context).input_endpoint(name)
+        endpoint, server_key = Lookup(NodeConfig(name="edge-cli-bw", control=control),
+                                      context).input_route(name)
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.SUBSCRIBE, name.encode())
-    socket.connect(endpoint)
+    connect(socket, endpoint, server_key)  # CURVE on tcp (edge.security)
     stop_at = time.monotonic() + duration_s
     try:
         while (remaining_s := stop_at - time.monotonic()) > 0:

@@ -75,10 +75,16 @@ def command(name: str, **fields: type | tuple):
     return register
 
 
+# what a `read` key may ask (edge.security); every other command needs an admin key
+READ_COMMANDS = frozenset({"ping", "methods", "help", "graph", "nodes", "topics", "resolve",
+                           "stats", "param.get"})
+
+
 def serve(surface: ControlSurface, service: Service) -> None:
     """Install every command of the table on `service`."""
     for cmd in COMMANDS.values():
-        service.add(cmd.name, _handler(surface, cmd))
+        service.add(cmd.name, _handler(surface, cmd),
+                    role="read" if cmd.name in READ_COMMANDS else "admin")
 
 
 def _handler(surface: ControlSurface, cmd: Command):

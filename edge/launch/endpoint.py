@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import zmq
 
 from edge.client import Client
-from edge.endpoints import ipc_endpoint, ipc_listening, remove_ipc
+from edge.endpoints import bind as bind_endpoint, ipc_endpoint, ipc_listening, remove_ipc
 from edge.errors import EdgeError, FailedPrecondition, Unavailable
 from edge.lookup import default_control_endpoint
 from edge.service import Service
@@ -58,7 +58,7 @@ def bind(endpoint: Optional[str], name: str, log: Callable[[str], None]) -> Cont
         local = ipc_endpoint("control")
         try:
             refuse_if_running(local)
-            control.service.socket.bind(local)  # before serving: this thread owns the socket
+            bind_endpoint(control.service.socket, local)  # before serving: this thread owns it
             control.extra_ipc = local
         except (EdgeError, zmq.ZMQError) as exc:
             log(f"control is not also on {local} ({exc}); local tools need --endpoint")

@@ -58,6 +58,7 @@ class NodeSpec:
     restart: str = DEFAULT_RESTART
     max_restarts: int = DEFAULT_MAX_RESTARTS
     env: dict = field(default_factory=dict)
+    host: Optional[str] = None                    # a name from Graph.hosts; None: the launcher's
     line: Optional[int] = None
     lines: dict = field(default_factory=dict, repr=False)  # "inputs.image" -> line (YAML)
 
@@ -81,6 +82,7 @@ class Graph:
     external: list = field(default_factory=list)
     path: Path = Path("<graph>")
     description: str = ""
+    hosts: dict = field(default_factory=dict)     # name -> edge.launch.hosts.HostSpec
 
     @property
     def base_dir(self) -> Path:

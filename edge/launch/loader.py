@@ -25,13 +25,15 @@ from typing import Any, Optional
 from edge.launch import kenning
 from edge.launch.graph import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
                                InputSpec, LaunchFileError, NodeSpec, Problem)
+from edge.launch.hosts import parse_hosts
 from edge.launch.syntax import LineDict, parse_text
 
 __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "RESTART_MODES",
            "load", "parse", "read"]
 
-GRAPH_KEYS = ("name", "description", "external", "nodes")
-NODE_KEYS = ("name", "type", "parameters", "inputs", "outputs", "restart", "max_restarts", "env")
+GRAPH_KEYS = ("name", "description", "external", "hosts", "nodes")
+NODE_KEYS = ("name", "type", "host", "parameters", "inputs", "outputs", "restart", "max_restarts",
+             "env")
 INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_age_s")
 INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
                 "max_age_s": "a finite number >= 0"}
@@ -110,7 +112,8 @@ class _Builder:
         description = data.get("description", "")
         if not isinstance(description, str):
             description = ""
-        return Graph(name, nodes, external, self.path, description)
+        hosts = parse_hosts(data.get("hosts"), self.problem)
+        return Graph(name, nodes, external, self.path, description, hosts)
 
     def external(self, value: Any, data: dict) -> list:
         if not isinstance(value, list) or not all(_is_topic(t) for t in value):
@@ -154,7 +157,16 @@ class _Builder:
             parameters=self.mapping(data, "parameters", label),
             inputs=self.inputs(data, label), outputs=self.outputs(data, label),
             restart=self.restart(data, label), max_restarts=self.max_restarts(data, label),
-            env=self.env(data, label), line=getattr(data, "line", None), lines=_key_lines(data))
+            env=self.env(data, label), host=self.host(data, label),
+            line=getattr(data, "line", None), lines=_key_lines(data))
+
+    def host(self, data: dict, label: str) -> Optional[str]:
+        value = data.get("host")
+        if value is not None and (not isinstance(value, str) or not value):
+            self.problem(f"must be a host name from 'hosts', got {value!r}", label, "host",
+                         data, "host")
+            return None
+        return value
 
     def mapping(self, data: dict, key: str, label: str) -> dict:
         value = data.get(key)

@@ -26,6 +26,8 @@ from edge.launch.children import Children
 from edge.launch.commands import serve as serve_commands
 from edge.launch.endpoint import ControlEndpoint, bind as bind_control
 from edge.launch.graph import Graph
+from edge.launch.hosts import place_on_hosts, server_key_of
+from edge.launch.remote import refuse_remote_hosts, share_host_keys
 from edge.launch.guardian import Guardian
 from edge.launch.process import ChildProcess, OutputPrinter
 from edge.launch.restart import RestartPolicy
@@ -107,7 +109,7 @@ class Supervisor:
         route = self._wiring.routes.get(topic)
         if route is not None:
             return {"topic": topic, "endpoint": route.endpoint, "external": route.external,
-                    "publisher": route.publisher}
+                    "publisher": route.publisher, **server_key_of(self.graph, route.publisher)}
         for child in self._children:  # a script may publish topics it did not declare
             endpoint = child.reported.get("endpoints", {}).get(topic)
             if endpoint:
@@ -202,9 +204,12 @@ class Supervisor:
     # -- starting ----------------------------------------------------------------------------------
     def _prepare(self) -> None:
         self._launch_dir = launch_directory(runtime_dir())
+        refuse_remote_hosts(self.graph)  # the agent link is not in this supervisor yet
+        share_host_keys(self.graph)  # before the first bind: the ZAP handler reads them once
         self._control = bind_control(self._control_arg, self.graph.name, self.log)
         serve_commands(self, self._control.service)
         self._wiring = plan(self.graph, self._launch_dir, self._control.for_nodes)
+        place_on_hosts(self._wiring, self.graph)
         self._guardian = Guardian.start(self.grace_s)
         for node in self.graph.nodes:
             argv = [sys.executable, "-u", "-m", "edge.run"]

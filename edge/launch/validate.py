@@ -18,6 +18,7 @@ import numpy as np
 from edge.launch import kenning
 from edge.launch.loader import read
 from edge.launch.graph import Graph, NodeSpec, Problem
+from edge.launch.hosts import check_hosts
 from edge.nodetype import NodeType, Port, load_node_type, plain_value_problem
 
 
@@ -40,7 +41,7 @@ def check(graph: Graph) -> tuple[dict, list[Problem]]:
         for node in graph.nodes:
             checker.node_type(node)
     checker.contracts()
-    return checker.types, checker.problems
+    return checker.types, checker.problems + check_hosts(graph)
 
 
 @contextlib.contextmanager

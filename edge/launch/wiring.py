@@ -26,6 +26,8 @@ class Route:
     output: str = ""                 # the publisher's local output name
     external: bool = False
     subscribers: list = field(default_factory=list)  # [(node name, local input name)]
+    host: Optional[str] = None            # the publisher's host (launch file `hosts:`)
+    local_endpoint: Optional[str] = None  # ipc, for subscribers on that same host
 
     def to_wire(self) -> dict:
         return {"topic": self.topic, "endpoint": self.endpoint, "publisher": self.publisher,
@@ -40,19 +42,28 @@ class Wiring:
     publishers: dict   # node name -> PUB endpoint
     services: dict     # node name -> service endpoint
     routes: dict       # topic -> Route
+    also_bind: dict = field(default_factory=dict)  # node name -> more publisher endpoints
 
     def config(self, node: NodeSpec, parameters: Optional[dict] = None,
                type_name: Optional[str] = None) -> NodeConfig:
         """The NodeConfig `node` runs with; `parameters` and `type_name` override the file's."""
-        inputs = {local: InputConfig(spec.topic, self.routes[spec.topic].endpoint, spec.queue_size,
-                                     **spec.limits)
+        inputs = {local: InputConfig(spec.topic, self._endpoint_for(self.routes[spec.topic], node),
+                                     spec.queue_size, **spec.limits)
                   for local, spec in node.inputs.items()}
         outputs = {local: OutputConfig(topic, self.publishers[node.name])
                    for local, topic in node.outputs.items()}
         return NodeConfig(name=node.name, type=type_name or node.type,
                           parameters=dict(node.parameters if parameters is None else parameters),
                           inputs=inputs, outputs=outputs, endpoint=self.publishers[node.name],
-                          service=self.services[node.name], control=self.control)
+                          service=self.services[node.name], control=self.control,
+                          also_bind=list(self.also_bind.get(node.name, [])))
+
+    @staticmethod
+    def _endpoint_for(route: Route, node: NodeSpec) -> str:
+        """ipc for a subscriber on the publisher's own host, else the route's endpoint."""
+        if route.local_endpoint and route.host is not None and route.host == node.host:
+            return route.local_endpoint
+        return route.endpoint
 
 
 def plan(graph: Graph, directory: Path, control: str) -> Wiring:

@@ -19,6 +19,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
+from edge.endpoints import connect
 from edge.errors import ServiceTimeout, error_from_wire
 from messages import DecodeError, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
@@ -35,7 +36,7 @@ class AsyncModelManagerClient:
         self._context = zmq.asyncio.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.connect(endpoint)
+        connect(self._socket, endpoint)  # CURVE on tcp (edge.security)
         self._encoder = new_encoder()
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)

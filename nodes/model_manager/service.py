@@ -33,6 +33,13 @@ OLD_NAMES = {"live": "is_server_live", "ready": "is_server_ready", "model_ready"
              "statistics": "get_inference_statistics"}
 
 
+# what a `read` key may call (edge.security): status and metadata, nothing that changes or runs
+_READ = {"is_server_live", "is_server_ready", "is_model_ready", "get_server_metadata",
+         "get_models_info", "get_model_metadata", "get_model_config", "get_model_repository_index",
+         "get_inference_statistics"}
+READ_METHODS = frozenset(_READ | {old for old, new in OLD_NAMES.items() if new in _READ})
+
+
 class ModelService:
     """Maps request bodies onto a ModelManager; serve `methods()` on any edge Service."""
 
@@ -60,10 +67,10 @@ class ModelService:
         }
         return table | {old: table[new] for old, new in OLD_NAMES.items()}
 
-    def attach(self, add: Callable[[str, Handler], None]) -> None:
+    def attach(self, add: Callable[..., None]) -> None:
         """`add` is `Service.add` or `Node.serve`."""
         for name, handler in self.methods().items():
-            add(name, handler)
+            add(name, handler, role="read" if name in READ_METHODS else "admin")
 
     def close(self) -> None:
         """Refuse new admin work and let what was accepted finish (and answer)."""

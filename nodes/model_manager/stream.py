@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from edge.endpoints import connect
 from edge.errors import EdgeError, Internal, ServiceTimeout, error_from_wire
 from messages import DecodeError, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
@@ -31,7 +32,7 @@ class ModelStream:
         self.endpoint = endpoint
         self._socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.connect(endpoint)
+        connect(self._socket, endpoint)  # CURVE on tcp (edge.security)
         self._encoder = new_encoder()
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)

@@ -1,0 +1,80 @@
+"""`edge agent` on loopback: start a node, stream its output, stop it without heartbeats."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from edge.client import Client
+from edge.config import NodeConfig
+from edge.errors import InvalidArgument
+from launch_process import EDGE, alive, wait_until
+from test_control import free_tcp_port
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def agent(edge_env):
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    proc = subprocess.Popen([EDGE, "agent", "--listen", endpoint, "--heartbeat-timeout", "1.5"],
+                            env=edge_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        assert "listening on" in proc.stdout.readline()
+        yield endpoint, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def ticker_config(name: str) -> str:
+    return NodeConfig(name=name, type="nodes.basic:Ticker", parameters={"rate_hz": 50.0},
+                      outputs={"tick": {"topic": "ticks"}}).to_json()
+
+
+def test_agent_runs_a_node_reports_its_exit_and_stops_it_without_heartbeats(agent):
+    endpoint, proc = agent
+    with Client(endpoint, timeout_s=5, retries=0) as client:
+        started = client.call("agent.start", {"session": "s1", "config": ticker_config("tick"),
+                                              "env": {"EDGE_TEST_MARK": "yes"}})
+        pid = started["pid"]
+        assert alive(pid) and started["boot_id"]
+        environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        assert b"EDGE_TEST_MARK=yes" in environ
+        with pytest.raises(InvalidArgument, match="config is not a node config"):
+            client.call("agent.start", {"session": "s1", "config": "{]", "env": {}})
+        with pytest.raises(InvalidArgument, match="grace_s"):
+            client.call("agent.stop", {"session": "s1", "name": "tick", "grace_s": "soon"})
+        # a second launcher session polls, the first falls silent: its node is stopped
+        deadline = time.monotonic() + 10
+        while alive(pid) and time.monotonic() < deadline:
+            reply = client.call("agent.poll", {"session": "s2", "cursor": 0})
+            assert reply["boot_id"] == started["boot_id"] and reply["nodes"] == {}
+            time.sleep(0.2)
+        assert not alive(pid)
+        # an explicit stop of a node the session polls for: an exit event arrives
+        again = client.call("agent.start", {"session": "s2", "config": ticker_config("tick"),
+                                            "env": {}})
+        client.call("agent.stop", {"session": "s2", "name": "tick", "grace_s": 2.0})
+        events = wait_until(lambda: [e for e in client.call(
+            "agent.poll", {"session": "s2", "cursor": 0})["events"] if e[1] == "exit"],
+            10, "the exit event")
+        assert events[0][2] == "tick" and events[0][3]["pid"] == again["pid"]
+        # output is streamed back line by line, then the exit code
+        bad = NodeConfig(name="bad", type="nodes.basic:Ticker", parameters={"nope": 1}).to_json()
+        client.call("agent.start", {"session": "s2", "config": bad, "env": {}})
+        events = wait_until(lambda: [e for e in client.call(
+            "agent.poll", {"session": "s2", "cursor": 0})["events"] if e[2] == "bad"
+            and e[1] == "exit"] and client.call("agent.poll", {"session": "s2", "cursor": 0})[
+            "events"], 10, "the bad node's output and exit")
+        lines = [e[3] for e in events if e[1] == "line" and e[2] == "bad"]
+        assert any("nope" in line for line in lines), lines
+        assert [e[3]["exit_code"] for e in events if e[1] == "exit" and e[2] == "bad"] == [2]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert "silent for" in proc.stdout.read()

@@ -1,0 +1,196 @@
+"""Hosts for tests: network namespaces joined by one bridge, made and removed by the test.
+
+Each host is a namespace with one veth (`eth0`, 10.77.0.N/24) whose peer sits on a bridge
+in a hub namespace of its own, so nothing is added to the machine's own network. Each
+host also gets its own key and runtime directories, like a separate machine would.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+EDGE = str(Path(sys.executable).parent / "edge")
+SUBNET = "10.77.0"
+
+
+def _ip(*args: str) -> None:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+    if result.returncode != 0:
+        raise OSError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def namespaces_unavailable() -> str | None:
+    """Why namespaces cannot be made here, or None."""
+    if os.geteuid() != 0:
+        return "network namespaces need root (CI runs these as root)"
+    if shutil.which("ip") is None:
+        return "the `ip` command (iproute2) is not installed"
+    probe = f"edgeprobe{os.getpid()}"
+    try:
+        _ip("netns", "add", probe)
+    except OSError as exc:
+        return f"`ip netns add` is not permitted here: {exc}"
+    _ip("netns", "del", probe)
+    return None
+
+
+class Host:
+    def __init__(self, name: str, namespace: str, address: str, base_env: dict):
+        self.name, self.namespace, self.address = name, namespace, address
+        self.dir = Path(tempfile.mkdtemp(prefix=f"edh{name}", dir="/tmp"))
+        self.keys_dir, self.runtime_dir = self.dir / "keys", self.dir / "run"
+        self.env = {**base_env, "EDGE_KEYS_DIR": str(self.keys_dir),
+                    "EDGE_RUNTIME_DIR": str(self.runtime_dir)}
+        for key in ("EDGE_CONTROL", "EDGE_NODE_CONFIG", "EDGE_SERVER_KEY", "EDGE_INSECURE"):
+            self.env.pop(key, None)
+
+    def argv(self, *argv: str) -> list[str]:
+        return ["ip", "netns", "exec", self.namespace, *argv]
+
+    def run(self, *argv: str, timeout_s: float = 40, env: dict | None = None):
+        return subprocess.run(self.argv(*argv), env=env or self.env, capture_output=True,
+                              text=True, timeout=timeout_s)
+
+    def start(self, *argv: str, env: dict | None = None) -> "Proc":
+        return Proc(self.argv(*argv), env or self.env)
+
+
+class Network:
+    """Hosts by name; use as a context manager so everything is removed again."""
+
+    def __init__(self, names: list[str]):
+        tag = f"e{os.getpid() % 100000}"
+        self.hub = f"{tag}hub"
+        self.hosts = {name: Host(name, f"{tag}{name}", f"{SUBNET}.{index + 1}", dict(os.environ))
+                      for index, name in enumerate(names)}
+        self._made: list[str] = []
+        self.procs: list[Proc] = []
+
+    def __enter__(self) -> "Network":
+        try:
+            self._make()
+        except OSError:
+            self.__exit__()
+            raise
+        return self
+
+    def _make(self) -> None:
+        _ip("netns", "add", self.hub)
+        self._made.append(self.hub)
+        _ip("-n", self.hub, "link", "add", "br0", "type", "bridge", "forward_delay", "0")
+        _ip("-n", self.hub, "link", "set", "br0", "up")
+        for index, host in enumerate(self.hosts.values()):
+            _ip("netns", "add", host.namespace)
+            self._made.append(host.namespace)
+            _ip("-n", host.namespace, "link", "set", "lo", "up")
+            port = f"p{index}"
+            _ip("-n", self.hub, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+                "netns", host.namespace)
+            _ip("-n", self.hub, "link", "set", port, "master", "br0", "up")
+            _ip("-n", host.namespace, "addr", "add", f"{host.address}/24", "dev", "eth0")
+            _ip("-n", host.namespace, "link", "set", "eth0", "up")
+
+    def start(self, host: str, *argv: str, env: dict | None = None) -> "Proc":
+        proc = self.hosts[host].start(*argv, env=env)
+        self.procs.append(proc)
+        return proc
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.kill()
+        for name in reversed(self._made):
+            try:
+                _ip("netns", "del", name)
+            except OSError:
+                pass
+        for host in self.hosts.values():
+            shutil.rmtree(host.dir, ignore_errors=True)
+
+
+class Proc:
+    """A process with its output collected line by line (stderr merged)."""
+
+    def __init__(self, argv: list[str], env: dict):
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout_s: float = 20.0) -> str:
+        regex, deadline = re.compile(pattern), time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if regex.search(line):
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError(f"no line matching {pattern!r} in {timeout_s} s; "
+                                         "output:\n" + "\n".join(self.lines))
+                self._changed.wait(min(remaining, 0.1))
+
+    def wait_exit(self, timeout_s: float = 15.0) -> int:
+        code = self.proc.wait(timeout=timeout_s)
+        self._reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the process and everything below it."""
+        if self.proc.poll() is None:
+            for pid in [*descendants(self.proc.pid), self.proc.pid]:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def network_or_skip(names: list[str]) -> Network:
+    reason = namespaces_unavailable()
+    if reason:
+        print(f"SKIPPED network-namespace test: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    return Network(names)
