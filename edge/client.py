@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 import uuid
 from typing import Any, Optional
@@ -18,7 +19,9 @@ class Client:
 
     Each attempt waits `timeout_s`; after `retries` more attempts the call raises
     ServiceTimeout, so a call never takes longer than (retries + 1) * timeout_s.
-    Request ids are unique strings, so a service runs a retried request only once.
+    Request ids are unique strings and every socket of one client has the same random
+    routing identity, so a service runs a retried request only once and answers it to
+    this client alone.
     """
 
     def __init__(self, endpoint: str, *, timeout_s: float = 5.0, retries: int = 2,
@@ -28,6 +31,7 @@ class Client:
         self._limits = limits
         self._encoder = new_encoder()
         self._prefix = uuid.uuid4().hex[:12]
+        self._routing_id = b"edge-" + secrets.token_bytes(16)  # not guessable by another peer
         self._counter = itertools.count(1)
         self._socket: Optional[zmq.Socket] = None
 
@@ -41,9 +45,11 @@ class Client:
         frames = request.to_frames(self._encoder)
         started = time.monotonic()
         for _attempt in range(retries + 1):
+            deadline = time.monotonic() + timeout_s
             socket = self._connected()
-            socket.send_multipart([b"", *frames], copy=False)
-            reply = self._wait(socket, request.id, time.monotonic() + timeout_s)
+            if socket.poll(_ms_until(deadline), zmq.POLLOUT):
+                socket.send_multipart([b"", *frames], copy=False, flags=zmq.NOBLOCK)
+            reply = self._wait(socket, request.id, deadline)
             if reply is not None:
                 if reply.ok:
                     return reply.body
@@ -54,8 +60,8 @@ class Client:
             f"in {time.monotonic() - started:.1f}s")
 
     def _wait(self, socket: zmq.Socket, request_id: str, deadline: float) -> Optional[ReplyMessage]:
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not socket.poll(max(1, int(remaining * 1000)), zmq.POLLIN):
+        while deadline - time.monotonic() > 0:
+            if not socket.poll(_ms_until(deadline), zmq.POLLIN):
                 continue
             frames = socket.recv_multipart(copy=False)
             if len(frames) < 2 or len(frames[0]) != 0:
@@ -75,6 +81,7 @@ class Client:
         if self._socket is None:
             self._socket = self._context.socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
+            self._socket.setsockopt(zmq.ROUTING_ID, self._routing_id)
             self._socket.connect(self.endpoint)
         return self._socket
 
@@ -91,3 +98,7 @@ class Client:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _ms_until(deadline: float) -> int:
+    return max(1, int((deadline - time.monotonic()) * 1000))
