@@ -30,10 +30,11 @@ def connects(command):
     @click.option("--endpoint", default=None, metavar="ENDPOINT",
                   help="model manager endpoint (default: $EDGE_MODEL_MANAGER or the ipc "
                        "endpoint 'model_manager')")
-    @click.option("--timeout", "timeout_s", default=10.0, show_default=True,
-                  help="seconds per attempt")
+    @click.option("--timeout", "timeout_s", type=float, default=None,
+                  help="seconds per attempt of every call, 3 attempts [default: 10, "
+                       "and 120 for uploads and loads]")
     @functools.wraps(command)
-    def wrapper(endpoint: str | None, timeout_s: float, **kwargs):
+    def wrapper(endpoint: str | None, timeout_s: float | None, **kwargs):
         with ModelManagerClient(endpoint or default_endpoint(), timeout_s=timeout_s) as client:
             return command(client, **kwargs)
     return wrapper
