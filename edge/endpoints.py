@@ -56,7 +56,8 @@ def remove_ipc(endpoint: str) -> None:
             pass
 
 
-def close_socket(socket: zmq.Socket, bound: str | None = None) -> None:
-    socket.close(linger=0)
+def close_socket(socket: zmq.Socket, bound: str | None = None, linger_ms: int = 0) -> None:
+    """`linger_ms` > 0 lets replies sent just before close still leave (bounded)."""
+    socket.close(linger=linger_ms)
     if bound:
         remove_ipc(bound)

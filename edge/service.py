@@ -29,6 +29,7 @@ from messages.codec import DEFAULT_LIMITS
 log = logging.getLogger("edge.service")
 handler_failures = RateLimitedLog(log)  # a peer can provoke these at will
 MAX_DRAIN_AT_CLOSE = 1000  # unread requests answered UNAVAILABLE by close()
+CLOSE_LINGER_MS = 1000  # how long replies sent by close() may take to leave
 
 Handler = Callable[["Request"], Any]
 
@@ -175,31 +176,35 @@ class Service:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        linger_ms = 0
         if self._thread is not None and self._thread.is_alive():
             log.warning("service %s: its thread did not stop; unanswered requests time out",
                         self.name)
-        else:  # this thread owns the socket now
-            self._answer_owed()
+        elif self._answer_owed():  # this thread owns the socket now
+            linger_ms = CLOSE_LINGER_MS
         with self._lock:
             self._closed = True
-            close_socket(self.socket, self.endpoint)
+            close_socket(self.socket, self.endpoint, linger_ms)
             os.close(self._wake_r)
             os.close(self._wake_w)
 
-    def _answer_owed(self) -> None:
+    def _answer_owed(self) -> int:
+        """Answer unread and deferred requests UNAVAILABLE, send what was posted; how many."""
         gone = Unavailable(f"service {self.name!r} is closing")
-        for _ in range(MAX_DRAIN_AT_CLOSE):
+        drained = 0
+        while drained < MAX_DRAIN_AT_CLOSE:
             try:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
+            drained += 1
             envelope, body = _split_envelope(frames)
             self._send(envelope, _error_reply(_request_id(body, self._limits), gone))
         with self._lock:
             owed = list(self._owed)
         for responder in owed:
             responder.fail(gone)
-        self._send_posted()
+        return drained + self._send_posted()
 
     # -- internals ---------------------------------------------------------------------------
     def post(self, envelope: list, reply: ReplyMessage) -> None:
@@ -228,17 +233,19 @@ class Service:
         with self._lock:
             self._owed.discard(responder)
 
-    def _send_posted(self) -> None:
+    def _send_posted(self) -> int:
         try:
             os.read(self._wake_r, 4096)
         except BlockingIOError:
             pass
+        sent = 0
         while True:
             try:
                 envelope, reply = self._outbox.get_nowait()
             except queue.Empty:
-                return
+                return sent
             self._send(envelope, reply)
+            sent += 1
 
     def _send(self, envelope: list, reply: ReplyMessage) -> None:
         try:
