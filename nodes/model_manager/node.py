@@ -41,6 +41,8 @@ class ModelManagerNode(NodeType):
         "admin_workers": Param(int, default=2, help="threads for uploads and loads"),
         "max_model_bytes": Param(int, default=DEFAULTS.max_model_bytes),
         "max_uploads": Param(int, default=DEFAULTS.max_uploads, help="chunked uploads at once"),
+        "max_uploads_per_client": Param(int, default=DEFAULTS.max_uploads_per_client,
+                                        help="chunked uploads one client may keep open"),
         "upload_ttl_s": Param(float, default=DEFAULTS.upload_ttl_s),
         "max_tasks": Param(int, default=DEFAULTS.max_tasks, help="async tasks kept"),
         "task_ttl_s": Param(float, default=DEFAULTS.task_ttl_s),
@@ -75,8 +77,8 @@ class HostedManager:
     """
 
     def __init__(self, params: dict) -> None:
-        keys = ("workers", "max_model_bytes", "max_uploads", "upload_ttl_s", "max_tasks",
-                "task_ttl_s")
+        keys = ("workers", "max_model_bytes", "max_uploads", "max_uploads_per_client",
+                "upload_ttl_s", "max_tasks", "task_ttl_s")
         config = ManagerConfig(**{k: params[k] for k in keys if params.get(k) is not None})
         self.repo_dir = Path(params.get("repo") or default_repo_dir()).expanduser()
         self._lock = _lock_repository(self.repo_dir)
