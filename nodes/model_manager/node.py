@@ -15,8 +15,8 @@ from pathlib import Path
 
 import zmq
 
-from edge.client import Client
-from edge.errors import EdgeError, FailedPrecondition, ServiceTimeout, Unavailable
+from edge.endpoints import ipc_listening
+from edge.errors import FailedPrecondition, Unavailable
 from edge.nodetype import NodeType, Param
 from edge.service import Service
 from edge.signals import StopSignals
@@ -148,14 +148,7 @@ def _lock_repository(repo_dir: Path) -> int:
 
 def _check_unserved(endpoint: str) -> None:
     """ZeroMQ lets a second bind take over an ipc path; refuse instead of stealing it."""
-    if not endpoint.startswith("ipc://") or not Path(endpoint[len("ipc://"):]).exists():
-        return
-    with Client(endpoint, timeout_s=0.3, retries=0) as client:
-        try:
-            client.call("ping")
-        except ServiceTimeout:
-            return  # a stale socket file: nobody answers
-        except EdgeError:
-            pass  # an answer, even an error, means a live peer
+    if not ipc_listening(endpoint):
+        return  # not ipc, nothing there, or a stale file a dead process left behind
     raise FailedPrecondition(f"something already serves {endpoint}; stop it or choose "
                              "another --endpoint")
