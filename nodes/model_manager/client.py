@@ -168,10 +168,13 @@ class ModelManagerClient:
 
     def wait_async_response(self, task_id: str, timeout_s: float = 30.0,
                             poll_s: float = 0.01) -> dict[str, np.ndarray]:
-        """Poll until the task is done: its outputs, or its error raised."""
+        """Poll until the task is done: its outputs, or its error raised. Ends within
+        `timeout_s` (+ one short poll), however slow or silent the manager is."""
         deadline = time.monotonic() + timeout_s
         while True:
-            reply = self.get_async_response(task_id)
+            remaining = deadline - time.monotonic()
+            reply = self.call("get_async_response", {"task_id": task_id}, retries=0,
+                              timeout_s=max(0.01, min(self.timeout_s, remaining)))
             if reply["state"] == "SUCCESS":
                 return reply["result"]
             if reply["state"] == "FAILURE":
@@ -179,7 +182,7 @@ class ModelManagerClient:
             if time.monotonic() >= deadline:
                 raise ServiceTimeout(f"async task {task_id} still {reply['state']} "
                                      f"after {timeout_s:g}s")
-            time.sleep(poll_s)
+            time.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
 
     # -- internals -------------------------------------------------------------------
     def _health(self, method: str, body: dict, timeout_s: float) -> bool:

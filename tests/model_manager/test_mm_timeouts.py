@@ -61,6 +61,12 @@ def test_python_admin_calls_honour_the_stated_timeout(silent_peer):
 
 
 @pytest.mark.timeout(60)
+def test_waiting_for_an_async_task_ends_within_its_timeout(silent_peer):
+    with ModelManagerClient(silent_peer, timeout_s=10) as client:
+        within_bound(lambda: client.wait_async_response("task", timeout_s=0.5), 0.5)  # main: 30 s
+
+
+@pytest.mark.timeout(60)
 def test_an_explicit_admin_timeout_still_wins(silent_peer):
     with ModelManagerClient(silent_peer, timeout_s=5, admin_timeout_s=0.3, retries=1) as client:
         within_bound(lambda: client.unload_models(["0" * 64]), 0.3 * 2)
