@@ -3,6 +3,7 @@ against real peers that never answer: a ZeroMQ ROUTER that never reads, and a ba
 TCP listener that never completes the ZeroMQ handshake."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
@@ -16,6 +17,7 @@ import zmq
 
 from edge import Client
 from edge.errors import ServiceTimeout
+from nodes.model_manager.aio import AsyncModelManagerClient
 from nodes.model_manager.client import ModelManagerClient
 from server_process import edge_command
 
@@ -57,7 +59,19 @@ def test_python_admin_calls_honour_the_stated_timeout(silent_peer):
         within_bound(lambda: client.load_models(["0" * 64]), 0.5 * ATTEMPTS)  # main: 3 x 120 s
         within_bound(lambda: client.upload_model(b"\0" * 4096), 0.5 * ATTEMPTS)
         within_bound(lambda: client.upload_model(b"\0" * 4096, chunk_bytes=1024),
-                     0.5 * ATTEMPTS)  # chunked: upload.begin is the call that waits
+                     0.5 * ATTEMPTS)  # chunked: begin_upload is the call that waits
+
+
+@pytest.mark.timeout(60)
+def test_asyncio_admin_calls_honour_the_stated_timeout(silent_peer):
+    async def load() -> None:
+        client = AsyncModelManagerClient(silent_peer, timeout_s=0.5)
+        try:
+            await client.load_models(["0" * 64])
+        finally:
+            await client.close()
+
+    within_bound(lambda: asyncio.run(load()), 0.5 * ATTEMPTS)  # main: 3 x 120 s
 
 
 @pytest.mark.timeout(60)

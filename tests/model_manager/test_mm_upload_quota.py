@@ -26,7 +26,7 @@ def test_one_client_abandoning_uploads_does_not_block_another(server, add_matmul
         begun = []
         with pytest.raises(ResourceExhausted, match="max_uploads_per_client"):
             for _ in range(4):
-                begun.append(greedy.call("upload.begin", {"total_bytes": BIG, "sha256": "0" * 64},
+                begun.append(greedy.call("begin_upload", {"total_bytes": BIG, "sha256": "0" * 64},
                                          admin=True))
         assert len(begun) == 2
     with ModelManagerClient(server.endpoint, timeout_s=10) as other:  # main: RESOURCE_EXHAUSTED
@@ -45,7 +45,7 @@ def test_idle_uploads_expire_by_timer_without_another_begin(make_manager, repo_d
     deadline = time.monotonic() + 10
     while list(parts.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert list(parts.iterdir()) == []  # main: kept until the next upload.begin
+    assert list(parts.iterdir()) == []  # main: kept until the next begin_upload
 
 
 def test_when_all_slots_are_taken_the_longest_idle_upload_makes_room(tmp_path: Path):
