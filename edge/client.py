@@ -1,8 +1,7 @@
-"""A Lazy Pirate client: timeout, bounded retries, a fresh socket after each timeout."""
+"""A Lazy Pirate client over DEALER: timeout, bounded retries on one socket, a clear ServiceTimeout."""
 from __future__ import annotations
 
 import itertools
-import secrets
 import time
 import uuid
 from typing import Any, Optional
@@ -13,15 +12,20 @@ from edge.errors import Internal, ServiceTimeout, error_from_wire
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
+HEARTBEAT_IVL_MS = 1000      # ZMTP pings, answered by the peer's I/O thread, not its app
+HEARTBEAT_TIMEOUT_MS = 3000  # a peer silent this long is reconnected
+
 
 class Client:
     """Calls methods of a Service. One thread uses a client; make one per thread.
 
     Each attempt waits `timeout_s`; after `retries` more attempts the call raises
     ServiceTimeout, so a call never takes longer than (retries + 1) * timeout_s.
-    Request ids are unique strings and every socket of one client has the same random
-    routing identity, so a service runs a retried request only once and answers it to
-    this client alone.
+
+    A retry goes out on the same DEALER socket: unlike REQ it has no lockstep to get
+    stuck in, ZeroMQ reconnects it by itself (heartbeats notice a dead tcp peer), and its
+    connection is the identity by which a service recognises the retry and runs the
+    request once (a fresh socket would be a new peer). Request ids are unique strings.
     """
 
     def __init__(self, endpoint: str, *, timeout_s: float = 5.0, retries: int = 2,
@@ -31,7 +35,6 @@ class Client:
         self._limits = limits
         self._encoder = new_encoder()
         self._prefix = uuid.uuid4().hex[:12]
-        self._routing_id = b"edge-" + secrets.token_bytes(16)  # not guessable by another peer
         self._counter = itertools.count(1)
         self._socket: Optional[zmq.Socket] = None
 
@@ -54,7 +57,6 @@ class Client:
                 if reply.ok:
                     return reply.body
                 raise error_from_wire(reply.error)
-            self._reset()  # a fresh socket: the old one may hold a half-done exchange
         raise ServiceTimeout(
             f"no reply from {self.endpoint} to {method!r} after {retries + 1} attempt(s) "
             f"in {time.monotonic() - started:.1f}s")
@@ -81,7 +83,8 @@ class Client:
         if self._socket is None:
             self._socket = self._context.socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
-            self._socket.setsockopt(zmq.ROUTING_ID, self._routing_id)
+            self._socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+            self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
             self._socket.connect(self.endpoint)
         return self._socket
 

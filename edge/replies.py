@@ -3,7 +3,9 @@
 An entry belongs to one peer: it is keyed by (routing identity, request id), so a
 second peer that sends the same id runs its own request and never sees the first
 peer's reply. A retry is recognised only when it comes from the same identity, which
-is why edge.Client keeps one random ZMQ_ROUTING_ID across its fresh sockets.
+is why edge.Client resends on the socket it sent from. The ROUTER never hands an
+identity over to a new connection (no ZMQ_ROUTER_HANDOVER), so no peer can claim
+another's identity, guessed or not, while that one is connected.
 
 Only string ids of at most MAX_ID_CHARS take part: clients that retry (edge.Client)
 send ids that are unique per client, while plain REQ peers often number from 1.

@@ -57,7 +57,8 @@ class Request:
 
     @property
     def peer(self) -> bytes:
-        """The sender's routing identity: stable across an edge.Client's retries."""
+        """The sender's routing identity (one per connection; an edge.Client keeps its own
+        across retries). ZeroMQ assigns it unless the peer sets ZMQ_ROUTING_ID."""
         return peer_identity(self._envelope)
 
     @property
@@ -121,7 +122,6 @@ class Service:
         self._thread: Optional[threading.Thread] = None
         self.socket = self._context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a client's fresh socket keeps its identity
         self.endpoint = bind(self.socket, endpoint)
 
     def add(self, method: str, handler: Handler) -> None:

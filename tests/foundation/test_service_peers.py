@@ -81,7 +81,7 @@ def test_a_reply_in_flight_reaches_only_the_peer_that_sent_it(service):
 
 
 @pytest.mark.timeout(30)
-def test_a_client_retry_from_a_fresh_socket_is_still_recognised(service):
+def test_a_client_retry_is_recognised_as_the_same_peer(service):
     ran = []
 
     def slow(request):
@@ -93,7 +93,33 @@ def test_a_client_retry_from_a_fresh_socket_is_still_recognised(service):
     with Client(service.endpoint, timeout_s=0.25, retries=5) as client:
         assert client.call("slow") == 1
         assert client.call("slow") == 2
-    assert len(ran) == 2 and ran[0] == ran[1]  # one identity across the fresh sockets
+    assert len(ran) == 2 and ran[0] == ran[1]  # each call ran once, from one identity
+
+
+@pytest.mark.timeout(30)
+def test_a_peer_claiming_a_connected_peers_identity_gets_nothing(service):
+    held, arrived = [], threading.Semaphore(0)
+
+    def later(request):
+        held.append(request.defer())
+        arrived.release()
+
+    service.add("later", later)
+    service.start()
+    victim = dealer(service.endpoint, b"victim")
+    try:
+        send(victim, "v:1", "later", None)
+        assert arrived.acquire(timeout=5)
+        thief = dealer(service.endpoint, b"victim")  # refused: the identity is taken
+        try:
+            send(thief, "v:1", "later", None)
+            held[0].reply("for the victim")
+            assert receive(victim)["body"] == "for the victim"
+            assert receive(thief, 500) is None
+        finally:
+            thief.close()
+    finally:
+        victim.close()
 
 
 @pytest.mark.timeout(30)
