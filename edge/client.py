@@ -13,7 +13,7 @@ from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_enco
 from messages.codec import DEFAULT_LIMITS
 
 HEARTBEAT_IVL_MS = 1000      # ZMTP pings, answered by the peer's I/O thread, not its app
-HEARTBEAT_TIMEOUT_MS = 3000  # a peer silent this long is reconnected
+HEARTBEAT_TIMEOUT_MS = 5000  # a peer silent this long is reconnected
 
 
 class Client:
