@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+import msgpack
 import numpy as np
 import pytest
 import zmq
@@ -60,6 +61,26 @@ def test_python_admin_calls_honour_the_stated_timeout(silent_peer):
         within_bound(lambda: client.upload_model(b"\0" * 4096), 0.5 * ATTEMPTS)
         within_bound(lambda: client.upload_model(b"\0" * 4096, chunk_bytes=1024),
                      0.5 * ATTEMPTS)  # chunked: begin_upload is the call that waits
+
+
+@pytest.mark.timeout(60)
+def test_every_attempt_carries_the_stated_timeout():
+    """Without a clock: the silent peer sees 3 attempts, each with the stated timeout_ms."""
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind("tcp://127.0.0.1:*")
+    try:
+        with ModelManagerClient(router.getsockopt_string(zmq.LAST_ENDPOINT),
+                                timeout_s=0.3) as client:
+            with pytest.raises(ServiceTimeout, match="after 3 attempt"):
+                client.load_models(["0" * 64])
+        seen = []
+        while router.poll(100):
+            header = msgpack.unpackb(router.recv_multipart()[2], ext_hook=lambda *_: None)
+            seen.append((header["method"], header["timeout_ms"]))
+        assert seen == [("load_models", 300)] * ATTEMPTS  # main: 120000 ms per attempt
+    finally:
+        router.close()
 
 
 @pytest.mark.timeout(60)
