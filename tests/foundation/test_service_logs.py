@@ -1,6 +1,7 @@
 """A peer cannot flood a service's log: bad requests and handler failures are logged,
 rate limited, and the service keeps answering."""
 import logging
+import struct
 
 import msgpack
 import pytest
@@ -8,6 +9,7 @@ import zmq
 
 from edge import Client, Service
 from edge.ratelimit import RateLimitedLog
+from messages import Limits
 
 FLOOD = 2000
 
@@ -69,3 +71,24 @@ def test_the_first_line_after_a_quiet_spell_counts_what_was_suppressed(caplog):
     assert limited.warning("bad %d", 5)
     assert [r.getMessage() for r in caplog.records] == [
         "bad 0", "bad 1", "bad 5 (3 similar line(s) suppressed)"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(Limits, "max_items"),
+                    reason="needs the decoder's container limits (messages.Limits.max_items)")
+def test_a_request_slow_to_decode_does_not_hold_up_pings(short_dir):
+    service = Service(f"ipc://{short_dir}/slow.sock").start()
+    hostile = zmq.Context.instance().socket(zmq.DEALER)
+    hostile.setsockopt(zmq.LINGER, 0)
+    hostile.connect(service.endpoint)
+    count = (8 << 20) - 16  # a header of millions of empty lists (main: 30 s to refuse each)
+    header = b"\xdd" + struct.pack(">I", count) + b"\x90" * count
+    try:
+        for _ in range(3):
+            hostile.send_multipart([b"", header])
+        with Client(service.endpoint, timeout_s=2, retries=0) as client:
+            for _ in range(3):  # each would wait behind 30 s of decoding
+                assert client.call("ping")["name"] == "service"
+    finally:
+        hostile.close()
+        service.close()
