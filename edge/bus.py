@@ -17,6 +17,7 @@ import zmq
 
 from edge.endpoints import bind, close_socket, connect, remove_ipc
 from edge.errors import InvalidArgument
+from edge.ratelimit import RateLimitedLog
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import STREAM_LIMITS
 
@@ -38,27 +39,6 @@ def hwm_for(queue_bytes: int, message_bytes: int) -> int:
 
 def _headroom(message_bytes: int) -> int:
     return message_bytes + message_bytes // 4  # so slowly growing sizes do not resize every time
-
-
-class LogLimit:
-    """At most `burst` lines per `period_s` for one source of warnings, then a count."""
-
-    def __init__(self, logger: logging.Logger, period_s: float = 10.0, burst: int = 3):
-        self._log, self._period_s, self._burst = logger, period_s, burst
-        self._window_start, self._lines, self.suppressed = float("-inf"), 0, 0
-
-    def warning(self, message: str, *args, exc_info: Any = None) -> None:
-        now = time.monotonic()
-        if now - self._window_start >= self._period_s:
-            if self.suppressed:
-                self._log.warning("(%d similar warnings suppressed in %.0f s)",
-                                  self.suppressed, self._period_s)
-            self._window_start, self._lines, self.suppressed = now, 0, 0
-        if self._lines < self._burst:
-            self._lines += 1
-            self._log.warning(message, *args, exc_info=exc_info)
-        else:
-            self.suppressed += 1
 
 
 class Publisher:
@@ -201,7 +181,7 @@ class Input:
             raise
         self.queue: collections.deque = collections.deque(maxlen=self._queue_len())
         self.stats = InputStats()
-        self.warnings = LogLimit(log)
+        self.warnings = RateLimitedLog(log, per_interval=3)
         self._last: tuple[str, int] | None = None  # (source, seq) of the last delivered message
         self._unreported_drops = 0
         self._clock_offset_ns = 0  # publisher clock minus ours, learnt only if ages stay too high

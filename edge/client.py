@@ -1,4 +1,4 @@
-"""A Lazy Pirate client: timeout, bounded retries, a fresh socket after each timeout."""
+"""A Lazy Pirate client over DEALER: timeout, bounded retries on one socket, a clear ServiceTimeout."""
 from __future__ import annotations
 
 import itertools
@@ -13,13 +13,20 @@ from edge.errors import Internal, InvalidArgument, ServiceTimeout, error_from_wi
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
+HEARTBEAT_IVL_MS = 1000      # ZMTP pings, answered by the peer's I/O thread, not its app
+HEARTBEAT_TIMEOUT_MS = 5000  # a peer silent this long is reconnected
+
 
 class Client:
     """Calls methods of a Service. One thread uses a client; make one per thread.
 
     Each attempt waits `timeout_s`; after `retries` more attempts the call raises
     ServiceTimeout, so a call never takes longer than (retries + 1) * timeout_s.
-    Request ids are unique strings, so a service runs a retried request only once.
+
+    A retry goes out on the same DEALER socket: unlike REQ it has no lockstep to get
+    stuck in, ZeroMQ reconnects it by itself (heartbeats notice a dead tcp peer), and its
+    connection is the identity by which a service recognises the retry and runs the
+    request once (a fresh socket would be a new peer). Request ids are unique strings.
     """
 
     def __init__(self, endpoint: str, *, timeout_s: float = 5.0, retries: int = 2,
@@ -44,21 +51,22 @@ class Client:
         frames = request.to_frames(self._encoder)
         started = time.monotonic()
         for _attempt in range(retries + 1):
+            deadline = time.monotonic() + timeout_s
             socket = self._connected()
-            socket.send_multipart([b"", *frames], copy=False)
-            reply = self._wait(socket, request.id, time.monotonic() + timeout_s)
+            if socket.poll(_ms_until(deadline), zmq.POLLOUT):
+                socket.send_multipart([b"", *frames], copy=False, flags=zmq.NOBLOCK)
+            reply = self._wait(socket, request.id, deadline)
             if reply is not None:
                 if reply.ok:
                     return reply.body
                 raise error_from_wire(reply.error)
-            self._reset()  # a fresh socket: the old one may hold a half-done exchange
         raise ServiceTimeout(
             f"no reply from {self.endpoint} to {method!r} after {retries + 1} attempt(s) "
             f"in {time.monotonic() - started:.1f}s")
 
     def _wait(self, socket: zmq.Socket, request_id: str, deadline: float) -> Optional[ReplyMessage]:
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not socket.poll(max(1, int(remaining * 1000)), zmq.POLLIN):
+        while deadline - time.monotonic() > 0:
+            if not socket.poll(_ms_until(deadline), zmq.POLLIN):
                 continue
             frames = socket.recv_multipart(copy=False)
             if len(frames) < 2 or len(frames[0]) != 0:
@@ -79,6 +87,8 @@ class Client:
             self._socket = self._context.socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
             self._socket.setsockopt(zmq.MAXMSGSIZE, self._limits.max_frame_bytes)
+            self._socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+            self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
             try:
                 connect(self._socket, self.endpoint, self.server_key)
             except InvalidArgument:
@@ -99,3 +109,7 @@ class Client:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _ms_until(deadline: float) -> int:
+    return max(1, int((deadline - time.monotonic()) * 1000))

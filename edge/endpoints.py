@@ -5,18 +5,25 @@ import hashlib
 import os
 import re
 import socket
+import stat
 import tempfile
 from pathlib import Path
+from socket import AF_UNIX, SOCK_STREAM, socket as os_socket
+from typing import Optional
 
 import zmq
 
-from edge.errors import InvalidArgument
+from edge.errors import ConfigError, InvalidArgument
 
 IPC_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes including the NUL
 
 
 def runtime_dir() -> Path:
-    """$EDGE_RUNTIME_DIR, else $XDG_RUNTIME_DIR/edge, else /tmp/edge-<uid> (mode 0700)."""
+    """$EDGE_RUNTIME_DIR, else $XDG_RUNTIME_DIR/edge, else <tmp>/edge-<uid> created 0700.
+
+    Refused (ConfigError) unless it is a directory of this user that group and others
+    cannot write: another local user could otherwise squat the socket names in it.
+    """
     explicit = os.environ.get("EDGE_RUNTIME_DIR")
     if explicit:
         path = Path(explicit)
@@ -24,8 +31,48 @@ def runtime_dir() -> Path:
         path = Path(os.environ["XDG_RUNTIME_DIR"]) / "edge"
     else:
         path = Path(tempfile.gettempdir()) / f"edge-{os.getuid()}"
+        if path.is_symlink():
+            raise ConfigError(f"runtime directory {path} is a symbolic link; remove it, or set "
+                              "EDGE_RUNTIME_DIR or XDG_RUNTIME_DIR to a private directory")
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    check_private_dir(path)
     return path
+
+
+def check_private_dir(path: Path) -> None:
+    """ConfigError, in one line, unless `path` is this user's and only this user's to write."""
+    info = os.stat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.getuid():
+        problem = f"belongs to uid {info.st_uid}, not to this user (uid {os.getuid()})"
+    elif info.st_mode & 0o022:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}: group or others can write it"
+    else:
+        return
+    raise ConfigError(f"runtime directory {path} {problem}; remove it, or set EDGE_RUNTIME_DIR "
+                      "or XDG_RUNTIME_DIR to a private directory")
+
+
+def ipc_listening(endpoint: str) -> Optional[bool]:
+    """For ipc: does anything accept connections at the path? False for a missing path or
+    a stale socket file a dead process left behind, found at once instead of after a
+    client's timeout. None for other transports."""
+    if not endpoint.startswith("ipc://"):
+        return None
+    probe = os_socket(AF_UNIX, SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(endpoint[len("ipc://"):])
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+        return False
+    except BlockingIOError:
+        return True  # a full backlog: someone listens
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def ipc_endpoint(name: str, directory: Path | None = None) -> str:
@@ -99,7 +146,8 @@ def remove_ipc(endpoint: str) -> None:
             pass
 
 
-def close_socket(sock: zmq.Socket, bound: str | None = None) -> None:
-    sock.close(linger=0)
+def close_socket(sock: zmq.Socket, bound: str | None = None, linger_ms: int = 0) -> None:
+    """`linger_ms` > 0 lets replies sent just before close still leave (bounded)."""
+    sock.close(linger=linger_ms)
     if bound:
         remove_ipc(bound)

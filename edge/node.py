@@ -19,11 +19,12 @@ from typing import Any, Callable, Iterator, Optional
 
 import zmq
 
-from edge.bus import QUEUE_BYTES, Input, LogLimit, Publisher
+from edge.bus import QUEUE_BYTES, Input, Publisher
 from edge.config import InputConfig, NodeConfig, claim as claim_launched_config
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
 from edge.node_service import NodeService
+from edge.ratelimit import RateLimitedLog
 from edge.signals import StopSignals
 from edge.timers import SYSTEM_CLOCK, Timers
 from messages import Limits
@@ -72,7 +73,7 @@ class Node:
         self._context = context or zmq.Context.instance()
         self._limits = limits
         self.handler_errors = 0  # callbacks that raised on timer, param or stop events
-        self._handler_warnings = LogLimit(log)
+        self._handler_warnings = RateLimitedLog(log, per_interval=3)
         self._owner = threading.get_ident()
         self._inputs: dict[str, Input] = {}
         self._publishers: dict[str, Publisher] = {}

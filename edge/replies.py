@@ -1,7 +1,14 @@
 """Retried requests are answered once: a retry gets the first run's reply.
 
-Only string request ids take part: clients that retry (edge.Client) send ids that are
-unique per client, while plain REQ peers often number from 1 and would collide.
+An entry belongs to one peer: it is keyed by (routing identity, request id), so a
+second peer that sends the same id runs its own request and never sees the first
+peer's reply. A retry is recognised only when it comes from the same identity, which
+is why edge.Client resends on the socket it sent from. The ROUTER never hands an
+identity over to a new connection (no ZMQ_ROUTER_HANDOVER), so no peer can claim
+another's identity, guessed or not, while that one is connected.
+
+Only string ids of at most MAX_ID_CHARS take part: clients that retry (edge.Client)
+send ids that are unique per client, while plain REQ peers often number from 1.
 """
 from __future__ import annotations
 
@@ -10,41 +17,65 @@ from typing import Any, Optional
 
 import zmq
 
+MAX_ID_CHARS = 256
+DEFAULT_MAX_BYTES = 16 << 20
+
+
+def peer_identity(envelope: list) -> bytes:
+    """The routing frames before the empty delimiter, as one key."""
+    return b"\0".join(bytes(frame) for frame in envelope[:-1])
+
 
 class ReplyCache:
-    def __init__(self, max_bytes: int = 64 << 20, max_inflight: int = 10_000):
+    """Bounded in bytes: finished replies (frames + keys) and in-flight keys together."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_inflight: int = 10_000):
         self._max_bytes, self._max_inflight = max_bytes, max_inflight
-        self._inflight: collections.OrderedDict = collections.OrderedDict()  # id -> newest envelope
-        self._done: collections.OrderedDict = collections.OrderedDict()  # id -> (frames, bytes)
+        self._inflight: collections.OrderedDict = collections.OrderedDict()  # key -> envelope
+        self._done: collections.OrderedDict = collections.OrderedDict()  # key -> (frames, bytes)
         self._bytes = 0
 
+    @staticmethod
+    def _key(envelope: list, request_id: Any) -> Optional[tuple]:
+        if not isinstance(request_id, str) or len(request_id) > MAX_ID_CHARS:
+            return None
+        return peer_identity(envelope), request_id
+
     def replay(self, request_id: Any, envelope: list, socket: zmq.Socket) -> bool:
-        """True when this request was seen before: answered again now, or when it finishes."""
-        if not isinstance(request_id, str):
+        """True when this peer sent this request before: answered again now, or when it finishes."""
+        key = self._key(envelope, request_id)
+        if key is None:
             return False
-        if request_id in self._inflight:
-            self._inflight[request_id] = envelope  # answer the retry's fresh socket
+        if key in self._inflight:
+            self._inflight[key] = envelope  # the same peer, perhaps through a fresh connection
             return True
-        done = self._done.get(request_id)
+        done = self._done.get(key)
         if done is not None:
-            self._done.move_to_end(request_id)
+            self._done.move_to_end(key)
             socket.send_multipart(envelope + done[0], copy=False)
             return True
-        self._inflight[request_id] = envelope
+        self._inflight[key] = envelope
         if len(self._inflight) > self._max_inflight:
             self._inflight.popitem(last=False)
         return False
 
-    def finish(self, request_id: Any, frames: list) -> Optional[list]:
-        """Remember the reply; return the envelope of the newest attempt, if any."""
-        envelope = self._inflight.pop(request_id, None) if isinstance(request_id, str) else None
-        if envelope is None:
-            return None
-        size = sum(len(memoryview(f)) for f in frames)
+    def finish(self, envelope: list, request_id: Any, frames: list) -> list:
+        """Remember the reply; return the envelope to send it to (the newest attempt's)."""
+        key = self._key(envelope, request_id)
+        if key is None:
+            return envelope
+        newest = self._inflight.pop(key, None)
+        if newest is None:
+            return envelope
+        size = sum(memoryview(f).nbytes for f in frames) + len(key[0]) + len(key[1])
         if size <= self._max_bytes:
-            self._done[request_id] = (frames, size)
+            self._done[key] = (frames, size)
             self._bytes += size
             while self._bytes > self._max_bytes:
                 _, (_, old_size) = self._done.popitem(last=False)
                 self._bytes -= old_size
-        return envelope
+        return newest
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._bytes

@@ -3,6 +3,10 @@
 A handler gets a Request and returns the reply body or raises an EdgeError. A handler
 that must not block the socket thread calls `request.defer()` and answers later,
 from any thread, through the returned Responder.
+
+Closing answers what is still owed: requests waiting on the socket and deferred ones
+not yet answered get UNAVAILABLE, posted replies are sent; a Responder that answers
+after that is dropped (the socket and its wake pipe are gone).
 """
 from __future__ import annotations
 
@@ -18,12 +22,16 @@ import zmq
 from edge.endpoints import bind, close_socket
 from edge import security
 from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
-                         Unimplemented)
+                         Unavailable, Unimplemented)
+from edge.ratelimit import RateLimitedLog
+from edge.replies import DEFAULT_MAX_BYTES, ReplyCache, peer_identity
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
-from edge.replies import ReplyCache
 
 log = logging.getLogger("edge.service")
+handler_failures = RateLimitedLog(log)  # a peer can provoke these at will
+MAX_DRAIN_AT_CLOSE = 1000  # unread requests answered UNAVAILABLE by close()
+CLOSE_LINGER_MS = 1000  # how long replies sent by close() may take to leave
 
 Handler = Callable[["Request"], Any]
 
@@ -50,7 +58,14 @@ class Request:
         """Answer later, from any thread, without holding up the socket thread."""
         if self._deferred is None:
             self._deferred = Responder(self._service, self._envelope, self.id)
+            self._service._owe(self._deferred)
         return self._deferred
+
+    @property
+    def peer(self) -> bytes:
+        """The sender's routing identity (one per connection; an edge.Client keeps its own
+        across retries). ZeroMQ assigns it unless the peer sets ZMQ_ROUTING_ID."""
+        return peer_identity(self._envelope)
 
     @property
     def expired(self) -> bool:
@@ -77,12 +92,13 @@ class Responder:
                 return
             self.answered = True
         self._service.post(self._envelope, reply)
+        self._service._settle(self)
 
 
 def _error_reply(request_id: Any, error: BaseException) -> ReplyMessage:
     if not isinstance(error, EdgeError):
-        log.error("handler failed for request %r: %s: %s", request_id, type(error).__name__, error,
-                  exc_info=error)
+        handler_failures.error("handler failed for request %r: %s: %s", request_id,
+                               type(error).__name__, error, exc_info=error)
         error = EdgeError(f"{type(error).__name__}: {error}")
     return ReplyMessage(request_id, ok=False, error=error.to_wire())
 
@@ -93,7 +109,7 @@ class Service:
     """
 
     def __init__(self, endpoint: str, *, name: str = "service", context: zmq.Context | None = None,
-                 limits: Limits = DEFAULT_LIMITS):
+                 limits: Limits = DEFAULT_LIMITS, reply_cache_bytes: int = DEFAULT_MAX_BYTES):
         self.name = name
         self._context = context or zmq.Context.instance()
         self._limits = limits
@@ -102,7 +118,12 @@ class Service:
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
-        self._replies = ReplyCache()
+        os.set_blocking(self._wake_w, False)
+        self._lock = threading.Lock()  # guards _closed, _owed and the wake pipe's fds
+        self._closed = False
+        self._owed: set[Responder] = set()  # deferred requests not yet answered
+        self._replies = ReplyCache(reply_cache_bytes)
+        self._bad_requests = RateLimitedLog(log)
         self._encoder = new_encoder()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -161,34 +182,83 @@ class Service:
                 self.process()
 
     def close(self) -> None:
+        """Answer what is owed (see the module docstring), then close the socket."""
+        if self._closed:
+            return
         self._stop.set()
-        os.write(self._wake_w, b"x")
+        self._wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        close_socket(self.socket, self.endpoint)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        linger_ms = 0
+        if self._thread is not None and self._thread.is_alive():
+            log.warning("service %s: its thread did not stop; unanswered requests time out",
+                        self.name)
+        elif self._answer_owed():  # this thread owns the socket now
+            linger_ms = CLOSE_LINGER_MS
+        with self._lock:
+            self._closed = True
+            close_socket(self.socket, self.endpoint, linger_ms)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _answer_owed(self) -> int:
+        """Answer unread and deferred requests UNAVAILABLE, send what was posted; how many."""
+        gone = Unavailable(f"service {self.name!r} is closing")
+        drained = 0
+        while drained < MAX_DRAIN_AT_CLOSE:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            drained += 1
+            envelope, body = _split_envelope(frames)
+            self._send(envelope, _error_reply(_request_id(body, self._limits), gone))
+        with self._lock:
+            owed = list(self._owed)
+        for responder in owed:
+            responder.fail(gone)
+        return drained + self._send_posted()
 
     # -- internals ---------------------------------------------------------------------------
     def post(self, envelope: list, reply: ReplyMessage) -> None:
-        """Queue a reply from any thread; the socket thread sends it."""
-        self._outbox.put((envelope, reply))
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass  # closed: the service is gone and so is the peer's wait
+        """Queue a reply from any thread; the socket thread sends it. Dropped once closed."""
+        with self._lock:
+            if self._closed:
+                log.debug("service %s: closed, reply to %r dropped", self.name, reply.id)
+                return
+            self._outbox.put((envelope, reply))
+        self._wake()
 
-    def _send_posted(self) -> None:
+    def _wake(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass  # the pipe is full: the socket thread wakes anyway
+
+    def _owe(self, responder: "Responder") -> None:
+        with self._lock:
+            self._owed.add(responder)
+
+    def _settle(self, responder: "Responder") -> None:
+        with self._lock:
+            self._owed.discard(responder)
+
+    def _send_posted(self) -> int:
         try:
             os.read(self._wake_r, 4096)
         except BlockingIOError:
             pass
+        sent = 0
         while True:
             try:
                 envelope, reply = self._outbox.get_nowait()
             except queue.Empty:
-                return
+                return sent
             self._send(envelope, reply)
+            sent += 1
 
     def _send(self, envelope: list, reply: ReplyMessage) -> None:
         try:
@@ -196,14 +266,18 @@ class Service:
         except (TypeError, ValueError) as exc:
             frames = _error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")).to_frames(
                 self._encoder)
-        envelope = self._replies.finish(reply.id, frames) or envelope
-        self.socket.send_multipart(envelope + frames, copy=False)
+        envelope = self._replies.finish(envelope, reply.id, frames)
+        try:
+            self.socket.send_multipart(envelope + frames, copy=False, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # the peer is gone or not reading: a ROUTER drops, never blocks
 
     def _handle(self, frames: list) -> None:
         envelope, body = _split_envelope(frames)
         try:
             message = RequestMessage.from_frames(body, self._limits)
         except DecodeError as exc:
+            self._bad_requests.warning("service %s: malformed request: %s", self.name, exc)
             request_id = RequestMessage.peek_id(body) if body else None
             self._send(envelope, _error_reply(request_id, InvalidArgument(f"malformed request: {exc}")))
             return
@@ -237,6 +311,13 @@ class Service:
 
     def _list_methods(self, request: Request) -> list:
         return sorted(self._methods)
+
+
+def _request_id(body: list, limits: Limits):
+    try:
+        return RequestMessage.from_frames(body, limits).id
+    except DecodeError:
+        return None
 
 
 def _split_envelope(frames: list) -> tuple[list, list]:

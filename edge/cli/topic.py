@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import click
 import numpy as np
@@ -17,6 +18,7 @@ from edge.lookup import Lookup
 from edge.config import NodeConfig
 from edge.node import Node
 
+QUIET_NOTICE_S = 1.0  # echo says it is waiting after this long without a message
 control_option = click.option("--control", metavar="ENDPOINT",
                               help="control endpoint of the running graph (default: the local one)")
 
@@ -29,15 +31,22 @@ def topic() -> None:
 topic.add_command(topic_list)
 
 
-def _watch(name: str, endpoint: str | None, duration_s: float | None, control: str | None = None):
+def _watch(name: str, endpoint: str | None, duration_s: float | None, control: str | None = None,
+           on_quiet: Callable[[str, float], None] | None = None):
+    """Events of topic NAME; `on_quiet(endpoint, quiet_s)` runs while none arrive."""
     node = Node(f"edge-cli-{name.replace('/', '_')}", control=control)
-    node.subscribe(name, endpoint=endpoint, queue_size=1000)
+    source = node.subscribe(name, endpoint=endpoint, queue_size=1000)
     stop_at = None if duration_s is None else time.monotonic() + duration_s
+    last = time.monotonic()
     try:
         while stop_at is None or time.monotonic() < stop_at:
-            event = node.next_event(timeout_s=0.5 if stop_at is None else max(0.0, stop_at - time.monotonic()))
+            wait_s = 0.2 if stop_at is None else min(0.2, max(0.0, stop_at - time.monotonic()))
+            event = node.next_event(timeout_s=wait_s)
             if event is None:
+                if on_quiet is not None:
+                    on_quiet(source.endpoint, time.monotonic() - last)
                 continue
+            last = time.monotonic()
             if event.kind == "stop":
                 return
             yield event
@@ -50,11 +59,25 @@ def _watch(name: str, endpoint: str | None, duration_s: float | None, control: s
 @click.option("--endpoint", help="publisher endpoint (default: ask the running graph)")
 @click.option("--count", "-n", type=int, help="stop after N messages")
 @click.option("--duration", "duration_s", type=float, help="stop after S seconds")
+@click.option("--timeout", "timeout_s", type=float,
+              help="fail when no message arrives for S seconds [default: wait, saying so]")
 @control_option
 def echo(name: str, endpoint: str | None, count: int | None, duration_s: float | None,
-         control: str | None) -> None:
+         timeout_s: float | None, control: str | None) -> None:
     """Print messages on topic NAME (arrays of more than 8 items as dtype, shape, min/max/mean)."""
-    for index, event in enumerate(_watch(name, endpoint, duration_s, control), start=1):
+    told = []
+
+    def on_quiet(bound: str, quiet_s: float) -> None:
+        if timeout_s is not None and quiet_s >= timeout_s:
+            raise click.ClickException(f"no message on {name!r} from {bound} for "
+                                       f"{timeout_s:g}s; is anything publishing it?")
+        if quiet_s >= QUIET_NOTICE_S and not told:
+            told.append(True)
+            click.echo(f"no message on {name!r} from {bound} yet; waiting (Ctrl-C to stop, "
+                       "--timeout S to give up)", err=True)
+
+    for index, event in enumerate(_watch(name, endpoint, duration_s, control, on_quiet),
+                                  start=1):
         latency_ms = (time.time_ns() - event.stamp_ns) / 1e6
         click.echo(f"[{event.seq}] from {event.source} age {latency_ms:.2f} ms "
                    f"dropped {event.dropped}: {summarise(event.value, array_stats=True)}")

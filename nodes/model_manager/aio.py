@@ -24,14 +24,19 @@ from edge.errors import ServiceTimeout, error_from_wire
 from messages import DecodeError, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
-from .client import _metadata, _tensor, model_ref
+from .client import ADMIN_TIMEOUT_S, QUICK_TIMEOUT_S, _metadata, _tensor, model_ref
 from .results import InferInput, InferRequestedOutput, InferResult, infer_feeds, pick_outputs
 
 
 class AsyncModelManagerClient:
-    def __init__(self, endpoint: str, *, timeout_s: float = 10.0, admin_timeout_s: float = 120.0,
-                 retries: int = 2) -> None:
-        self.endpoint, self.timeout_s, self.admin_timeout_s = endpoint, timeout_s, admin_timeout_s
+    """Timeouts as ModelManagerClient's: a stated `timeout_s` bounds admin calls too."""
+
+    def __init__(self, endpoint: str, *, timeout_s: float | None = None,
+                 admin_timeout_s: float | None = None, retries: int = 2) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = QUICK_TIMEOUT_S if timeout_s is None else timeout_s
+        self.admin_timeout_s = (admin_timeout_s if admin_timeout_s is not None
+                                else ADMIN_TIMEOUT_S if timeout_s is None else timeout_s)
         self.retries = retries
         self._context = zmq.asyncio.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)

@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from edge.errors import InvalidArgument, NotFound
+from edge.endpoints import ipc_listening
+from edge.errors import InvalidArgument, NotFound, Unavailable
 from messages import TensorSpec
 
 from .client import ModelManagerClient, default_endpoint
@@ -30,11 +31,16 @@ def connects(command):
     @click.option("--endpoint", default=None, metavar="ENDPOINT",
                   help="model manager endpoint (default: $EDGE_MODEL_MANAGER or the ipc "
                        "endpoint 'model_manager')")
-    @click.option("--timeout", "timeout_s", default=10.0, show_default=True,
-                  help="seconds per attempt")
+    @click.option("--timeout", "timeout_s", type=float, default=None,
+                  help="seconds per attempt of every call, 3 attempts [default: 10, "
+                       "and 120 for uploads and loads]")
     @functools.wraps(command)
-    def wrapper(endpoint: str | None, timeout_s: float, **kwargs):
-        with ModelManagerClient(endpoint or default_endpoint(), timeout_s=timeout_s) as client:
+    def wrapper(endpoint: str | None, timeout_s: float | None, **kwargs):
+        endpoint = endpoint or default_endpoint()
+        if ipc_listening(endpoint) is False:  # found at once, not after timeout x 3
+            raise Unavailable(f"no model manager at {endpoint}: nothing listens there; start "
+                              "one with `edge model serve` or pass --endpoint")
+        with ModelManagerClient(endpoint, timeout_s=timeout_s) as client:
             return command(client, **kwargs)
     return wrapper
 

@@ -43,14 +43,24 @@ def default_endpoint() -> str:
     return os.environ.get(ENDPOINT_ENV) or ipc_endpoint("model_manager")
 
 
-class ModelManagerClient:
-    """`timeout_s` bounds each attempt of quick calls; uploads and loads get `admin_timeout_s`."""
+QUICK_TIMEOUT_S = 10.0   # per attempt, when no timeout is stated
+ADMIN_TIMEOUT_S = 120.0  # per attempt of uploads and loads, when no timeout is stated
 
-    def __init__(self, endpoint: str | None = None, *, timeout_s: float = 10.0,
-                 admin_timeout_s: float = 120.0, retries: int = 2) -> None:
+
+class ModelManagerClient:
+    """Every call ends within its per-attempt timeout x (retries + 1).
+
+    Uploads, loads and downloads use `admin_timeout_s`; when it is not given, a stated
+    `timeout_s` bounds them too, and with neither they get ADMIN_TIMEOUT_S.
+    """
+
+    def __init__(self, endpoint: str | None = None, *, timeout_s: float | None = None,
+                 admin_timeout_s: float | None = None, retries: int = 2) -> None:
         self.endpoint = endpoint or default_endpoint()
-        self.timeout_s, self.admin_timeout_s = timeout_s, admin_timeout_s
-        self._client = Client(self.endpoint, timeout_s=timeout_s, retries=retries)
+        self.timeout_s = QUICK_TIMEOUT_S if timeout_s is None else timeout_s
+        self.admin_timeout_s = (admin_timeout_s if admin_timeout_s is not None
+                                else ADMIN_TIMEOUT_S if timeout_s is None else timeout_s)
+        self._client = Client(self.endpoint, timeout_s=self.timeout_s, retries=retries)
 
     def close(self) -> None:
         self._client.close()
@@ -184,10 +194,13 @@ class ModelManagerClient:
 
     def wait_async_response(self, task_id: str, timeout_s: float = 30.0,
                             poll_s: float = 0.01) -> dict[str, np.ndarray]:
-        """Poll until the task is done: its outputs, or its error raised."""
+        """Poll until the task is done: its outputs, or its error raised. Ends within
+        `timeout_s` (+ one short poll), however slow or silent the manager is."""
         deadline = time.monotonic() + timeout_s
         while True:
-            reply = self.get_async_response(task_id)
+            remaining = deadline - time.monotonic()
+            reply = self.call("get_async_response", {"task_id": task_id}, retries=0,
+                              timeout_s=max(0.01, min(self.timeout_s, remaining)))
             if reply["state"] == "SUCCESS":
                 return reply["result"]
             if reply["state"] == "FAILURE":
@@ -195,7 +208,7 @@ class ModelManagerClient:
             if time.monotonic() >= deadline:
                 raise ServiceTimeout(f"async task {task_id} still {reply['state']} "
                                      f"after {timeout_s:g}s")
-            time.sleep(poll_s)
+            time.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
 
     # -- internals -------------------------------------------------------------------
     def _health(self, method: str, key: str, timeout_s: float) -> bool:
@@ -223,7 +236,8 @@ class ModelManagerClient:
 
     def _abort_quietly(self, upload_id: str) -> None:
         try:
-            self.call("abort_upload", {"upload_id": upload_id}, timeout_s=1.0, retries=0)
+            self.call("abort_upload", {"upload_id": upload_id},
+                      timeout_s=min(1.0, self.timeout_s), retries=0)
         except EdgeError:
             pass  # gone already, or the server is: its upload area is cleared on restart
 

@@ -121,13 +121,15 @@ class ManagerConfig:
     max_model_bytes: int = 512 * 1024 * 1024
     workers: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
     max_uploads: int = 4
+    max_uploads_per_client: int = 2
     upload_ttl_s: float = 600.0
     max_tasks: int = 1024
     task_ttl_s: float = 300.0
     default_model_config: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
-        for key in ("max_model_bytes", "workers", "max_uploads", "max_tasks"):
+        for key in ("max_model_bytes", "workers", "max_uploads", "max_uploads_per_client",
+                    "max_tasks"):
             _check_int(key, getattr(self, key), minimum=1)
         for key in ("upload_ttl_s", "task_ttl_s"):
             value = getattr(self, key)

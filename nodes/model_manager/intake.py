@@ -45,8 +45,8 @@ class Intake:
         log.info("stored model %s (%r, %d bytes)", uid, meta.name, len(data))
         return uid
 
-    def begin(self, total_bytes: Any, sha256: Any, metadata: Any) -> str:
-        return self._uploads.begin(total_bytes, sha256, metadata_from_user(metadata))
+    def begin(self, total_bytes: Any, sha256: Any, metadata: Any, client: bytes = b"") -> str:
+        return self._uploads.begin(total_bytes, sha256, metadata_from_user(metadata), client)
 
     def chunk(self, upload_id: Any, offset: Any, data: Any) -> int:
         return self._uploads.write(upload_id, offset, data)

@@ -50,9 +50,11 @@ class ModelManager:
         self._admin = threading.RLock()
         self._repo = Repository(repo_dir)
         self._repo.scan()
-        uploads = UploadArea(self._repo.uploads_dir, max_bytes=self.config.max_model_bytes,
-                             max_uploads=self.config.max_uploads, ttl_s=self.config.upload_ttl_s)
-        self._intake = Intake(self._repo, uploads, max_model_bytes=self.config.max_model_bytes,
+        self._uploads = UploadArea(
+            self._repo.uploads_dir, max_bytes=self.config.max_model_bytes,
+            max_uploads=self.config.max_uploads, ttl_s=self.config.upload_ttl_s,
+            max_uploads_per_client=self.config.max_uploads_per_client)
+        self._intake = Intake(self._repo, self._uploads, max_model_bytes=self.config.max_model_bytes,
                               lock=self._admin)
         self._tasks = TaskStore(max_tasks=self.config.max_tasks, ttl_s=self.config.task_ttl_s)
         self._stats: dict[str, ModelStats] = {}
@@ -69,6 +71,7 @@ class ModelManager:
         """Queued requests are answered UNAVAILABLE, from this thread once the workers
         have stopped (or ``timeout_s`` passed); a run in progress may finish first."""
         self._closed = True
+        self._uploads.close()
         self._scheduler.close(timeout_s)
 
     def __enter__(self) -> ModelManager:
@@ -98,8 +101,10 @@ class ModelManager:
     def upload_model(self, model_data: bytes, metadata: Any = None) -> str:
         return self._intake.upload(model_data, metadata)
 
-    def begin_upload(self, total_bytes: int, sha256: str, metadata: Any = None) -> str:
-        return self._intake.begin(total_bytes, sha256, metadata)
+    def begin_upload(self, total_bytes: int, sha256: str, metadata: Any = None,
+                     client: bytes = b"") -> str:
+        """`client` (the peer's identity) has its own quota of open uploads."""
+        return self._intake.begin(total_bytes, sha256, metadata, client)
 
     def upload_chunk(self, upload_id: str, offset: int, data: bytes) -> int:
         """Returns the bytes received so far; resending a chunk is harmless."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import zmq
 
-from edge.client import Client
-from edge.errors import EdgeError, FailedPrecondition, ServiceTimeout, Unavailable
+from edge.endpoints import ipc_listening
+from edge.errors import FailedPrecondition, Unavailable
 from edge.nodetype import NodeType, Param
 from edge.service import Service
 from edge.signals import StopSignals
@@ -42,6 +42,8 @@ class ModelManagerNode(NodeType):
         "admin_workers": Param(int, default=2, help="threads for uploads and loads"),
         "max_model_bytes": Param(int, default=DEFAULTS.max_model_bytes),
         "max_uploads": Param(int, default=DEFAULTS.max_uploads, help="chunked uploads at once"),
+        "max_uploads_per_client": Param(int, default=DEFAULTS.max_uploads_per_client,
+                                        help="chunked uploads one client may keep open"),
         "upload_ttl_s": Param(float, default=DEFAULTS.upload_ttl_s),
         "max_tasks": Param(int, default=DEFAULTS.max_tasks, help="async tasks kept"),
         "task_ttl_s": Param(float, default=DEFAULTS.task_ttl_s),
@@ -80,8 +82,8 @@ class HostedManager:
     """
 
     def __init__(self, params: dict) -> None:
-        keys = ("workers", "max_model_bytes", "max_uploads", "upload_ttl_s", "max_tasks",
-                "task_ttl_s")
+        keys = ("workers", "max_model_bytes", "max_uploads", "max_uploads_per_client",
+                "upload_ttl_s", "max_tasks", "task_ttl_s")
         config = ManagerConfig(**{k: params[k] for k in keys if params.get(k) is not None})
         self.repo_dir = Path(params.get("repo") or default_repo_dir()).expanduser()
         self._lock = _lock_repository(self.repo_dir)
@@ -164,14 +166,7 @@ def _lock_repository(repo_dir: Path) -> int:
 
 def _check_unserved(endpoint: str) -> None:
     """ZeroMQ lets a second bind take over an ipc path; refuse instead of stealing it."""
-    if not endpoint.startswith("ipc://") or not Path(endpoint[len("ipc://"):]).exists():
-        return
-    with Client(endpoint, timeout_s=0.3, retries=0) as client:
-        try:
-            client.call("ping")
-        except ServiceTimeout:
-            return  # a stale socket file: nobody answers
-        except EdgeError:
-            pass  # an answer, even an error, means a live peer
+    if not ipc_listening(endpoint):
+        return  # not ipc, nothing there, or a stale file a dead process left behind
     raise FailedPrecondition(f"something already serves {endpoint}; stop it or choose "
                              "another --endpoint")

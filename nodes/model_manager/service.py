@@ -100,8 +100,9 @@ class ModelService:
     def begin_upload(self, request: Request) -> None:
         body = _body(request)
         total, sha256, metadata = body.get("total_bytes"), body.get("sha256"), body.get("metadata")
+        client = request.peer
         self._background(request, lambda: {
-            "upload_id": self.manager.begin_upload(total, sha256, metadata)})
+            "upload_id": self.manager.begin_upload(total, sha256, metadata, client)})
 
     def upload_chunk(self, request: Request) -> None:
         body = _body(request)

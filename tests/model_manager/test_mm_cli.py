@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -76,8 +78,19 @@ def test_errors_are_one_line_and_exit_non_zero(server, args, message):
 def test_no_server_is_a_clear_error(tmp_path):
     result = edge("model", "list", "--endpoint", f"ipc://{tmp_path}/none.sock",
                   "--timeout", "0.3", ok=False)
-    assert result.exit_code == 1 and "UNAVAILABLE: no reply" in result.output
+    assert result.exit_code == 1 and "UNAVAILABLE: no model manager at" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_stale_socket_file_is_found_at_once(tmp_path):
+    stale = tmp_path / "dead.sock"
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(stale))
+    dead.close()  # the file a kill -9 leaves behind
+    started = time.monotonic()
+    result = edge("model", "list", "--endpoint", f"ipc://{stale}", ok=False)
+    assert result.exit_code == 1 and "nothing listens there" in result.output
+    assert time.monotonic() - started < 5  # main: 3 attempts x 10 s
 
 
 def test_serve_exits_143_on_sigterm_and_removes_its_socket(server):
