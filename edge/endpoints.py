@@ -8,8 +8,6 @@ import socket
 import stat
 import tempfile
 from pathlib import Path
-from socket import AF_UNIX, SOCK_STREAM, socket as os_socket
-from typing import Optional
 
 import zmq
 
@@ -52,27 +50,6 @@ def check_private_dir(path: Path) -> None:
         return
     raise ConfigError(f"runtime directory {path} {problem}; remove it, or set EDGE_RUNTIME_DIR "
                       "or XDG_RUNTIME_DIR to a private directory")
-
-
-def ipc_listening(endpoint: str) -> Optional[bool]:
-    """For ipc: does anything accept connections at the path? False for a missing path or
-    a stale socket file a dead process left behind, found at once instead of after a
-    client's timeout. None for other transports."""
-    if not endpoint.startswith("ipc://"):
-        return None
-    probe = os_socket(AF_UNIX, SOCK_STREAM)
-    probe.setblocking(False)
-    try:
-        probe.connect(endpoint[len("ipc://"):])
-    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
-        return False
-    except BlockingIOError:
-        return True  # a full backlog: someone listens
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 def ipc_endpoint(name: str, directory: Path | None = None) -> str:
@@ -134,7 +111,6 @@ def ipc_listening(endpoint: str, timeout_s: float = 0.5) -> bool:
         except OSError:
             return True  # e.g. a full backlog: something is there
     return True
-
 
 
 def remove_ipc(endpoint: str) -> None:
