@@ -93,7 +93,7 @@ def summarise(sent: dict, received: dict) -> dict:
         one_way_us = np.array(latencies[start:end]) / 1e3
         out[label] = {"p50": float(np.percentile(one_way_us, 50)),
                       "p99": float(np.percentile(one_way_us, 99)), "msgs_s": result["msgs_s"]}
-    out["minor_faults"] = received["minor_faults"]
+    out["faults_per_msg"] = received["faults_per_msg"]
     return out
 
 
@@ -159,9 +159,9 @@ def main() -> None:
         if "dora" in variants:
             bus_peers.dora_destroy()
     report(rounds, variants, labels)
-    faults = {v: statistics.median(r[v]["minor_faults"] for r in rounds if v in r)
+    faults = {v: round(statistics.median(r[v]["faults_per_msg"] for r in rounds if v in r), 1)
               for v in variants if any(v in r for r in rounds)}
-    print(f"receiver minor page faults per session (median): {faults}")
+    print(f"receiver minor page faults per message, all sizes (median over rounds): {faults}")
     print(f"loadavg={os.getloadavg()}")
 
 

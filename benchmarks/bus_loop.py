@@ -122,4 +122,4 @@ def run_receiver(transport, done) -> dict:
         if sent_ns & ACK_BIT:
             transport.ack(count)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
-    return {"latencies_ns": latencies, "minor_faults": faults}
+    return {"latencies_ns": latencies, "faults_per_msg": faults / max(1, count)}

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import zmq
 
+from edge.allocator import tune_allocator
 from edge.bus import Input, Publisher
 from edge.config import InputConfig, NodeConfig, OutputConfig
 from edge.endpoints import ipc_endpoint
@@ -55,6 +56,7 @@ class Node:
                  endpoint: str | None = None, control: str | None = None,
                  config: NodeConfig | None = None, context: zmq.Context | None = None,
                  limits: Limits = DEFAULT_LIMITS, handle_signals: bool = True):
+        tune_allocator()  # before the first frame arrives; see edge/allocator.py
         launched = config is None and NodeConfig.from_env(name)
         if config is None:
             config = launched or NodeConfig(
