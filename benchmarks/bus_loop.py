@@ -1,10 +1,11 @@
 """The ping/ack loops every bus variant runs, so only the transport differs.
 
 A variant is a pair of transports (sender side, receiver side) with:
-    sender:   send(stamp_ns, payload), recv_ack(timeout_s) -> count | None, close()
+    sender:   send(stamp_ns, payload), recv_ack(timeout_s) -> count | None, close(),
+              optionally prepare(payload) (untimed: fill a loaned frame, as a producer would)
     receiver: recv(timeout_s) -> stamp_ns | None, ack(count), close()
 The stamp carries the sender's time.time_ns() taken just before the send call; its
-low bit asks the receiver for an ack of its running message count. Stamp 0 is a hello.
+low bit asks the receiver for an ack of its running message count. Stamp 0 is a hello, answered with -(count) - 1.
 
 Latency: one message in flight (send, wait for its ack); one-way = receive time - stamp.
 Throughput: up to `window` messages in flight, an ack every `window // 4`, for a fixed
@@ -37,14 +38,19 @@ def stamp(ack: bool) -> int:
     return (time.time_ns() & ~ACK_BIT) | (ACK_BIT if ack else 0)
 
 
-def handshake(transport, deadline_s: float = 20.0) -> None:
-    """Send hellos until the receiver's ack(-1) arrives: both directions are connected."""
+def sync(transport, deadline_s: float = 20.0) -> int:
+    """Send hellos until the receiver answers with -(its message count) - 1; returns that count.
+
+    The first sync proves both directions connected; later ones realign the sender's
+    count after a flood in which a variant lost messages.
+    """
     hello = np.zeros(1, np.uint8)
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         transport.send(HELLO, hello)
-        if transport.recv_ack(0.02) == -1:
-            return
+        count = transport.recv_ack(0.05)
+        if count is not None and count < 0:
+            return -count - 1
     raise TimeoutError("receiver never answered the hello")
 
 
@@ -59,28 +65,33 @@ def wait_ack(transport, want: int, timeout_s: float = 5.0) -> bool:
 
 def run_sender(transport, labels: list, scale: float) -> dict:
     """Latency then throughput for each size; returns per size the ranges of ping counts."""
-    handshake(transport)
-    sent, out = 0, {}
+    sent, out = sync(transport), {}
     for label in labels:
         payload, p = np.zeros(SIZES[label], np.uint8), plan(label, scale)
+        p["window"] = min(p["window"], getattr(transport, "max_in_flight", p["window"]))
+        prepare = getattr(transport, "prepare", lambda payload: None)
         for _ in range(p["warmup"]):
             sent += 1
+            prepare(payload)
             transport.send(stamp(True), payload)
             wait_ack(transport, sent)
-        first = sent
+        first = sent = sync(transport)
         for _ in range(p["pings"]):
             sent += 1
+            prepare(payload)
             transport.send(stamp(True), payload)
             if not wait_ack(transport, sent):
                 raise TimeoutError(f"{label}: ping {sent} was never acked")
         rate, sent = _flood(transport, payload, p, sent)
         out[label] = {"pings": (first, first + p["pings"]), "msgs_s": rate}
+        sent = sync(transport)
     transport.send(BYE, np.zeros(1, np.uint8))
     return out
 
 
 def _flood(transport, payload, p: dict, sent: int) -> tuple[float, int]:
     window, every = p["window"], max(1, p["window"] // 4)
+    prepare = getattr(transport, "prepare", lambda payload: None)
     acked, start_sent = sent, sent
     start = time.monotonic()
     end = start + p["flood_s"]
@@ -92,6 +103,7 @@ def _flood(transport, payload, p: dict, sent: int) -> tuple[float, int]:
             elif count > acked:
                 acked = count
         sent += 1
+        prepare(payload)
         transport.send(stamp(sent % every == 0), payload)
         count = transport.recv_ack(0)
         if count is not None and count > acked:
@@ -113,7 +125,7 @@ def run_receiver(transport, done) -> dict:
             continue
         now = time.time_ns()
         if sent_ns == HELLO:
-            transport.ack(-1)
+            transport.ack(-count - 1)
             continue
         if sent_ns == BYE:
             break

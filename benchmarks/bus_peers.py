@@ -82,7 +82,7 @@ class ZenohSender(_ZenohSide):
         if sample is None:
             return None
         count = int.from_bytes(sample.payload.to_bytes(), "little", signed=True)
-        self.linked = self.linked or count == -1
+        self.linked = self.linked or count < 0
         return count
 
 

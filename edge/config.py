@@ -19,12 +19,14 @@ class InputConfig:
     topic: str
     endpoint: Optional[str] = None
     queue_size: int = 1
+    transport: str = "zmq"  # "shm": frames by shared memory when the publisher is on this host
 
 
 @dataclass
 class OutputConfig:
     topic: str
     endpoint: Optional[str] = None
+    transport: str = "zmq"  # "shm": loaned frames go to local readers by shared memory
 
 
 @dataclass

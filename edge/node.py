@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
+import numpy as np
 import zmq
 
 from edge.allocator import tune_allocator
@@ -25,6 +26,8 @@ from edge.config import InputConfig, NodeConfig, OutputConfig
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
 from edge.node_service import NodeService
+from edge.shm import FramePool
+from edge.shm_output import ShmOutput
 from edge.signals import StopSignals
 from edge.timers import Timers
 from messages import Limits
@@ -72,6 +75,8 @@ class Node:
         self._owner = threading.get_ident()
         self._inputs: dict[str, Input] = {}
         self._publishers: dict[str, Publisher] = {}
+        self._shm_outputs: dict[str, ShmOutput] = {}  # endpoint -> its XPUB's subscription view
+        self._pool: Optional[FramePool] = None
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._pending: list[Event] = []  # param events waiting for delivery
         self._round_robin = 0
@@ -85,7 +90,8 @@ class Node:
         self._service: Optional[NodeService] = None
         self._ready_sent = False
         for local, port in config.inputs.items():
-            self.subscribe(local, topic=port.topic, endpoint=port.endpoint, queue_size=port.queue_size)
+            self.subscribe(local, topic=port.topic, endpoint=port.endpoint, queue_size=port.queue_size,
+                           transport=port.transport)
         if config.service:
             self._ensure_service()
 
@@ -98,14 +104,36 @@ class Node:
         self._check_thread()
         port = self.config.outputs.get(name) or self._lookup.output(name)
         publisher = self._publisher(port.endpoint or self._default_endpoint())
+        shm = self._shm_outputs.get(publisher.endpoint)
+        if shm is not None:
+            return shm.send(port.topic, value, stamp_ns, self._pool)
+        if self._pool is not None and self._pool.is_loaned(value):
+            self._pool.release(value)  # this output has no shm readers: send a copy
+            value = np.array(value)
         return publisher.send(port.topic, value, stamp_ns)
+
+    def loan(self, shape, dtype=np.uint8) -> np.ndarray:
+        """A writable array in shared memory to fill and then publish (once) on any output.
+
+        On an output with transport shm, local readers get a read-only view of it without
+        a copy; elsewhere it is sent as a copy. Do not write to it after publishing.
+        """
+        self._check_thread()
+        if self._pool is None:
+            self._pool = FramePool()
+        return self._pool.loan(shape, dtype)
 
     def _publisher(self, endpoint: str) -> Publisher:
         publisher = self._publishers.get(endpoint)
         if publisher is None:
-            publisher = Publisher(self._context, endpoint, source=self.name)
+            shm = any(p.transport == "shm" and (p.endpoint or self.config.endpoint) == endpoint
+                      for p in self.config.outputs.values())
+            publisher = Publisher(self._context, endpoint, source=self.name,
+                                  socket_type=zmq.XPUB if shm else zmq.PUB)
             self._publishers[endpoint] = publisher
             self._publishers[publisher.endpoint] = publisher
+            if shm:
+                self._shm_outputs[publisher.endpoint] = ShmOutput(publisher)
         return publisher
 
     def _default_endpoint(self) -> str:
@@ -126,7 +154,7 @@ class Node:
 
     # -- inputs, timers, callbacks -------------------------------------------------------
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
-                  queue_size: int | None = None) -> Input:
+                  queue_size: int | None = None, transport: str | None = None) -> Input:
         """Read a topic. `name` is the event name: a local input name or the topic itself."""
         self._check_thread()
         port = self.config.inputs.get(name) or InputConfig(topic=topic or name)
@@ -135,7 +163,8 @@ class Node:
         queue_size = queue_size or port.queue_size
         if name in self._inputs:
             self._unsubscribe(name)
-        source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=self._limits)
+        source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=self._limits,
+                       transport=transport or port.transport)
         self._inputs[name] = source
         self._poller.register(source.socket, zmq.POLLIN)
         return source
@@ -297,8 +326,11 @@ class Node:
             publisher.close()
         if self._service is not None:
             self._service.close()
+        if self._pool is not None:
+            self._pool.close()
         self._inputs.clear()
         self._publishers.clear()
+        self._shm_outputs.clear()
         self._signals.close()
 
     def __enter__(self) -> "Node":
