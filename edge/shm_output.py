@@ -20,7 +20,7 @@ from messages import StreamMessage
 
 class ShmOutput:
     def __init__(self, publisher: Publisher):
-        if publisher.socket.socket_type != zmq.XPUB:
+        if publisher.socket.type != zmq.XPUB:
             raise ValueError("a shared-memory output needs an XPUB publisher")
         self.publisher = publisher
         self._subscribed: set[bytes] = set()

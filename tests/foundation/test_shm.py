@@ -1,0 +1,157 @@
+"""Shared-memory frames: read-only views, the generation check, locks, and kill -9 of either side."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edge import Node
+from edge.errors import ResourceExhausted
+from edge.shm import FramePool, ShmReader
+from messages.shm import ShmFrame
+
+
+def published(pool: FramePool, value: int, shape=(480, 640, 3)) -> ShmFrame:
+    frame = pool.loan(shape, np.uint8)
+    frame[...] = value
+    return pool.release(frame)
+
+
+def memfd_mappings() -> int:
+    with open("/proc/self/maps") as maps:
+        return sum("memfd:edge-shm" in line for line in maps)
+
+
+def test_a_reader_gets_a_read_only_view_of_the_published_frame():
+    pool, reader = FramePool(), ShmReader()
+    try:
+        view = reader.view(published(pool, 7))
+        assert view.shape == (480, 640, 3) and view.dtype == np.uint8
+        assert not view.flags.writeable
+        assert (view == 7).all()
+        with pytest.raises((ValueError, TypeError)):
+            view[0, 0, 0] = 1
+    finally:
+        reader.close()
+        pool.close()
+
+
+def test_a_frame_reused_before_it_is_read_is_a_drop_and_a_held_frame_is_never_reused():
+    pool, reader = FramePool(slots=2, max_slots=2), ShmReader()
+    try:
+        first, second = published(pool, 1), published(pool, 2)
+        third = published(pool, 3)              # reuses the first frame's segment
+        assert reader.view(first) is None       # generation moved on: counted as a drop upstream
+        held = reader.view(second)
+        assert (held == 2).all()
+        fourth = published(pool, 4)             # the held segment is skipped: the third is reused
+        assert (held == 2).all()
+        assert reader.view(third) is None
+        assert (reader.view(fourth) == 4).all()
+        with pytest.raises(ResourceExhausted):  # both held (one by the reader), the pool is full
+            kept = pool.loan((4,), np.uint8)
+            pool.loan((4,), np.uint8)
+        del held, kept
+        published(pool, 5)                      # released views free their segments again
+    finally:
+        reader.close()
+        pool.close()
+
+
+HOLDER = """
+import json, sys, time
+from edge.shm import ShmReader
+from messages.shm import ShmFrame
+view = ShmReader().view(ShmFrame(**json.loads(sys.argv[1])))
+print(int(view[0, 0, 0]), flush=True)
+time.sleep(60)
+"""
+
+OWNER = """
+import json, time, numpy as np
+from edge.shm import FramePool
+pool = FramePool()
+frame = pool.loan((480, 640, 3), np.uint8)
+frame[...] = 9
+print(json.dumps(pool.release(frame).to_wire()), flush=True)
+time.sleep(60)
+"""
+
+
+def start(code: str, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+
+
+def test_a_reader_killed_while_holding_a_frame_releases_it():
+    pool = FramePool(slots=1, max_slots=1)
+    holder = start(HOLDER, json.dumps(published(pool, 5).to_wire()))
+    try:
+        assert holder.stdout.readline().strip() == "5"
+        with pytest.raises(ResourceExhausted):
+            pool.loan((4,), np.uint8)
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+        assert pool.loan((4,), np.uint8) is not None  # the kernel dropped the dead reader's lock
+    finally:
+        stop(holder)
+        pool.close()
+
+
+def test_a_publisher_killed_leaves_readers_their_frame_and_nothing_behind():
+    shm_before = set(os.listdir("/dev/shm"))
+    owner = start(OWNER)
+    reader = ShmReader()
+    try:
+        frame = ShmFrame(**json.loads(owner.stdout.readline()))
+        view = reader.view(frame)
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+        assert (view == 9).all()                    # still mapped, still intact
+        with pytest.raises(OSError):                # and no new reader can find it
+            ShmReader().view(frame)
+        del view
+        reader.close()
+        assert memfd_mappings() == 0                # the last mapping is gone: the kernel frees it
+        assert set(os.listdir("/dev/shm")) == shm_before  # nothing named to leak
+    finally:
+        stop(owner)
+
+
+def test_shm_inputs_get_views_and_plain_inputs_get_copies(short_dir):
+    endpoint = f"ipc://{short_dir}/shm.sock"
+    publisher = Node("cam", handle_signals=False,
+                     outputs={"image": {"topic": "cam/image", "endpoint": endpoint, "transport": "shm"}})
+    reader = Node("reader", handle_signals=False)
+    try:
+        publisher.bind_outputs()
+        reader.subscribe("local", topic="cam/image", endpoint=endpoint, transport="shm")
+        reader.subscribe("plain", topic="cam/image", endpoint=endpoint)
+        seen = {}
+        for value in range(1, 200):
+            frame = publisher.loan((1080, 1920, 3), np.uint8)
+            frame[...] = value % 250
+            publisher.publish("image", frame)
+            assert not frame.flags.writeable
+            while (event := reader.next_event(timeout_s=0.05)) is not None:
+                seen[event.name] = event
+            if len(seen) == 2:
+                break
+        local, plain = seen["local"], seen["plain"]
+        assert local.topic == plain.topic == "cam/image"
+        for event in (local, plain):
+            assert not event.value.flags.writeable
+            assert (event.value == event.value.flat[0]).all() and event.value.flat[0] > 0
+        assert memfd_mappings() > 0  # the local input maps the publisher's segments
+    finally:
+        reader.close()
+        publisher.close()
