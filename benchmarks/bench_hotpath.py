@@ -1,4 +1,4 @@
-"""CPU per 64 B message on the Node API's hot path against raw pyzmq, in one process.
+"""CPU per message on the Node API's hot path against raw pyzmq, in one process (64 B, 1080p).
 
     python benchmarks/bench_hotpath.py [--rounds 5] [--count 20000]
 
@@ -35,16 +35,17 @@ def _pair(context, path):
             return pub, sub
 
 
-def raw(count, context, path):
+def raw(count, context, path, shape=(64,), batch=BATCH):
     pub, sub = _pair(context, path)
-    payload, stamp = np.zeros(64, np.uint8), (0).to_bytes(8, "little")
+    payload, stamp = np.zeros(shape, np.uint8), (0).to_bytes(8, "little")
+    big = payload.nbytes >= 1 << 16
     start = time.process_time()
-    for _ in range(count // BATCH):
-        for _ in range(BATCH):
-            pub.send_multipart([b"t", stamp, payload])
-        for _ in range(BATCH):
+    for _ in range(count // batch):
+        for _ in range(batch):
+            pub.send_multipart([b"t", stamp, payload], copy=not big)
+        for _ in range(batch):
             sub.poll(1000)
-            frames = sub.recv_multipart()
+            frames = sub.recv_multipart(copy=not big)
             np.frombuffer(frames[2], np.uint8)
     elapsed = time.process_time() - start
     pub.close(0)
@@ -52,15 +53,16 @@ def raw(count, context, path):
     return elapsed / count * 1e6
 
 
-def node(count, context, path, queue_size=BATCH):
+def node(count, context, path, shape=(64,), batch=BATCH, transport="zmq"):
     from edge import Node
 
-    pub = Node("hot-pub", handle_signals=False, context=context,
-               outputs={"o": {"topic": "t", "endpoint": f"ipc://{path}"}})
+    pub = Node("hot-pub", handle_signals=False, context=context, outputs={"o": {
+        "topic": "t", "endpoint": f"ipc://{path}", "transport": transport}})
     pub.bind_outputs()
     sub = Node("hot-sub", handle_signals=False, context=context)
-    sub.subscribe("i", topic="t", endpoint=f"ipc://{path}", queue_size=queue_size)
-    payload = np.zeros(64, np.uint8)
+    sub.subscribe("i", topic="t", endpoint=f"ipc://{path}", queue_size=batch, transport=transport)
+    payload = np.zeros(shape, np.uint8)
+    frame = (lambda: pub.loan(shape, np.uint8)) if transport == "shm" else (lambda: payload)
     while True:
         pub.publish("o", payload)
         if sub.next_event(timeout_s=0.05) is not None:
@@ -68,10 +70,10 @@ def node(count, context, path, queue_size=BATCH):
                 pass
             break
     start = time.process_time()
-    for _ in range(count // BATCH):
-        for _ in range(BATCH):
-            pub.publish("o", payload)
-        for _ in range(BATCH):
+    for _ in range(count // batch):
+        for _ in range(batch):
+            pub.publish("o", frame())
+        for _ in range(batch):
             if sub.next_event(timeout_s=1.0) is None:
                 raise RuntimeError("message lost")
     elapsed = time.process_time() - start
@@ -107,8 +109,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20000)
     args = parser.parse_args()
     context, workdir = zmq.Context.instance(), tempfile.mkdtemp(prefix="eh-", dir="/tmp")
+    hd = {"shape": (1080, 1920, 3), "batch": 2}  # 2 in flight: within the pool's 4 slots
+    big = max(4, args.count // 400)
     cases = {"raw pyzmq send+recv": raw, "Node publish+next_event": node,
-             "  encode (to_frames)": encode, "  decode (from_frames)": decode}
+             "  encode (to_frames)": encode, "  decode (from_frames)": decode,
+             "1080p raw pyzmq": lambda n, *a: raw(big, *a, **hd),
+             "1080p Node": lambda n, *a: node(big, *a, **hd),
+             "1080p Node shm (loan)": lambda n, *a: node(big, *a, **hd, transport="shm")}
     results = {name: [] for name in cases}
     print(f"loadavg={os.getloadavg()} count={args.count} rounds={args.rounds}")
     for index in range(args.rounds):
@@ -118,8 +125,11 @@ def main() -> None:
     for name, values in results.items():
         print(f"{name:<26} {statistics.median(values):7.2f} us CPU/msg  "
               f"(min {min(values):.2f}, max {max(values):.2f})")
-    print(f"Node/raw CPU per message: min/median/max "
+    print(f"64 B Node/raw CPU per message: min/median/max "
           f"{min(ratio):.2f}/{statistics.median(ratio):.2f}/{max(ratio):.2f}")
+    shm = [s / z for s, z in zip(results["1080p Node shm (loan)"], results["1080p Node"])]
+    print(f"1080p shm/zmq-copy CPU per message: min/median/max "
+          f"{min(shm):.3f}/{statistics.median(shm):.3f}/{max(shm):.3f}")
     print(f"loadavg={os.getloadavg()}")
 
 

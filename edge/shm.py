@@ -57,7 +57,7 @@ class Segment:
         self.inode = os.fstat(self.fd).st_ino
         self.map = mmap.mmap(self.fd, self.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self.generation = np.frombuffer(self.map, np.uint64, 1, 0)
-        self.loaned_at = 0
+        self.loaned = False  # handed out by loan() and not yet published
 
     def close(self) -> None:
         self.generation = None
@@ -78,7 +78,7 @@ class FramePool:
 
     def __init__(self, slots: int = DEFAULT_SLOTS, max_slots: int = MAX_SLOTS):
         self._segments: list[Segment] = []
-        self._slots, self._max_slots, self._loan_count = slots, max(slots, max_slots), 0
+        self._slots, self._max_slots = slots, max(slots, max_slots)
         self._loans: dict[int, tuple] = {}  # id(array) -> (segment, generation, finalizer)
 
     def loan(self, shape, dtype) -> np.ndarray:
@@ -88,8 +88,8 @@ class FramePool:
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         segment = self._free_segment(nbytes)
         segment.generation[0] += 1
-        array = np.frombuffer(segment.map, dtype, nbytes // dtype.itemsize if dtype.itemsize else 0,
-                              HEADER_BYTES).reshape(shape)
+        segment.loaned = True
+        array = np.ndarray(shape, dtype, buffer=segment.map, offset=HEADER_BYTES)
         key = id(array)
         self._loans[key] = (segment, int(segment.generation[0]),
                             weakref.finalize(array, self._abandon, key, segment))
@@ -99,31 +99,27 @@ class FramePool:
         """A loaned array was dropped unpublished: the segment is free again."""
         if self._loans.get(key, (None,))[0] is segment:
             del self._loans[key]
+            segment.loaned = False
             if segment.generation is not None:
                 _lock(segment.fd, fcntl.F_UNLCK)
 
     def _free_segment(self, nbytes: int) -> Segment:
         """A new segment up to `slots`, then the least recently loaned one no reader holds."""
-        loaned = {segment.fd for segment, _, _ in self._loans.values()}
-        candidates = sorted(self._segments, key=lambda s: s.loaned_at)
-        for segment in candidates if len(self._segments) >= self._slots else ():
-            if segment.fd not in loaned and _lock(segment.fd, fcntl.F_WRLCK):
+        segments = self._segments  # least recently loaned first
+        for index, segment in enumerate(segments if len(segments) >= self._slots else ()):
+            if not segment.loaned and _lock(segment.fd, fcntl.F_WRLCK):
+                del segments[index]
                 if segment.size - HEADER_BYTES < nbytes:
-                    self._segments.remove(segment)
                     segment.close()  # readers mapping it keep their pages; the memfd dies with them
                     break
-                return self._stamped(segment)
-        if len(self._segments) >= self._max_slots:
-            raise ResourceExhausted(f"all {len(self._segments)} shared-memory frames are loaned "
+                segments.append(segment)
+                return segment
+        if len(segments) >= self._max_slots:
+            raise ResourceExhausted(f"all {len(segments)} shared-memory frames are loaned "
                                     "or held by readers")
         segment = Segment(nbytes)
         _lock(segment.fd, fcntl.F_WRLCK)
-        self._segments.append(segment)
-        return self._stamped(segment)
-
-    def _stamped(self, segment: Segment) -> Segment:
-        self._loan_count += 1
-        segment.loaned_at = self._loan_count
+        segments.append(segment)
         return segment
 
     def is_loaned(self, array) -> bool:
@@ -133,6 +129,7 @@ class FramePool:
         """End a loan: the array becomes read-only here, readers may map it; its descriptor."""
         segment, generation, finalizer = self._loans.pop(id(array))
         finalizer.detach()
+        segment.loaned = False
         array.flags.writeable = False
         _lock(segment.fd, fcntl.F_UNLCK)
         return ShmFrame(pid=os.getpid(), fd=segment.fd, inode=segment.inode, generation=generation,
