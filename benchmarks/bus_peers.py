@@ -150,9 +150,17 @@ def dora_destroy() -> None:
         subprocess.run([cli, "destroy"], capture_output=True, timeout=30)
 
 
+def _quiet_stderr() -> None:
+    """dora-rs 1.1 writes a WARN line per large output (a diagnostic for dora#2742) to stderr,
+    ignoring RUST_LOG; errors still reach the driver as tracebacks through its queue."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 class DoraSender:
     def __init__(self, paths: dict):
-        os.environ.setdefault("RUST_LOG", "error")  # dora 1.1 logs a WARN per large output
+        _quiet_stderr()
         from dora import Node
 
         self.node = Node("ping")
@@ -174,7 +182,7 @@ class DoraSender:
 
 class DoraReceiver:
     def __init__(self, paths: dict):
-        os.environ.setdefault("RUST_LOG", "error")
+        _quiet_stderr()
         from dora import Node
 
         self.node = Node("pong")
