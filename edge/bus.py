@@ -131,17 +131,22 @@ class Input:
         return None
 
     def _map_shm(self, message: StreamMessage) -> bool:
-        """Replace a ShmFrame by its read-only view; False (a counted drop) if it is gone."""
+        """Replace a ShmFrame by its read-only view; False if it cannot be delivered.
+
+        A frame reused before we got here is a drop (`overwritten`, and a seq gap); one that
+        cannot be mapped (its publisher is gone, or it lies about its segment) is malformed.
+        """
         message.topic = self.topic
         if not isinstance(message.value, ShmFrame):
             return True  # a value published without a loan travels as usual
         try:
             view = self._shm.view(message.value)
         except OSError as exc:
-            view = None
+            self.stats.decode_errors += 1
             log.warning("input %r (%s): shared-memory frame unavailable: %s", self.name, self.topic, exc)
+            return False
         if view is None:
-            self.stats.overwritten += 1  # the seq gap counts it in `dropped` on the next delivery
+            self.stats.overwritten += 1
             return False
         message.value = view
         return True

@@ -132,8 +132,8 @@ class FramePool:
         segment.loaned = False
         array.flags.writeable = False
         _lock(segment.fd, fcntl.F_UNLCK)
-        return ShmFrame(pid=os.getpid(), fd=segment.fd, inode=segment.inode, generation=generation,
-                        offset=HEADER_BYTES, dtype=wire_dtype(array.dtype), shape=list(array.shape))
+        return ShmFrame.of(os.getpid(), segment.fd, segment.inode, generation, HEADER_BYTES,
+                           wire_dtype(array.dtype), list(array.shape))
 
     def close(self) -> None:
         for _, _, finalizer in self._loans.values():

@@ -35,6 +35,18 @@ class ShmFrame(Schema):
         except DecodeError as exc:
             need(False, str(exc))
 
+    @classmethod
+    def of(cls, pid: int, fd: int, inode: int, generation: int, offset: int, dtype: str,
+           shape: list) -> "ShmFrame":
+        """The publisher's own descriptor: built from values it made, so not re-validated."""
+        frame = cls.__new__(cls)
+        frame.__dict__.update(pid=pid, fd=fd, inode=inode, generation=generation, offset=offset,
+                              dtype=dtype, shape=shape)
+        return frame
+
+    def to_wire(self) -> dict:
+        return dict(self.__dict__)
+
     @property
     def nbytes(self) -> int:
         count = 1

@@ -155,3 +155,41 @@ def test_shm_inputs_get_views_and_plain_inputs_get_copies(short_dir):
     finally:
         reader.close()
         publisher.close()
+
+
+def test_a_lying_or_unreachable_shm_frame_is_counted_and_the_input_goes_on(short_dir):
+    import zmq
+
+    from messages import StreamMessage, new_encoder
+
+    endpoint = f"ipc://{short_dir}/lies.sock"
+    context = zmq.Context.instance()
+    pub = context.socket(zmq.PUB)
+    pub.bind(endpoint)
+    reader = Node("reader", handle_signals=False)
+    pool = FramePool()
+    try:
+        reader.subscribe("in", topic="cam/image", endpoint=endpoint, transport="shm")
+        real = published(pool, 3)
+        lies = [ShmFrame.of(2 ** 22 + 12345, 3, 1, 1, 64, "|u1", [4]),             # no such process
+                ShmFrame.of(real.pid, real.fd, real.inode, real.generation, 64, "|u1", [10 ** 9]),
+                {"pid": -1, "fd": 0, "inode": 0, "generation": 0, "offset": 0, "dtype": "|O", "shape": []}]
+        encoder, seq = new_encoder(), 0
+        while True:
+            seq += 1
+            body = lies[seq % 3] if seq < 200 else real
+            frames = StreamMessage("cam/image\0shm", body, seq, 1, 1, "liar").to_frames(encoder)
+            if isinstance(body, dict):
+                frames[1] = frames[1].replace(b"\xa4type\xa0", b"\xa4type\xa8ShmFrame")
+            pub.send_multipart(frames)
+            event = reader.next_event(timeout_s=0.01)
+            if event is not None and seq >= 200:
+                break
+            assert event is None and seq < 400
+        assert (event.value == 3).all()
+        stats = reader.stats()["inputs"]["in"]
+        assert stats["decode_errors"] >= 3 and stats["received"] == 1
+    finally:
+        pool.close()
+        reader.close()
+        pub.close(0)
