@@ -54,10 +54,19 @@ _DTYPES: dict[str, np.dtype] = {}
 
 def wire_dtype(dtype: np.dtype) -> str:
     """The wire string of a dtype, or TypeError for anything that is not a plain number."""
+    text = _WIRE_DTYPES.get(dtype)
+    if text is not None:
+        return text
     text = np.dtype(dtype).str
     if not _DTYPE_RE.match(text):
         raise TypeError(f"dtype {np.dtype(dtype)} cannot be sent (numeric dtypes only)")
+    if isinstance(dtype, np.dtype):
+        _WIRE_DTYPES[dtype] = text
     return text
+
+
+_WIRE_DTYPES: dict[np.dtype, str] = {}  # only allowed dtypes: a handful of entries
+_REF_CACHE_MAX = 1024  # packed ndarray references by (index, dtype, shape); frames repeat shapes
 
 
 class Encoder:
@@ -67,15 +76,18 @@ class Encoder:
         self._buffers: list = []
         self._to_wire = to_wire
         self._packer = msgpack.Packer(default=self._default, use_bin_type=True)
+        self._refs: dict[tuple, msgpack.ExtType] = {}
 
     def pack(self, document: Any) -> tuple[bytes, list]:
-        """Return (msgpack bytes, out-of-band buffers) for a document."""
-        self._buffers = buffers = []
+        """Return (msgpack bytes, out-of-band buffers) for a document (and any `array()` before)."""
+        buffers = self._buffers
         try:
             return self._packer.pack(document), buffers
         except BaseException:
             self._packer.reset()
             raise
+        finally:
+            self._buffers = []
 
     def _default(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
@@ -97,8 +109,19 @@ class Encoder:
         index = len(self._buffers)
         # A flat uint8 view: no copy, and the buffer protocol sees plain bytes.
         self._buffers.append(array.reshape(-1).view(np.uint8))
-        ref = msgpack.packb([index, dtype_str, list(array.shape)])
-        return msgpack.ExtType(EXT_NDARRAY, ref)
+        key = (index, dtype_str, array.shape)
+        ext = self._refs.get(key)
+        if ext is None:
+            if len(self._refs) >= _REF_CACHE_MAX:
+                self._refs.clear()
+            ext = self._refs[key] = msgpack.ExtType(
+                EXT_NDARRAY, msgpack.packb([index, dtype_str, list(array.shape)]))
+        return ext
+
+    def array(self, value: Any) -> Any:
+        """`value` with a top-level ndarray already turned into its reference (saves the
+        Packer's default hook for the commonest body); anything else unchanged."""
+        return self._ndarray(value) if type(value) is np.ndarray else value
 
 
 def frame_buffer(frame: Any) -> memoryview:
