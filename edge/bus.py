@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import numpy as np
 import zmq
 
 from edge.endpoints import bind, close_socket
@@ -16,6 +17,17 @@ from messages.codec import DEFAULT_LIMITS
 from messages.shm import ShmFrame
 
 log = logging.getLogger("edge.bus")
+
+_SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
+ZERO_COPY_MIN_BYTES = 1 << 16  # smaller frames are cheaper copied than tracked (pyzmq's own rule)
+
+
+def send_frames(socket: zmq.Socket, frames: list) -> None:
+    """send_multipart without its per-frame overhead: small frames copied, large ones not."""
+    last = len(frames) - 1
+    for index, frame in enumerate(frames):
+        big = type(frame) is np.ndarray and frame.nbytes >= ZERO_COPY_MIN_BYTES
+        socket.send(frame, _SNDMORE if index < last else 0, copy=not big)
 
 DEFAULT_HWM = 1000  # ZeroMQ's default; far smaller HWMs drop messages even for a peer that keeps up,
 #                   because the publisher learns of reads in batches of about HWM/2
@@ -45,7 +57,7 @@ class Publisher:
         pub_ns = time.time_ns()
         message = StreamMessage(topic, value, seq, stamp_ns if stamp_ns is not None else pub_ns,
                                 pub_ns, self.source)
-        self.socket.send_multipart(message.to_frames(self._encoder), copy=False)
+        send_frames(self.socket, message.to_frames(self._encoder))
         return seq
 
     @property

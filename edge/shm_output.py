@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 import zmq
 
-from edge.bus import Publisher
+from edge.bus import Publisher, send_frames
 from edge.shm import SHM_SUFFIX, FramePool
 from messages import StreamMessage
 
@@ -55,5 +55,5 @@ class ShmOutput:
                 (want_plain, topic, np.array(value) if loaned and want_plain else value)):
             if wanted:
                 message = StreamMessage(wire_topic, body, seq, stamp_ns, pub_ns, publisher.source)
-                publisher.socket.send_multipart(message.to_frames(publisher._encoder), copy=False)
+                send_frames(publisher.socket, message.to_frames(publisher._encoder))
         return seq
