@@ -20,6 +20,7 @@ class InputConfig:
     endpoint: Optional[str] = None
     queue_size: int = 1
     transport: str = "zmq"  # "shm": frames by shared memory when the publisher is on this host
+    overflow: str = "drop_oldest"  # a full queue keeps the newest; "drop_newest" refuses at the HWM
 
 
 @dataclass

@@ -93,7 +93,7 @@ class Node:
         self._ready_sent = False
         for local, port in config.inputs.items():
             self.subscribe(local, topic=port.topic, endpoint=port.endpoint, queue_size=port.queue_size,
-                           transport=port.transport)
+                           transport=port.transport, overflow=port.overflow)
         if config.service:
             self._ensure_service()
 
@@ -156,7 +156,8 @@ class Node:
 
     # -- inputs, timers, callbacks -------------------------------------------------------
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
-                  queue_size: int | None = None, transport: str | None = None) -> Input:
+                  queue_size: int | None = None, transport: str | None = None,
+                  overflow: str | None = None) -> Input:
         """Read a topic. `name` is the event name: a local input name or the topic itself."""
         self._check_thread()
         port = self.config.inputs.get(name) or InputConfig(topic=topic or name)
@@ -166,7 +167,7 @@ class Node:
         if name in self._inputs:
             self._unsubscribe(name)
         source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=self._limits,
-                       transport=transport or port.transport)
+                       transport=transport or port.transport, overflow=overflow or port.overflow)
         self._inputs[name] = source
         self._input_list = tuple(self._inputs.values())
         self._poller.register(source.socket, zmq.POLLIN)
