@@ -160,30 +160,50 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
 
 def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
                       limits: Limits) -> np.ndarray:
-    # Hot path for every array received: checks are inlined rather than factored out.
+    # Hot path for every array received: a reference seen before is not parsed again.
+    ref = _REFS.get(payload)
+    if ref is None:
+        ref = _parse_ref(payload)
+        if len(_REFS) >= _REF_CACHE_MAX:
+            _REFS.clear()
+        _REFS[payload] = ref
+    index, dtype, shape, nbytes = ref
+    if index >= len(frames):
+        raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(frames)})")
+    if used[index]:
+        raise DecodeError(f"buffer frame {index} referenced twice")
+    if len(shape) > limits.max_ndim:
+        raise DecodeError(f"ndarray shape {shape!r} is not a list of at most {limits.max_ndim} dims")
+    view = frame_buffer(frames[index])
+    if view.nbytes != nbytes:
+        raise DecodeError(f"buffer frame {index} is {view.nbytes} bytes, "
+                          f"shape {list(shape)} {dtype.str} needs {nbytes}")
+    used[index] = True
+    # A read-only view on the received frame: no copy, and nobody can write into it.
+    array = np.frombuffer(view.toreadonly(), dtype=dtype)
+    return array if len(shape) == 1 else array.reshape(shape)
+
+
+_REFS: dict[bytes, tuple] = {}  # payload -> checked (index, dtype, shape, nbytes)
+_MAX_NDIM = 32  # what any Limits may allow; a shorter limit is checked per message
+
+
+def _parse_ref(payload: bytes) -> tuple:
+    """Parse and check an ndarray reference on its own (no frames, no per-message limits)."""
     try:
         index, dtype_str, shape = msgpack.unpackb(payload)
     except Exception:
         raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]") from None
-    if type(index) is not int or not 0 <= index < len(frames):
-        raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(frames)})")
-    if used[index]:
-        raise DecodeError(f"buffer frame {index} referenced twice")
+    if type(index) is not int or index < 0:
+        raise DecodeError(f"ndarray buffer index {index!r} out of range")
     dtype = _DTYPES.get(dtype_str) if type(dtype_str) is str else None
     if dtype is None:
         dtype = check_dtype(dtype_str)
-    if type(shape) is not list or len(shape) > limits.max_ndim:
-        raise DecodeError(f"ndarray shape {shape!r} is not a list of at most {limits.max_ndim} dims")
+    if type(shape) is not list or len(shape) > _MAX_NDIM:
+        raise DecodeError(f"ndarray shape {shape!r} is not a list of at most {_MAX_NDIM} dims")
     count = 1
     for dim in shape:
         if type(dim) is not int or dim < 0:
             raise DecodeError(f"ndarray shape {shape!r} has a non-integer or negative dim")
         count *= dim
-    view = frame_buffer(frames[index])
-    if view.nbytes != count * dtype.itemsize:
-        raise DecodeError(f"buffer frame {index} is {view.nbytes} bytes, "
-                          f"shape {shape} {dtype_str} needs {count * dtype.itemsize}")
-    used[index] = True
-    # A read-only view on the received frame: no copy, and nobody can write into it.
-    array = np.frombuffer(view.toreadonly(), dtype=dtype)
-    return array if len(shape) == 1 else array.reshape(shape)
+    return index, dtype, tuple(shape), count * dtype.itemsize
