@@ -107,13 +107,13 @@ DATAFLOW = """nodes:
   - id: ping
     path: dynamic
     inputs:
-      ack: pong/ack
+      ack: {source: pong/ack, queue_size: 1000}
     outputs:
       - data
   - id: pong
     path: dynamic
     inputs:
-      data: ping/data
+      data: {source: ping/data, queue_size: 1000}  # the flood window, not dora's default 10
     outputs:
       - ack
 """
@@ -151,9 +151,10 @@ def dora_destroy() -> None:
 
 
 def _quiet_stderr() -> None:
-    """dora-rs 1.1 writes a WARN line per large output (a diagnostic for dora#2742) to stderr,
-    ignoring RUST_LOG; errors still reach the driver as tracebacks through its queue."""
+    """dora-rs 1.1 logs a WARN line per large output (a diagnostic for dora#2742), ignoring
+    RUST_LOG; errors still reach the driver as tracebacks through its queue."""
     devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
 
