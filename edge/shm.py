@@ -144,6 +144,16 @@ class FramePool:
         self._segments.clear()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 class _Mapping:
     def __init__(self, frame: ShmFrame):
         self.fd = os.open(f"/proc/{frame.pid}/fd/{frame.fd}", os.O_RDONLY | os.O_CLOEXEC)
@@ -157,6 +167,7 @@ class _Mapping:
             os.close(self.fd)
             raise
         self.generation = np.frombuffer(self.map, np.uint64, 1, 0)
+        self.inode = frame.inode
         self.leases = 0
 
     def close(self) -> None:
@@ -166,7 +177,7 @@ class _Mapping:
 class ShmReader:
     """One input's mappings of publishers' segments; hands out read-only leased views."""
 
-    def __init__(self, max_mappings: int = 4 * MAX_SLOTS):
+    def __init__(self, max_mappings: int = 2 * MAX_SLOTS):
         self._mappings: collections.OrderedDict = collections.OrderedDict()
         self._max = max_mappings
 
@@ -202,11 +213,17 @@ class ShmReader:
                 mapping.fd = -1
 
     def _mapping(self, frame: ShmFrame) -> _Mapping:
-        key = (frame.pid, frame.fd, frame.inode)
+        key = (frame.pid, frame.fd)
         mapping = self._mappings.get(key)
-        if mapping is not None:
+        if mapping is not None and mapping.inode == frame.inode:
             self._mappings.move_to_end(key)
             return mapping
+        # A miss: first let go of what can no longer be current, so a reader does not keep
+        # replaced segments (same fd, new inode) or a dead publisher's memory mapped.
+        if mapping is not None:
+            self._evict(self._mappings.pop(key))
+        for old in [k for k in self._mappings if k[0] != frame.pid and not _alive(k[0])]:
+            self._evict(self._mappings.pop(old))
         mapping = self._mappings[key] = _Mapping(frame)
         while len(self._mappings) > self._max:
             self._evict(self._mappings.popitem(last=False)[1])

@@ -122,6 +122,13 @@ def test_a_publisher_killed_leaves_readers_their_frame_and_nothing_behind():
         with pytest.raises(OSError):                # and no new reader can find it
             ShmReader().view(frame)
         del view
+        successor = start(OWNER)                    # a restarted publisher: the dead one's
+        try:                                        # segment is unmapped when a new one is seen
+            fresh = reader.view(ShmFrame(**json.loads(successor.stdout.readline())))
+            assert (fresh == 9).all() and memfd_mappings() == 1
+            del fresh
+        finally:
+            stop(successor)
         reader.close()
         assert memfd_mappings() == 0                # the last mapping is gone: the kernel frees it
     finally:
