@@ -166,7 +166,7 @@ def run(args, client: ModelManagerClient, endpoint: str, echo: zmq.Socket) -> No
     print(f"forward round trip, median ms (server: `edge model serve --workers {args.workers}`, "
           "ipc, intra_op_threads=1)")
     print(f"  {'model':28s} {'ort':>8s} {'zmq echo':>8s} {'sum':>8s} {'manager':>8s} {'ratio':>7s}")
-    live = timed(lambda: client.call("live"), args.iterations)
+    live = timed(lambda: client.call("is_server_live"), args.iterations)
     print(f"  {'(live: no model, no worker)':28s} {'':8s} {'':8s} {'':8s} {ms(live)}")
     ones = np.ones((1, 3), np.float32)
     small = latency("add_matmul [1, 3]", onnx_fixtures.add_matmul_model(), {"a": ones, "b": ones},

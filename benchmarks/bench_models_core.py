@@ -48,7 +48,7 @@ def measure(model: bytes, config: ModelConfig, threads: int, seconds: float,
         for w in workers:
             w.join(seconds + 60)
         elapsed = time.monotonic() - began
-        stats = manager.get_model_statistics([uid])[0]
+        stats = manager.get_inference_statistics([uid])[0]
     return {"req_per_s": len(latencies) / elapsed,
             "p50_ms": 1000 * float(np.percentile(latencies, 50)),
             "p99_ms": 1000 * float(np.percentile(latencies, 99)),

@@ -1,6 +1,6 @@
 """Per-model request queues and the dynamic batching policy (after Triton's).
 
-A queue is ordered by (priority desc, arrival); a batch is taken from its head
+A queue is ordered by (priority level, arrival), level 1 first as in Triton; a batch is taken from its head
 so batching never lets a request overtake one that is more urgent. Only
 requests whose non-batch dims match can share a run, since onnxruntime needs
 one rectangular tensor per input.
@@ -63,7 +63,8 @@ class ModelQueue:
         if len(self._heap) >= self.config.max_queue_size:
             raise ResourceExhausted(
                 f"queue is full ({self.config.max_queue_size} requests waiting)")
-        heapq.heappush(self._heap, (-request.priority, request.seq, request))
+        level = self.config.priority_level(request.priority)
+        heapq.heappush(self._heap, (level, request.seq, request))
 
     def head_key(self) -> tuple[int, int] | None:
         return self._heap[0][:2] if self._heap else None
@@ -85,7 +86,8 @@ class ModelQueue:
 
     def take_batch(self, now_ns: int) -> tuple[list[Request] | None, int | None]:
         """Return a batch to run now, or None and when it is worth asking again."""
-        if not self._heap or self.inflight >= self.config.instance_count:
+        if not self._heap or self.inflight >= self.config.runs_at_once(len(self._heap),
+                                                                        self.inflight):
             return None, None
         ordered = [r for _, _, r in sorted(self._heap)]
         if not self.batching:

@@ -45,13 +45,18 @@ def connects(command):
 @click.option("--endpoint", default=None, help="bind here (default: as for the other commands)")
 @click.option("--workers", type=int, default=DEFAULTS.workers, show_default=True)
 @click.option("--max-model-bytes", type=int, default=DEFAULTS.max_model_bytes, show_default=True)
-def serve(repo: str | None, endpoint: str | None, workers: int, max_model_bytes: int) -> None:
+@click.option("--grpc", "grpc_address", default=None, metavar="HOST:PORT",
+              help="also serve tritonclient's and pykos's gRPC services here (port 0: any free)")
+def serve(repo: str | None, endpoint: str | None, workers: int, max_model_bytes: int,
+          grpc_address: str | None) -> None:
     """Serve a model repository until SIGINT or SIGTERM."""
-    def ready(bound: str, repo_dir: Path) -> None:
-        click.echo(f"model manager serving on {bound} (repository {repo_dir})")
+    def ready(bound: str, repo_dir: Path, grpc_bound: str) -> None:
+        also = f", grpc {grpc_bound}" if grpc_bound else ""
+        click.echo(f"model manager serving on {bound} (repository {repo_dir}{also})")
         sys.stdout.flush()
 
-    params = {"repo": repo, "workers": workers, "max_model_bytes": max_model_bytes}
+    params = {"repo": repo, "workers": workers, "max_model_bytes": max_model_bytes,
+              "grpc": grpc_address}
     sys.exit(serve_standalone(params, endpoint or default_endpoint(), ready))
 
 
@@ -114,6 +119,8 @@ def info(client: ModelManagerClient, uid: str) -> None:
 @click.option("--max-batch-size", type=int, default=None, help="enable dynamic batching")
 @click.option("--max-queue-delay-us", type=int, default=None)
 @click.option("--instances", "instance_count", type=int, default=None)
+@click.option("--min-workers", type=int, default=None, help="runs at once, scaling with the queue")
+@click.option("--max-workers", type=int, default=None)
 @connects
 def load(client: ModelManagerClient, uids: tuple[str, ...], **config) -> None:
     """Load models so they serve requests."""
@@ -135,16 +142,28 @@ def unload(client: ModelManagerClient, uids: tuple[str, ...]) -> None:
 
 @model.command()
 @click.argument("uid")
+@connects
+def delete(client: ModelManagerClient, uid: str) -> None:
+    """Unload a model and remove it from the repository."""
+    full = _resolve(client, uid)
+    client.delete_model(full)
+    click.echo(f"deleted {full}")
+
+
+@model.command()
+@click.argument("uid")
 @click.option("--input", "-i", "inputs", multiple=True, metavar="NAME=FILE.npy",
               help="an input tensor (repeat for each input)")
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write each output to DIR/NAME.npy")
+@click.option("--priority", type=int, default=0, show_default=True,
+              help="1 runs first; 0 is the model's default level")
 @connects
 def infer(client: ModelManagerClient, uid: str, inputs: tuple[str, ...],
-          output_dir: Path | None) -> None:
+          output_dir: Path | None, priority: int) -> None:
     """Run a loaded model once on .npy inputs."""
     feeds = dict(_read_input(text) for text in inputs)
-    outputs = client.forward(_resolve(client, uid), feeds)
+    outputs = client.forward(_resolve(client, uid), feeds, priority=priority)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
     for name, array in outputs.items():
@@ -175,14 +194,24 @@ def stats(client: ModelManagerClient, uids: tuple[str, ...]) -> None:
     _table(("UID", "OK", "FAILED", "RUNS", "MEAN BATCH", "QUEUE MS", "INFER MS"), rows)
 
 
-def _resolve(client: ModelManagerClient, uid: str) -> str:
-    """A full uid from a unique prefix, like git's short hashes."""
-    if len(uid) == 64:
-        return uid
-    matches = [i.uid for i in client.get_models_info() if i.uid.startswith(uid.lower())]
+def _resolve(client: ModelManagerClient, ref: str) -> str:
+    """A full uid from a uid, a name (its newest version), NAME:VERSION, or a unique uid
+    prefix like git's short hashes."""
+    if len(ref) == 64:
+        return ref
+    names = [(ref, None)]
+    if ":" in ref:
+        names.append(tuple(ref.rsplit(":", 1)))
+    for name, version in names:
+        try:
+            return client.get_model_metadata(name, version).uid
+        except NotFound:
+            pass
+    matches = [i.uid for i in client.get_models_info() if i.uid.startswith(ref.lower())]
     if len(matches) != 1:
         raise (NotFound if not matches else InvalidArgument)(
-            f"{'no' if not matches else len(matches)} model(s) with uid prefix {uid!r}")
+            f"{'no' if not matches else len(matches)} model(s) named {ref!r} or with that "
+            "uid prefix")
     return matches[0]
 
 

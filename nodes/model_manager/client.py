@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,14 +21,19 @@ import numpy as np
 
 from edge.client import Client
 from edge.endpoints import ipc_endpoint
-from edge.errors import (EdgeError, FailedPrecondition, InvalidArgument, NotFound, ServiceTimeout,
-                         error_from_wire)
+from edge.errors import EdgeError, FailedPrecondition, ServiceTimeout, error_from_wire
 from messages import ModelInfo, ModelMetadata
+
+from .results import (InferInput, InferRequestedOutput, InferResult, ResponseCalls,
+                      infer_feeds, pick_outputs)
+from .stream import ModelStream
 
 ENDPOINT_ENV = "EDGE_MODEL_MANAGER"
 CHUNK_BYTES = 4 << 20
 PYKOS_KEYS = {"model_name": "name", "model_description": "description",
               "model_version": "version", "model_author": "author"}
+
+UID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 Progress = Callable[[int, int], None]
 
@@ -85,15 +91,22 @@ class ModelManagerClient:
     def unload_models(self, uids: list[str]) -> None:
         self.call("unload_models", {"uids": list(uids)}, admin=True)
 
+    @property
+    def responses(self) -> ResponseCalls:
+        """pykos's calls answering responses with `.error` instead of raising."""
+        return ResponseCalls(self)
+
     def get_models_info(self, uids: list[str] | None = None) -> list[ModelInfo]:
         body = {} if uids is None else {"uids": list(uids)}
         return [ModelInfo.from_wire(m) for m in self.call("get_models_info", body)["models"]]
 
     def forward(self, model_uid: str, inputs: Mapping[str, np.ndarray], *, priority: int = 0,
-                timeout_s: float | None = None) -> dict[str, np.ndarray]:
-        """Outputs by name (read-only arrays). `timeout_s` is also the server-side deadline."""
-        reply = self.call("forward", {"uid": model_uid, "inputs": dict(inputs)},
-                          priority=priority, timeout_s=timeout_s)
+                timeout_s: float | None = None, version: str | None = None
+                ) -> dict[str, np.ndarray]:
+        """Outputs by name (read-only arrays). `model_uid` may also be a name (the newest
+        version unless `version` is given). `timeout_s` is also the server-side deadline."""
+        body = {**model_ref(model_uid, version), "inputs": dict(inputs)}
+        reply = self.call("forward", body, priority=priority, timeout_s=timeout_s)
         return reply["outputs"]
 
     def download_model(self, model_uid: str) -> bytes:
@@ -105,49 +118,62 @@ class ModelManagerClient:
                            {"uid": model_uid})
         return data
 
-    def resolve_uid(self, uid_or_name: str) -> str:
-        """A stored model's uid, given its uid or its metadata name (the newest upload of that
-        name is not knowable, so several models with one name are ambiguous)."""
-        models = self.get_models_info()
-        if any(m.uid == uid_or_name for m in models):
-            return uid_or_name
-        named = [m.uid for m in models if m.metadata.name == uid_or_name]
-        if len(named) == 1:
-            return named[0]
-        names = sorted({m.metadata.name for m in models if m.metadata.name})
-        if named:
-            raise InvalidArgument(f"{len(named)} models are named {uid_or_name!r}; give a uid: "
-                                  f"{', '.join(sorted(named))}", {"name": uid_or_name})
-        raise NotFound(f"no model with uid or name {uid_or_name!r} on {self.endpoint} "
-                       f"(known names: {', '.join(names) or 'none'})", {"name": uid_or_name})
+    def resolve_uid(self, uid_or_name: str, version: str | None = None) -> str:
+        """A stored model's uid, given its uid, or its name (the newest version unless
+        `version` is given), as the manager resolves names for every call."""
+        return self.get_model_metadata(uid_or_name, version).uid
 
     # -- Triton ----------------------------------------------------------------------
+    def infer(self, model_name: str, inputs: list[InferInput], *, model_version: str = "",
+              outputs: list[InferRequestedOutput] | None = None, request_id: str = "",
+              priority: int = 0, client_timeout: float | None = None) -> InferResult:
+        """tritonclient's `infer`: InferInputs in, an InferResult (`as_numpy`) out."""
+        got = self.forward(model_name, infer_feeds(inputs), version=model_version or None,
+                           priority=priority, timeout_s=client_timeout)
+        return InferResult(model_name, model_version, request_id, pick_outputs(got, outputs))
+
+    def start_stream(self) -> ModelStream:
+        """Many requests on one connection; see ModelStream."""
+        return ModelStream(self.endpoint)
+
     def is_server_live(self, timeout_s: float = 1.0) -> bool:
         """False when nothing answers within `timeout_s`, like an unreachable server."""
-        return self._health("live", {}, timeout_s)
+        return self._health("is_server_live", "live", timeout_s)
 
     def is_server_ready(self, timeout_s: float = 1.0) -> bool:
-        return self._health("ready", {}, timeout_s)
+        return self._health("is_server_ready", "ready", timeout_s)
 
-    def is_model_ready(self, model_uid: str) -> bool:
-        return self.call("model_ready", {"uid": model_uid})["ready"]
+    def is_model_ready(self, model: str, version: str | None = None) -> bool:
+        return self.call("is_model_ready", model_ref(model, version))["ready"]
 
-    def get_model_metadata(self, model_uid: str) -> ModelInfo:
-        return ModelInfo.from_wire(self.call("model_metadata", {"uid": model_uid}))
+    def get_server_metadata(self) -> dict[str, Any]:
+        """{name, version, extensions}."""
+        return self.call("get_server_metadata")
+
+    def get_model_metadata(self, model: str, version: str | None = None) -> ModelInfo:
+        return ModelInfo.from_wire(self.call("get_model_metadata", model_ref(model, version)))
+
+    def get_model_config(self, model: str, version: str | None = None) -> dict[str, Any]:
+        """{uid, name, version, loaded, config: ModelConfig keys, batchable}."""
+        return self.call("get_model_config", model_ref(model, version))
+
+    def delete_model(self, model: str, version: str | None = None) -> None:
+        """Unload the model and remove it from the repository (Launch's delete_model_bundle)."""
+        self.call("delete_model", model_ref(model, version), admin=True)
 
     def get_model_repository_index(self) -> list[dict[str, Any]]:
         """Every stored model: {uid, name, state: READY|UNAVAILABLE, reason}."""
-        return self.call("repository_index")["models"]
+        return self.call("get_model_repository_index")["models"]
 
     def get_inference_statistics(self, uids: list[str] | None = None) -> list[dict[str, Any]]:
         body = {} if uids is None else {"uids": list(uids)}
-        return self.call("statistics", body)["models"]
+        return self.call("get_inference_statistics", body)["models"]
 
     # -- Scale Launch ----------------------------------------------------------------
     def async_request(self, model_uid: str, inputs: Mapping[str, np.ndarray], *,
                       priority: int = 0, timeout_ms: int | None = None) -> str:
         """A task id at once; `timeout_ms` is the task's own deadline on the server."""
-        body: dict[str, Any] = {"uid": model_uid, "inputs": dict(inputs)}
+        body: dict[str, Any] = {**model_ref(model_uid), "inputs": dict(inputs)}
         if timeout_ms is not None:
             body["timeout_ms"] = timeout_ms
         return self.call("async_request", body, priority=priority)["task_id"]
@@ -172,9 +198,9 @@ class ModelManagerClient:
             time.sleep(poll_s)
 
     # -- internals -------------------------------------------------------------------
-    def _health(self, method: str, body: dict, timeout_s: float) -> bool:
+    def _health(self, method: str, key: str, timeout_s: float) -> bool:
         try:
-            return bool(self.call(method, body, timeout_s=timeout_s, retries=0)[method])
+            return bool(self.call(method, {}, timeout_s=timeout_s, retries=0)[key])
         except ServiceTimeout:
             return False
 
@@ -182,24 +208,31 @@ class ModelManagerClient:
                         chunk_bytes: int) -> str:
         total = data.nbytes
         begin = {"total_bytes": total, "sha256": hashlib.sha256(data).hexdigest(), "metadata": meta}
-        upload_id = self.call("upload.begin", begin, admin=True)["upload_id"]
+        upload_id = self.call("begin_upload", begin, admin=True)["upload_id"]
         try:
             for offset in range(0, total, chunk_bytes):
                 piece = data[offset:offset + chunk_bytes]
-                self.call("upload.chunk", {"upload_id": upload_id, "offset": offset,
+                self.call("upload_chunk", {"upload_id": upload_id, "offset": offset,
                                            "data": _tensor(piece)}, admin=True)
                 if progress is not None:
                     progress(offset + piece.nbytes, total)
-            return self.call("upload.finish", {"upload_id": upload_id}, admin=True)["uid"]
+            return self.call("finish_upload", {"upload_id": upload_id}, admin=True)["uid"]
         except BaseException:
             self._abort_quietly(upload_id)
             raise
 
     def _abort_quietly(self, upload_id: str) -> None:
         try:
-            self.call("upload.abort", {"upload_id": upload_id}, timeout_s=1.0, retries=0)
+            self.call("abort_upload", {"upload_id": upload_id}, timeout_s=1.0, retries=0)
         except EdgeError:
             pass  # gone already, or the server is: its upload area is cleared on restart
+
+
+def model_ref(model: str, version: str | None = None) -> dict[str, str]:
+    """The body keys naming a model: `uid`, or `name` and `version`."""
+    if version is None and isinstance(model, str) and UID_RE.match(model):
+        return {"uid": model}
+    return {"name": model} if version is None else {"name": model, "version": version}
 
 
 def _tensor(data: memoryview) -> np.ndarray:

@@ -20,6 +20,8 @@ class ModelConfig:
 
     Like Triton's, it is opt-in because only the model's author knows that
     rows are independent (stacking them must not change any row's result).
+    Priorities too: level 1 runs first, up to ``priority_levels``; a request's
+    priority 0 means ``default_priority_level``.
     """
 
     max_batch_size: int = 0
@@ -29,13 +31,24 @@ class ModelConfig:
     instance_count: int = 1
     intra_op_threads: int = 1
     inter_op_threads: int = 1
+    priority_levels: int = 10
+    default_priority_level: int = 5
+    min_workers: int = 0
+    max_workers: int = 0
+    per_worker: int = 1
 
     def __post_init__(self) -> None:
         for f in fields(self):
             if f.name != "preferred_batch_sizes":
                 _check_int(f.name, getattr(self, f.name), minimum=0)
-        for key in ("max_queue_size", "instance_count"):
+        for key in ("max_queue_size", "instance_count", "priority_levels",
+                    "default_priority_level", "per_worker"):
             _check_int(key, getattr(self, key), minimum=1)
+        self._check_workers()
+        if self.default_priority_level > self.priority_levels:
+            raise InvalidArgument(
+                f"default_priority_level {self.default_priority_level} exceeds priority_levels "
+                f"{self.priority_levels}", {"key": "default_priority_level"})
         sizes = self.preferred_batch_sizes
         if not isinstance(sizes, (tuple, list)):
             raise InvalidArgument("preferred_batch_sizes must be a list of integers",
@@ -51,6 +64,36 @@ class ModelConfig:
     @property
     def batching(self) -> bool:
         return self.max_batch_size >= 2
+
+    def _check_workers(self) -> None:
+        if self.max_workers == 0:
+            if self.min_workers:
+                raise InvalidArgument("min_workers needs max_workers", {"key": "max_workers"})
+            return
+        if self.instance_count != 1:
+            raise InvalidArgument("give instance_count (a fixed number of runs at once) or "
+                                  "min_workers/max_workers (a range), not both",
+                                  {"key": "instance_count"})
+        if self.min_workers > self.max_workers:
+            raise InvalidArgument(f"min_workers {self.min_workers} exceeds max_workers "
+                                  f"{self.max_workers}", {"key": "min_workers"})
+
+    def runs_at_once(self, waiting: int, running: int) -> int:
+        """Triton's fixed instance_count, or Launch's range: one more run per `per_worker`
+        requests in the model's queue or running, between min_workers and max_workers."""
+        if self.max_workers == 0:
+            return self.instance_count
+        wanted = -(-(waiting + running) // self.per_worker)
+        return max(1, self.min_workers, min(wanted, self.max_workers))
+
+    def priority_level(self, priority: int) -> int:
+        """Triton's meaning: 0 is the default level, 1 the most urgent."""
+        level = self.default_priority_level if priority == 0 else priority
+        if not 1 <= level <= self.priority_levels:
+            raise InvalidArgument(
+                f"priority must be 0 (the default, {self.default_priority_level}) or 1 (most "
+                f"urgent) to {self.priority_levels}, got {priority}", {"key": "priority"})
+        return level
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)

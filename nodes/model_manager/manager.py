@@ -7,6 +7,7 @@ size, not with inference load.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ from .batching import ModelQueue
 from .config import ManagerConfig, ModelConfig
 from .execution import ForwardResult, LoadedModel
 from .inputs import make_request
+from .naming import find_model
 from .intake import Intake
 from .onnx_model import batchable, open_session
 from .repository import ModelRecord, Repository
@@ -35,6 +37,7 @@ from .uploads import UploadArea
 log = logging.getLogger("edge.model_manager")
 
 OnDone = Callable[[Any], None]
+SERVER_NAME = "edge-runtime model manager"
 
 
 class ModelManager:
@@ -84,7 +87,14 @@ class ModelManager:
     def is_model_ready(self, uid: str) -> bool:
         return isinstance(uid, str) and self._scheduler.get(uid) is not None
 
+    def get_server_metadata(self) -> dict[str, Any]:
+        return {"name": SERVER_NAME, "version": _package_version(), "extensions": []}
+
     # -- repository -----------------------------------------------------------------
+    def resolve_model(self, name_or_uid: str, version: str | None = None) -> str:
+        """A uid from a uid, or from a metadata name and version (newest when omitted)."""
+        return find_model(self._repo.records(), name_or_uid, version, self._repo.stored_ns)
+
     def upload_model(self, model_data: bytes, metadata: Any = None) -> str:
         return self._intake.upload(model_data, metadata)
 
@@ -138,6 +148,27 @@ class ModelManager:
                     log.info("unloaded model %s", uid)
             self._persist_loaded()
 
+    def delete_model(self, uid: str) -> None:
+        """Unload (queued requests answer UNAVAILABLE) and remove the stored files."""
+        with self._admin:
+            if self._repo.get(uid) is None:
+                raise NotFound(f"no model with uid {uid!r}", {"uid": uid})
+            self._scheduler.remove(uid)
+            self._persist_loaded()
+            self._repo.remove(uid)
+            self._stats.pop(uid, None)
+            self._load_errors.pop(uid, None)
+        log.info("deleted model %s", uid)
+
+    def get_model_config(self, uid: str) -> dict[str, Any]:
+        """The config a loaded model runs with (else the default one), and whether it can batch."""
+        record = self._require(uid)
+        model = self._scheduler.get(uid)
+        config = model.config if model is not None else self.config.default_model_config
+        return {"uid": uid, "name": record.metadata.name, "version": record.metadata.version,
+                "loaded": model is not None, "config": config.to_dict(),
+                "batchable": batchable(record.input_specs, record.output_specs)}
+
     def get_models_info(self, uids: Iterable[str] | None = None) -> list[ModelInfo]:
         if uids is None:
             records = [r for r in self._repo.records() if r.problem is None]
@@ -155,7 +186,7 @@ class ModelManager:
     def get_model_metadata(self, uid: str) -> ModelInfo:
         return self.get_models_info([uid])[0]
 
-    def get_repository_index(self) -> list[dict[str, Any]]:
+    def get_model_repository_index(self) -> list[dict[str, Any]]:
         """Every stored model, including ones that cannot be served and why."""
         index = []
         for record in sorted(self._repo.records(), key=lambda r: r.uid):
@@ -166,7 +197,7 @@ class ModelManager:
                           "state": "READY" if ready else "UNAVAILABLE", "reason": reason})
         return index
 
-    def get_model_statistics(self, uids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def get_inference_statistics(self, uids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         if uids is None:
             wanted = sorted(r.uid for r in self._repo.records() if r.problem is None)
         else:
@@ -309,3 +340,10 @@ def _check_batching(record: ModelRecord, config: ModelConfig) -> None:
             f"model {record.uid} cannot be batched (max_batch_size {config.max_batch_size}): "
             "the first dim of every input and output must be dynamic",
             {"uid": record.uid, "key": "max_batch_size"})
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("edge-runtime")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

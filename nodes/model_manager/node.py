@@ -22,6 +22,7 @@ from edge.service import Service
 from edge.signals import StopSignals
 
 from .config import ManagerConfig, default_repo_dir
+from .frontends import open_grpc
 from .manager import ModelManager
 from .service import ModelService
 
@@ -44,6 +45,8 @@ class ModelManagerNode(NodeType):
         "upload_ttl_s": Param(float, default=DEFAULTS.upload_ttl_s),
         "max_tasks": Param(int, default=DEFAULTS.max_tasks, help="async tasks kept"),
         "task_ttl_s": Param(float, default=DEFAULTS.task_ttl_s),
+        "grpc": Param(str, default="", help="also serve Triton's and pykos's gRPC inference "
+                      "services on HOST:PORT (needs the 'grpc' extra)"),
     }
 
     def run(self, node) -> None:
@@ -56,6 +59,8 @@ class ModelManagerNode(NodeType):
                 hosted.service.attach(own.add)
                 own.start()
                 log.info("model manager %s serving on %s", node.name, own.endpoint)
+            if hosted.grpc is not None:
+                log.info("model manager %s: gRPC on %s", node.name, hosted.grpc_address)
             else:
                 hosted.service.attach(node.serve)
             for event in node:
@@ -86,9 +91,22 @@ class HostedManager:
             os.close(self._lock)
             raise
         self.service = ModelService(self.manager, admin_workers=params.get("admin_workers") or 2)
+        self.grpc = None
+        if params.get("grpc"):
+            try:
+                self.grpc = open_grpc(self.manager, params["grpc"])
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def grpc_address(self) -> str:
+        return self.grpc.address if self.grpc is not None else ""
 
     def close(self) -> None:
-        """Queued requests are answered (UNAVAILABLE) while the socket still exists."""
+        """Queued requests are answered (UNAVAILABLE) while the sockets still exist."""
+        if self.grpc is not None:
+            self.grpc.close()
         self.service.close()
         self.manager.close()
         os.close(self._lock)
@@ -103,7 +121,7 @@ def bind_service(endpoint: str, name: str) -> Service:
 
 
 def serve_standalone(params: dict, endpoint: str,
-                     on_ready: Callable[[str, Path], None] | None = None) -> int:
+                     on_ready: Callable[[str, Path, str], None] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code (130 or 143, as a supervisor expects)."""
     own = bind_service(endpoint, "model_manager")  # first: a failed bind touches nothing
     stop = threading.Event()
@@ -123,7 +141,7 @@ def serve_standalone(params: dict, endpoint: str,
     try:
         hosted.service.attach(own.add)
         if on_ready is not None:
-            on_ready(own.endpoint, hosted.repo_dir)
+            on_ready(own.endpoint, hosted.repo_dir, hosted.grpc_address)
         own.serve(stop)
     finally:
         signals.close()

@@ -145,6 +145,20 @@ class Repository:
         fsync_dir(complete_file.parent)
         self._records[record.uid] = record
 
+    def stored_ns(self, uid: str) -> int:
+        """When the model file was stored (its mtime), to tell the newest of one name."""
+        try:
+            return self._model_path(uid).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def remove(self, uid: str) -> None:
+        """Model file first: without it the record is debris the next scan deletes."""
+        self._model_path(uid).unlink(missing_ok=True)
+        (self.models_dir / f"{uid}.json").unlink(missing_ok=True)
+        fsync_dir(self.models_dir)
+        self._records.pop(uid, None)
+
     def read_model(self, uid: str) -> bytes:
         """Re-verify on every load: the file may have rotted since the scan."""
         try:

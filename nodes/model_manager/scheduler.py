@@ -3,7 +3,8 @@
 One condition variable guards every model queue. Workers take the most
 urgent ready batch across all models (priority, then arrival), so different
 models run in parallel while each model runs at most ``instance_count``
-batches at once. Callers only ever enqueue; they never wait here.
+batches at once (or between ``min_workers`` and ``max_workers``, by queue
+depth). Callers only ever enqueue; they never wait here.
 """
 from __future__ import annotations
 

@@ -25,6 +25,13 @@ log = logging.getLogger("edge.model_manager")
 
 Handler = Callable[[Request], Any]
 
+# Wire names before the one-vocabulary rename; answered for one more release.
+OLD_NAMES = {"live": "is_server_live", "ready": "is_server_ready", "model_ready": "is_model_ready",
+             "upload.begin": "begin_upload", "upload.chunk": "upload_chunk",
+             "upload.finish": "finish_upload", "upload.abort": "abort_upload",
+             "model_metadata": "get_model_metadata", "repository_index": "get_model_repository_index",
+             "statistics": "get_inference_statistics"}
+
 
 class ModelService:
     """Maps request bodies onto a ModelManager; serve `methods()` on any edge Service."""
@@ -35,17 +42,23 @@ class ModelService:
         self._closed = False
 
     def methods(self) -> dict[str, Handler]:
-        return {
-            "live": self.live, "ready": self.ready, "model_ready": self.model_ready,
-            "upload_model": self.upload_model, "upload.begin": self.upload_begin,
-            "upload.chunk": self.upload_chunk, "upload.finish": self.upload_finish,
-            "upload.abort": self.upload_abort, "download_model": self.download_model,
-            "load_models": self.load_models,
-            "unload_models": self.unload_models, "get_models_info": self.get_models_info,
-            "model_metadata": self.model_metadata, "repository_index": self.repository_index,
-            "statistics": self.statistics, "forward": self.forward,
+        """Wire names are the Python client's names (tritonclient's and pykos's)."""
+        table = {
+            "is_server_live": self.is_server_live, "is_server_ready": self.is_server_ready,
+            "is_model_ready": self.is_model_ready, "get_server_metadata": self.get_server_metadata,
+            "upload_model": self.upload_model, "begin_upload": self.begin_upload,
+            "upload_chunk": self.upload_chunk, "finish_upload": self.finish_upload,
+            "abort_upload": self.abort_upload, "download_model": self.download_model,
+            "delete_model": self.delete_model,
+            "load_models": self.load_models, "unload_models": self.unload_models,
+            "get_models_info": self.get_models_info,
+            "get_model_metadata": self.get_model_metadata,
+            "get_model_config": self.get_model_config,
+            "get_model_repository_index": self.get_model_repository_index,
+            "get_inference_statistics": self.get_inference_statistics, "forward": self.forward,
             "async_request": self.async_request, "get_async_response": self.get_async_response,
         }
+        return table | {old: table[new] for old, new in OLD_NAMES.items()}
 
     def attach(self, add: Callable[[str, Handler], None]) -> None:
         """`add` is `Service.add` or `Node.serve`."""
@@ -58,15 +71,18 @@ class ModelService:
         self._admin.shutdown(wait=True)
 
     # -- health --------------------------------------------------------------------
-    def live(self, request: Request) -> dict:
+    def is_server_live(self, request: Request) -> dict:
         return {"live": self.manager.is_server_live()}
 
-    def ready(self, request: Request) -> dict:
+    def is_server_ready(self, request: Request) -> dict:
         return {"ready": self.manager.is_server_ready()}
 
-    def model_ready(self, request: Request) -> dict:
-        uid = _str(_body(request), "uid")
+    def is_model_ready(self, request: Request) -> dict:
+        uid = self._model_uid(_body(request))
         return {"uid": uid, "ready": self.manager.is_model_ready(uid)}
+
+    def get_server_metadata(self, request: Request) -> dict:
+        return self.manager.get_server_metadata()
 
     # -- repository: slow work, answered from the admin executor -------------------
     def upload_model(self, request: Request) -> None:
@@ -74,7 +90,7 @@ class ModelService:
         data, metadata = _bytes(body, "model_data"), body.get("metadata")
         self._background(request, lambda: {"uid": self.manager.upload_model(data, metadata)})
 
-    def upload_begin(self, request: Request) -> None:
+    def begin_upload(self, request: Request) -> None:
         body = _body(request)
         total, sha256, metadata = body.get("total_bytes"), body.get("sha256"), body.get("metadata")
         self._background(request, lambda: {
@@ -86,17 +102,17 @@ class ModelService:
         self._background(request, lambda: {
             "received_bytes": self.manager.upload_chunk(upload_id, offset, data)})
 
-    def upload_finish(self, request: Request) -> None:
+    def finish_upload(self, request: Request) -> None:
         upload_id = _body(request).get("upload_id")
         self._background(request, lambda: {"uid": self.manager.finish_upload(upload_id)})
 
-    def upload_abort(self, request: Request) -> None:
+    def abort_upload(self, request: Request) -> None:
         upload_id = _body(request).get("upload_id")
         self._background(request, lambda: self.manager.abort_upload(upload_id) or {})
 
     def download_model(self, request: Request) -> None:
         """The model's bytes as a 1-D uint8 tensor (its own frame), read off the socket thread."""
-        uid = _str(_body(request), "uid")
+        uid = self._model_uid(_body(request))
 
         def work() -> dict:
             data, metadata = self.manager.download_model(uid)
@@ -107,32 +123,39 @@ class ModelService:
 
     def load_models(self, request: Request) -> None:
         body = _body(request)
-        uids, config = _uids(body, required=True), body.get("config")
+        uids, config = self._uids(body, required=True), body.get("config")
         self._background(request, lambda: self.manager.load_models(uids, config=config)
                          or {"loaded": uids})
 
     def unload_models(self, request: Request) -> None:
-        uids = _uids(_body(request), required=True)
+        uids = self._uids(_body(request), required=True)
         self._background(request, lambda: self.manager.unload_models(uids) or {"unloaded": uids})
+
+    def delete_model(self, request: Request) -> None:
+        uid = self._model_uid(_body(request))
+        self._background(request, lambda: self.manager.delete_model(uid) or {"deleted": uid})
 
     # -- repository: quick reads ---------------------------------------------------
     def get_models_info(self, request: Request) -> dict:
-        return {"models": self.manager.get_models_info(_uids(_body(request)))}
+        return {"models": self.manager.get_models_info(self._uids(_body(request)))}
 
-    def model_metadata(self, request: Request) -> Any:
-        return self.manager.get_model_metadata(_str(_body(request), "uid"))
+    def get_model_metadata(self, request: Request) -> Any:
+        return self.manager.get_model_metadata(self._model_uid(_body(request)))
 
-    def repository_index(self, request: Request) -> dict:
-        return {"models": self.manager.get_repository_index()}
+    def get_model_config(self, request: Request) -> dict:
+        return self.manager.get_model_config(self._model_uid(_body(request)))
 
-    def statistics(self, request: Request) -> dict:
-        return {"models": self.manager.get_model_statistics(_uids(_body(request)))}
+    def get_model_repository_index(self, request: Request) -> dict:
+        return {"models": self.manager.get_model_repository_index()}
+
+    def get_inference_statistics(self, request: Request) -> dict:
+        return {"models": self.manager.get_inference_statistics(self._uids(_body(request)))}
 
     # -- inference -------------------------------------------------------------------
     def forward(self, request: Request) -> None:
         """Validated now; the reply comes from a worker thread when the run is done."""
         body = _body(request)
-        uid, inputs = _str(body, "uid"), body.get("inputs")
+        uid, inputs = self._model_uid(body), body.get("inputs")
         request_id = str(request.id)
         responder = request.defer()
 
@@ -149,7 +172,7 @@ class ModelService:
     def async_request(self, request: Request) -> dict:
         """The header's timeout bounds this call only; the task's own is `timeout_ms`."""
         body = _body(request)
-        uid, inputs, timeout_ms = _str(body, "uid"), body.get("inputs"), body.get("timeout_ms")
+        uid, inputs, timeout_ms = self._model_uid(body), body.get("inputs"), body.get("timeout_ms")
         if timeout_ms is not None and (type(timeout_ms) is not int or timeout_ms < 0):
             raise InvalidArgument(f"timeout_ms must be a non-negative integer, got {timeout_ms!r}",
                                   {"key": "timeout_ms"})
@@ -162,6 +185,17 @@ class ModelService:
         return self.manager.get_async_response(_str(_body(request), "task_id"))
 
     # -- internals -------------------------------------------------------------------
+    def _model_uid(self, body: dict) -> str:
+        """`uid`, or `name` with an optional `version` (the newest when omitted)."""
+        if "name" in body:
+            return self.manager.resolve_model(_str(body, "name"), body.get("version"))
+        return _str(body, "uid")
+
+    def _uids(self, body: dict, required: bool = False) -> list[str] | None:
+        """Each entry a uid or a name (its newest version)."""
+        uids = _uids(body, required)
+        return None if uids is None else [self.manager.resolve_model(u) for u in uids]
+
     def _background(self, request: Request, work: Callable[[], Any]) -> None:
         if self._closed:
             raise Unavailable("the model manager is shutting down")

@@ -6,6 +6,7 @@ The server prints its bound endpoint once it serves; every wait has a deadline a
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 READY_PREFIX = "model manager serving on "
+GRPC_RE = re.compile(r"grpc (\S+?)\)?$")
 
 
 def edge_command() -> list[str]:
@@ -33,6 +35,7 @@ class ServerProcess:
         self.repo, self.requested, self.log_path, self.args = repo, endpoint, log_path, args
         self.proc: subprocess.Popen | None = None
         self.endpoint = ""
+        self.grpc_address = ""
 
     def start(self) -> ServerProcess:
         command = [*edge_command(), "model", "serve", "--repo", str(self.repo),
@@ -46,6 +49,8 @@ class ServerProcess:
         line = self._read_line(START_TIMEOUT_S)
         assert line.startswith(READY_PREFIX), f"unexpected first line {line!r}; log: {self.log()}"
         self.endpoint = line[len(READY_PREFIX):].split()[0]
+        found = GRPC_RE.search(line)
+        self.grpc_address = found.group(1) if found else ""
         return self
 
     def log(self) -> str:

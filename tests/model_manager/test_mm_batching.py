@@ -15,7 +15,7 @@ import pytest
 import onnx_fixtures
 from scheduling_probes import WAIT_S, Collector
 from nodes.model_manager import ForwardResult
-from edge.errors import ResourceExhausted
+from edge.errors import InvalidArgument, ResourceExhausted
 
 pytestmark = pytest.mark.timeout(60)
 WIDTH, DEPTH = 256, 3
@@ -32,7 +32,7 @@ def load(manager, data: bytes, **config) -> str:
 
 
 def stats(manager, uid: str) -> dict:
-    return manager.get_model_statistics([uid])[0]
+    return manager.get_inference_statistics([uid])[0]
 
 
 def hold(gate, manager, uid: str, width: int = WIDTH) -> None:
@@ -150,18 +150,22 @@ def test_a_failing_request_does_not_fail_its_batch_mates(make_manager, gate):
 
 
 @pytest.mark.parametrize("batching", [{}, {"max_batch_size": 2}])
-def test_higher_priority_runs_first(make_manager, gate, chain_bytes, batching):
+def test_priority_1_runs_first_and_0_is_the_default_level(make_manager, gate, chain_bytes, batching):
     manager = make_manager(workers=1)
     uid = load(manager, chain_bytes, **batching)
     hold(gate, manager, uid)
     collector = Collector(6)
-    for tag, priority in (("low", 0), ("mid", 5), ("high", 10), ("low2", 0), ("high2", 10),
-                          ("neg", -3)):
+    for tag, priority in (("low", 9), ("default", 0), ("high", 1), ("low2", 9), ("high2", 1),
+                          ("last", 10)):
         manager.submit_forward(uid, {"x": np.zeros((1, WIDTH), np.float32)},
                                priority=priority, on_done=collector.callback(tag))
+    for bad in (-1, 11):
+        with pytest.raises(InvalidArgument, match="priority must be 0"):
+            manager.submit_forward(uid, {"x": np.zeros((1, WIDTH), np.float32)},
+                                   priority=bad, on_done=lambda value: None)
     gate.release.set()
     order = [tag for tag, _ in collector.wait()]
-    assert order == ["high", "high2", "mid", "low", "low2", "neg"]
+    assert order == ["high", "high2", "default", "low", "low2", "last"]
 
 
 def test_expired_request_is_answered_without_running(make_manager, gate, chain_bytes):

@@ -40,13 +40,14 @@ def test_upload_list_info_load_infer_stats_unload(server, tmp_path, mixed_bytes)
     assert any(line.split() == ["input", "ids", "int64", "[batch,", "seq]"]
                for line in info.splitlines())
 
-    edge("model", "load", uid[:8], *ep)
+    assert f"uid:         {uid}" in edge("model", "info", "mixed:3", *ep).stdout
+    edge("model", "load", "mixed", *ep)
     x, ids = tmp_path / "x.npy", tmp_path / "ids.npy"
     np.save(x, np.full((2, 4), 1.5, np.float32))
     np.save(ids, np.arange(6, dtype=np.int64).reshape(2, 3))
     out = tmp_path / "out"
-    result = edge("model", "infer", uid, "-i", f"x={x}", "--input", f"ids={ids}",
-                  "--output-dir", str(out), *ep).stdout
+    result = edge("model", "infer", "mixed", "-i", f"x={x}", "--input", f"ids={ids}",
+                  "--priority", "1", "--output-dir", str(out), *ep).stdout
     assert "scaled: float32 [2, 4] min 3 max 3 mean 3" in result
     np.testing.assert_array_equal(np.load(out / "next_ids.npy"),
                                   np.arange(1, 7).reshape(2, 3))
@@ -55,10 +56,12 @@ def test_upload_list_info_load_infer_stats_unload(server, tmp_path, mixed_bytes)
     assert stats[1].split()[:4] == [uid[:12], "1", "0", "1"]
     edge("model", "unload", uid, *ep)
     assert "no " in edge("model", "list", *ep).stdout.splitlines()[1]
+    assert edge("model", "delete", "mixed:3", *ep).stdout.strip() == f"deleted {uid}"
+    assert "(no models)" in edge("model", "list", *ep).output
 
 
 @pytest.mark.parametrize("args, message", [
-    (["info", "ffff"], "NOT_FOUND: no model(s) with uid prefix 'ffff'"),
+    (["info", "ffff"], "NOT_FOUND: no model(s) named 'ffff' or with that uid prefix"),
     (["load", "0" * 64], "NOT_FOUND: no model with uid"),
     (["infer", "0" * 64, "-i", "x=/nonexistent.npy"], "/nonexistent.npy"),
 ])

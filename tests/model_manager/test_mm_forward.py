@@ -92,7 +92,7 @@ def test_bad_inputs_name_input_expected_and_got(manager, add_matmul_bytes, input
     assert err.value.code == "INVALID_ARGUMENT"
     for word in words:
         assert word in str(err.value)
-    assert manager.get_model_statistics([uid])[0]["failure_count"] == 1
+    assert manager.get_inference_statistics([uid])[0]["failure_count"] == 1
 
 
 def test_inputs_must_be_a_map(manager, add_matmul_bytes):
@@ -171,7 +171,7 @@ def test_concurrent_callers_each_get_their_own_answer(make_manager, add_matmul_b
     for t in threads:
         t.join(WAIT_S)
     assert not errors and not any(t.is_alive() for t in threads)
-    stats = {s["uid"]: s for s in manager.get_model_statistics()}
+    stats = {s["uid"]: s for s in manager.get_inference_statistics()}
     assert stats[am]["success_count"] == stats[mixed]["success_count"] == 160
 
 
@@ -192,7 +192,7 @@ def test_statistics_count_requests_and_time(manager, add_matmul_bytes):
         manager.forward(uid, {"a": a, "b": a})
     with pytest.raises(InvalidArgument):
         manager.forward(uid, {"a": np.ones((1, 3), np.float32)})
-    (stats,) = manager.get_model_statistics([uid])
+    (stats,) = manager.get_inference_statistics([uid])
     assert stats["success_count"] == 3 and stats["failure_count"] == 1
     assert stats["execution_count"] == 3
     assert stats["failures_by_code"] == {"INVALID_ARGUMENT": 1}

@@ -54,7 +54,7 @@ def test_load_unload_and_readiness(manager, add_matmul_bytes, fixed_bytes, repo_
     manager.unload_models([b])
     assert not manager.is_model_ready(b)
     assert set(json.loads((repo_dir / "loaded.json").read_text())["models"]) == {a}
-    index = {e["uid"]: e for e in manager.get_repository_index()}
+    index = {e["uid"]: e for e in manager.get_model_repository_index()}
     assert index[a]["state"] == "READY" and index[a]["name"] == "a"
     assert index[b]["state"] == "UNAVAILABLE" and index[b]["reason"] == "not loaded"
 
@@ -65,7 +65,7 @@ def test_unknown_uids(manager, add_matmul_bytes):
     for call in (lambda: manager.load_models([uid, missing]),
                  lambda: manager.unload_models([missing]),
                  lambda: manager.get_models_info([missing]),
-                 lambda: manager.get_model_statistics([missing]),
+                 lambda: manager.get_inference_statistics([missing]),
                  lambda: manager.get_model_metadata("../../etc/passwd")):
         with pytest.raises(NotFound) as err:
             call()

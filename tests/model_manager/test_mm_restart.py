@@ -65,7 +65,7 @@ def test_corrupt_model_is_reported_and_skipped(make_manager, repo_dir, caplog, d
     assert any(bad in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
     assert [i.uid for i in second.get_models_info()] == [good]
     assert second.is_model_ready(good) and not second.is_model_ready(bad)
-    entry = next(e for e in second.get_repository_index() if e["uid"] == bad)
+    entry = next(e for e in second.get_model_repository_index() if e["uid"] == bad)
     assert entry["state"] == "UNAVAILABLE"
     assert ("sha256" if damage != "metadata" else "metadata") in entry["reason"]
     with pytest.raises(FailedPrecondition):
@@ -84,7 +84,7 @@ def test_crash_debris_is_cleaned(make_manager, repo_dir, add_matmul_bytes):
     second = make_manager()
     assert sorted(p.name for p in models.iterdir()) == [f"{uid}.json", f"{uid}.onnx"]
     assert list((repo_dir / "uploads").iterdir()) == []
-    assert [e["uid"] for e in second.get_repository_index()] == [uid]
+    assert [e["uid"] for e in second.get_model_repository_index()] == [uid]
 
 
 CHILD = textwrap.dedent("""
@@ -129,7 +129,7 @@ def test_kill_9_mid_chunked_upload_leaves_no_partial_model(make_manager, tmp_pat
     assert proc.returncode == -signal.SIGKILL
 
     manager = make_manager()
-    assert [e["uid"] for e in manager.get_repository_index()] == [uid]
+    assert [e["uid"] for e in manager.get_model_repository_index()] == [uid]
     assert list((repo_dir / "uploads").iterdir()) == []
     assert manager.is_model_ready(uid)
     big_uid = hashlib.sha256(ppocr_bytes).hexdigest()

@@ -16,15 +16,18 @@ from nodes.model_manager.client import ModelManagerClient
 pytestmark = pytest.mark.timeout(60)
 
 ONES = np.ones((2, 3), np.float32)
-METHODS = {"live", "ready", "model_ready", "upload_model", "upload.begin", "upload.chunk",
-           "upload.finish", "upload.abort", "load_models", "unload_models", "get_models_info",
-           "model_metadata", "repository_index", "statistics", "forward", "async_request",
-           "get_async_response", "download_model"}
+METHODS = {"is_server_live", "is_server_ready", "is_model_ready", "get_server_metadata",
+           "upload_model", "begin_upload", "upload_chunk", "finish_upload", "abort_upload",
+           "download_model", "delete_model", "load_models", "unload_models", "get_models_info",
+           "get_model_metadata", "get_model_config", "get_model_repository_index",
+           "get_inference_statistics", "forward", "async_request", "get_async_response"}
+OLD_NAMES = {"live", "ready", "model_ready", "upload.begin", "upload.chunk", "upload.finish",
+             "upload.abort", "model_metadata", "repository_index", "statistics"}
 
 
 def test_every_method_round_trips(client, add_matmul_bytes):
     assert client.is_server_live() and client.is_server_ready()
-    assert METHODS <= set(client.call("methods"))
+    assert METHODS | OLD_NAMES <= set(client.call("methods"))
     uid = client.upload_model(add_matmul_bytes, {"model_name": "am", "model_version": "2"})
     assert uid == hashlib.sha256(add_matmul_bytes).hexdigest()
     [info] = client.get_models_info()
@@ -72,21 +75,21 @@ def test_chunked_upload_with_progress_and_retried_chunks(client, ppocr_bytes):
 
     data = onnx_fixtures.mixed_dtype_model()
     begin = {"total_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    upload_id = client.call("upload.begin", begin)["upload_id"]
+    upload_id = client.call("begin_upload", begin)["upload_id"]
     half = len(data) // 2
     for _ in range(2):  # a chunk sent twice is harmless
-        reply = client.call("upload.chunk", {"upload_id": upload_id, "offset": 0,
+        reply = client.call("upload_chunk", {"upload_id": upload_id, "offset": 0,
                                              "data": data[:half]})
         assert reply == {"received_bytes": half}
     with pytest.raises(FailedPrecondition, match=f"offset {half}"):
-        client.call("upload.finish", {"upload_id": upload_id})
-    client.call("upload.chunk", {"upload_id": upload_id, "offset": half, "data": data[half:]})
-    assert client.call("upload.finish", {"upload_id": upload_id})["uid"] == begin["sha256"]
+        client.call("finish_upload", {"upload_id": upload_id})
+    client.call("upload_chunk", {"upload_id": upload_id, "offset": half, "data": data[half:]})
+    assert client.call("finish_upload", {"upload_id": upload_id})["uid"] == begin["sha256"]
 
-    upload_id = client.call("upload.begin", begin)["upload_id"]
-    client.call("upload.abort", {"upload_id": upload_id})
+    upload_id = client.call("begin_upload", begin)["upload_id"]
+    client.call("abort_upload", {"upload_id": upload_id})
     with pytest.raises(NotFound):
-        client.call("upload.chunk", {"upload_id": upload_id, "offset": 0, "data": data})
+        client.call("upload_chunk", {"upload_id": upload_id, "offset": 0, "data": data})
 
 
 def error_of(call) -> EdgeError:
@@ -139,7 +142,7 @@ def test_hostile_names_never_become_paths(client, server, add_matmul_bytes):
     assert client.get_model_metadata(uid).metadata.name == name
     for bad in ("../" * 8 + "etc/passwd", "/etc/passwd", uid[:10] + "/..", "A" * 64):
         assert isinstance(error_of(lambda: client.load_models([bad])), NotFound)
-        assert isinstance(error_of(lambda: client.call("upload.chunk", {
+        assert isinstance(error_of(lambda: client.call("upload_chunk", {
             "upload_id": bad, "offset": 0, "data": b"x"})), NotFound)
     files = {str(p.relative_to(server.repo)) for p in server.repo.rglob("*") if p.is_file()}
     assert files == {f"models/{uid}.onnx", f"models/{uid}.json", ".lock"}

@@ -58,7 +58,7 @@ def test_concurrent_clients_get_their_own_rows_back_from_batches(server, client,
     assert max(map(int, stats["batch_sizes"])) > 1  # 16 callers, 20 ms window
 
 
-def test_higher_priority_runs_first(start_server, big_chain_bytes):
+def test_priority_1_runs_before_the_default(start_server, big_chain_bytes):
     server = start_server("--workers", "1")
     with ModelManagerClient(server.endpoint, timeout_s=WAIT_S) as client:
         uid = client.upload_model(big_chain_bytes)
@@ -66,7 +66,7 @@ def test_higher_priority_runs_first(start_server, big_chain_bytes):
         task = blocker(client, uid)
         x = {"x": np.ones((1024, 1024), np.float32)}  # a few hundred ms per run
         low = client.async_request(uid, x, priority=0)
-        high = client.async_request(uid, x, priority=5)
+        high = client.async_request(uid, x, priority=1)
         # the only worker is busy, yet the socket thread answers: the blocker still runs
         assert client.call("live", retries=0) == {"live": True}
         assert client.get_async_response(task)["state"] == "PENDING", "blocker too short"

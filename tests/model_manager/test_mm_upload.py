@@ -133,7 +133,7 @@ def test_partial_upload_is_invisible_and_finish_reports_the_gap(manager, add_mat
     data = add_matmul_bytes
     upload_id = manager.begin_upload(len(data), sha(data))
     manager.upload_chunk(upload_id, 0, data[:100])
-    assert manager.get_models_info() == [] and manager.get_repository_index() == []
+    assert manager.get_models_info() == [] and manager.get_model_repository_index() == []
     with pytest.raises(FailedPrecondition, match="offset 100"):
         manager.finish_upload(upload_id)
     manager.upload_chunk(upload_id, 100, data[100:])  # still open: the client can resume
