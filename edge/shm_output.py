@@ -3,7 +3,7 @@
 The output's socket is an XPUB, whose subscription messages say which forms of a topic
 someone reads: `topic + "\\0shm"` (shm inputs on this host) and/or a prefix of `topic`
 (tcp or shm-unaware inputs). Each form is sent only when subscribed; both carry the
-same seq.
+same seq. Copies for the plain form go through the publisher's own send.
 """
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ class ShmOutput:
         if publisher.socket.type != zmq.XPUB:
             raise ValueError("a shared-memory output needs an XPUB publisher")
         self.publisher = publisher
+        self._socket = publisher.socket
         self._subscribed: set[bytes] = set()
 
     def _refresh(self) -> None:
         socket = self.publisher.socket
+        if socket is not self._socket:  # the publisher re-created its socket: subscribers resend
+            self._socket, self._subscribed = socket, set()
         while socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             message = socket.recv(zmq.NOBLOCK)
             if message[:1] == b"\x01":
@@ -43,17 +46,16 @@ class ShmOutput:
 
     def send(self, topic: str, value: Any, stamp_ns: Optional[int], pool: Optional[FramePool]) -> int:
         publisher = self.publisher
-        seq = publisher._seq.get(topic, 0) + 1
-        publisher._seq[topic] = seq
-        pub_ns = time.time_ns()
-        stamp_ns = pub_ns if stamp_ns is None else stamp_ns
         want_shm, want_plain = self.forms(topic)
         loaned = pool is not None and pool.is_loaned(value)
         descriptor = pool.release(value) if loaned else None
-        for wanted, wire_topic, body in (
-                (want_shm, topic + SHM_SUFFIX, descriptor if loaned else value),
-                (want_plain, topic, np.array(value) if loaned and want_plain else value)):
-            if wanted:
-                message = StreamMessage(wire_topic, body, seq, stamp_ns, pub_ns, publisher.source)
-                send_frames(publisher.socket, message.to_frames(publisher._encoder))
+        if want_plain:  # the publisher's own path: its seq, and its sizing for big copies
+            seq = publisher.send(topic, np.array(value) if loaned else value, stamp_ns)
+        else:
+            seq = publisher._seq[topic] = publisher._seq.get(topic, 0) + 1
+        if want_shm:
+            pub_ns = time.time_ns()
+            message = StreamMessage(topic + SHM_SUFFIX, descriptor if loaned else value, seq,
+                                    pub_ns if stamp_ns is None else stamp_ns, pub_ns, publisher.source)
+            send_frames(publisher.socket, message.to_frames(publisher._encoder))
         return seq
