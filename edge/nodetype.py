@@ -71,9 +71,19 @@ class NodeType:
     inputs: ClassVar[dict[str, Port]] = {}
     outputs: ClassVar[dict[str, Port]] = {}
     parameters: ClassVar[dict[str, Param]] = {}
+    truth_outputs: ClassVar[tuple] = ()   # outputs carrying ground truth, scored by `score`
 
     def run(self, node) -> None:  # node: edge.Node
         raise NotImplementedError
+
+    @classmethod
+    def score(cls, port: str, truth: Any, value: Any) -> Optional[tuple[int, int]]:
+        """(correct, total) for `value` judged against `truth` from output `port`.
+
+        `edge measure` pairs a truth message with every output message that carries the
+        same capture stamp; None means this value is not something the truth can judge.
+        """
+        return None
 
     @classmethod
     def check_inputs(cls, parameters: dict, producers: dict[str, Port]) -> list[str]:

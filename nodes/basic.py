@@ -3,11 +3,12 @@
     ticker    publishes a counter at a fixed rate (a heartbeat, or a test source)
     relay     re-publishes its input on another topic, optionally thinned or rate-limited
     echo      prints what arrives, so it shows up in `edge launch`'s prefixed log
-    recorder  appends one JSON line per message to a file
+    recorder  writes every message to an MCAP file (as `edge bag record` does)
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -85,26 +86,51 @@ class Echo(NodeType):
 
 
 class Recorder(NodeType):
-    """Appends {topic, seq, stamp_ns, pub_ns, source, received_ns, value} lines to `path`."""
+    """Writes every message of `in` to an MCAP file (docs/RECORDING.md), losslessly.
+
+    The same writer as `edge bag record`; a restarted recorder starts `NAME-1.mcap`,
+    `NAME-2.mcap`, ... instead of overwriting. The file is complete (readable) once the
+    node stops or reaches `max_messages`.
+    """
 
     inputs = {"in": Port(help="anything")}
     parameters = {
-        "path": Param(str, help="JSON-lines file to append to"),
+        "path": Param(str, help="the .mcap file to write"),
         "max_messages": Param(int, default=0, help="stop recording after this many (0: never)"),
+        "compression": Param(str, default="none", choices=("none", "lz4", "zstd"),
+                             help="chunk compression (none: fastest, unchunked)"),
+        "queue_size": Param(int, default=100, help="messages the input may hold (min)"),
     }
 
     def run(self, node) -> None:
-        written, limit = 0, node.params["max_messages"]
-        with open(node.params["path"], "a", encoding="utf-8") as out:
+        from edge.bag import BagWriter
+        from messages import StreamMessage
+
+        port = node.config.inputs["in"]
+        node.subscribe("in", queue_size=max(port.queue_size, node.params["queue_size"]))
+        limit, path = node.params["max_messages"], _unused_path(node.params["path"])
+        writer = BagWriter(path, compression=node.params["compression"])
+        try:
             for event in node:
-                if event.kind != "input" or (limit and written >= limit):
+                if event.kind != "input" or writer.closed:
                     continue
-                record = {"topic": event.topic, "seq": event.seq, "stamp_ns": event.stamp_ns,
-                          "pub_ns": event.pub_ns, "source": event.source,
-                          "received_ns": time.time_ns(), "value": _jsonable(event.value)}
-                out.write(json.dumps(record, default=str) + "\n")
-                out.flush()
-                written += 1
+                message = StreamMessage(event.topic, event.value, event.seq, event.stamp_ns,
+                                        event.pub_ns, event.source)
+                writer.add_message(message, time.time_ns())
+                if limit and writer.messages >= limit:
+                    writer.close()
+        finally:
+            writer.close()
+
+
+def _unused_path(path: str) -> str:
+    """`path`, or `stem-N.suffix` for the first N that does not exist yet."""
+    stem, dot, suffix = path.rpartition(".") if "." in path.rsplit("/", 1)[-1] else (path, "", "")
+    candidate, number = path, 0
+    while os.path.exists(candidate):
+        number += 1
+        candidate = f"{stem}-{number}{dot}{suffix}"
+    return candidate
 
 
 def _jsonable(value):

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import collections
-import math
 import time
 from typing import Callable
+
+from edge.measure.summary import percentile  # the one nearest-rank percentile
 
 
 class RateMeter:
@@ -52,11 +53,3 @@ class Window:
 
     def percentile(self, q: float) -> float:
         return percentile(self._values, q)
-
-
-def percentile(values, q: float) -> float:
-    """Nearest-rank percentile, q in [0, 100]; 0.0 when there are no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]

@@ -31,9 +31,11 @@ def main() -> None:
 
 
 def _register_builtin() -> None:
-    from edge.cli import call, control, launch, topic
+    from edge.cli import bag, call, control, foxglove, launch, topic
 
+    main.add_command(bag.bag)
     main.add_command(call.call)
+    main.add_command(foxglove.foxglove)
     main.add_command(topic.topic)
     topic.topic.add_command(control.topic_list)
     for command in (launch.check, launch.graph, launch.launch, control.nodes, control.node,

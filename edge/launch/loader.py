@@ -21,8 +21,9 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
+from edge.launch import kenning
 from edge.launch.graph import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
-                              InputSpec, LaunchFileError, NodeSpec, Problem)
+                               InputSpec, LaunchFileError, NodeSpec, Problem)
 from edge.launch.syntax import LineDict, parse_text
 
 __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "RESTART_MODES",
@@ -120,6 +121,9 @@ class _Builder:
         if not isinstance(data, dict):
             self.problem(f"nodes[{index}] must be a mapping, got {type(data).__name__}")
             return None
+        issues, written = [], data
+        if kenning.is_kenning(data.get("type")):
+            data, issues = kenning.translate(data)
         name = data.get("name")
         if name is None and derive_name and isinstance(data.get("type"), str):
             name = _name_from_type(data["type"])
@@ -128,6 +132,10 @@ class _Builder:
             what = "is missing" if name is None else \
                 f"must be letters, digits, '_', '.' or '-', got {name!r}"
             self.problem(f"node name {what}", node=label, key="name", where=data, at="name")
+        for key, message in issues:   # at the line of the Kenning key as written
+            section, _, inner = key.partition(".")
+            holder = written.get(section) if inner else written
+            self.problem(message, node=label, key=key, where=holder, at=inner or section)
         for key in data:
             if key not in NODE_KEYS:
                 self.problem(f"unknown key {key!r} (known: {', '.join(NODE_KEYS)})",

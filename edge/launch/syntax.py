@@ -19,7 +19,7 @@ class _SyntaxProblem(Exception):
 
 
 class LineDict(dict):
-    """A mapping that remembers the line of itself and of each key (YAML only)."""
+    """A mapping that remembers the line of itself and of each key."""
 
     line: Optional[int] = None
     key_lines: dict = {}
@@ -70,18 +70,28 @@ def _parse_yaml(text: str, file: str, problems: list[Problem]) -> Any:
 
 
 def _parse_json(text: str, file: str, problems: list[Problem]) -> Any:
-    def no_duplicates(pairs: list) -> dict:
-        result = {}
-        for key, value in pairs:
-            if key in result:
-                problems.append(Problem(file, f"duplicate key {key!r}"))
-            result[key] = value
-        return result
+    """JSON's own syntax errors; then, as JSON is YAML too, the YAML reading for line numbers."""
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _SyntaxProblem(Problem(file, f"JSON syntax error: {exc.msg} (column {exc.colno})",
                                      line=exc.lineno)) from None
+    try:
+        located = _parse_yaml(text, file, problems)
+    except _SyntaxProblem:   # valid JSON that YAML 1.1 cannot read: no line numbers then
+        return data
+    return _with_lines(data, located)
+
+
+def _with_lines(value: Any, located: Any) -> Any:
+    """JSON's values (YAML 1.1 reads some numbers differently) with YAML's line numbers."""
+    if isinstance(value, dict) and isinstance(located, LineDict):
+        result = LineDict((k, _with_lines(v, located.get(k))) for k, v in value.items())
+        result.line, result.key_lines = located.line, located.key_lines
+        return result
+    if isinstance(value, list) and isinstance(located, list) and len(value) == len(located):
+        return [_with_lines(v, w) for v, w in zip(value, located)]
+    return value
 
 
 def parse_text(text: str, file: str, as_json: bool) -> tuple[Any, list[Problem]]:

@@ -15,6 +15,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from edge.launch import kenning
 from edge.launch.loader import read
 from edge.launch.graph import Graph, NodeSpec, Problem
 from edge.nodetype import NodeType, Port, load_node_type
@@ -109,7 +110,7 @@ class _Checker:
                              "(list it under 'external' if an ad-hoc script publishes it)")
 
     def node_type(self, node: NodeSpec) -> None:
-        if not node.type:
+        if not node.type or kenning.is_kenning(node.type):  # the loader named what is unmapped
             return
         try:
             found = resolve_type(node.type)

@@ -80,6 +80,18 @@ class Camera(NodeType):
                                help="wait before the first frame so subscribers can connect"),
         "stats_period_s": Param(float, default=1.0, help="how often to publish stats"),
     }
+    truth_outputs = ("truth",)
+
+    @classmethod
+    def score(cls, port: str, truth, value):
+        """Recognised text is scored word by word against the words drawn in its frame."""
+        if port != "truth" or not isinstance(value, Text) or not isinstance(truth, Text):
+            return None
+        from nodes.ocr.scoring import word_accuracy
+
+        result = word_accuracy(list(zip(truth.strings, truth.boxes.tolist())),
+                               list(zip(value.strings, value.boxes.tolist())))
+        return result.correct, result.total
 
     def run(self, node) -> None:
         params = node.params

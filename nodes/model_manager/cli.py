@@ -239,3 +239,11 @@ def _table(header: tuple, rows: list) -> None:
     for row in cells:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
+
+def _register_regress() -> None:
+    from nodes.model_runner.regress import regress_command  # model_runner's, shown under `model`
+
+    model.add_command(regress_command)
+
+
+_register_regress()

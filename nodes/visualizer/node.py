@@ -1,5 +1,10 @@
 """The `visualizer` node type: boxes, text, fps and end-to-end latency drawn on live frames.
 
+It never draws a result on a frame it was not computed from. A result names its frame by
+(frame_id, stamp_ns); with `align: frame` (the default) the view shows that frame, kept in
+a ring of `frames_kept`, so it lags by the pipeline latency. With `align: latest` it shows
+the newest frame, and results from an older one are drawn grey under a STALE banner.
+
 Latency is measured when a result arrives: now - stamp_ns, the capture time of the frame
 it was computed from. Frames are drawn at most `max_fps` times a second and only when some
 sink shows them (a window, a video file, or a web viewer that asked recently).
@@ -46,11 +51,16 @@ class Visualizer(NodeType):
         "video_file": Param(str, default="", help="also write the view to this MJPG .avi"),
         "max_fps": Param(float, default=15.0, runtime=True, help="most frames drawn per second"),
         "jpeg_quality": Param(int, default=80, runtime=True, help="web sink JPEG quality"),
-        "align": Param(str, default="latest", choices=("latest", "frame"),
-                       help="latest: newest frame with the latest results; frame: results on "
-                            "the frame they came from (the view lags by the latency)"),
-        "frames_kept": Param(int, default=30, help="align=frame: frames held for results"),
-        "result_max_age_s": Param(float, default=2.0, help="older results are not drawn"),
+        "align": Param(str, default="frame", choices=("frame", "latest"),
+                       help="frame: results on the frame they came from (the view lags by the "
+                            "latency); latest: the newest frame, older results marked STALE"),
+        "frames_kept": Param(int, default=60, help="align=frame: frames held for results "
+                                                   "(must cover camera fps x latency)"),
+        "frames_kept_mb": Param(float, default=256.0, help="align=frame: most memory those "
+                                                           "frames may take"),
+        "result_max_age_s": Param(float, default=5.0,
+                                  help="results captured this long before the newest frame are "
+                                       "not drawn (the view shows the newest frame bare)"),
         "stats_period_s": Param(float, default=1.0, help="how often stats are published"),
     }
 
@@ -68,6 +78,7 @@ class View:
         if "image" not in node.config.inputs:
             raise ConfigError("the `image` input must be connected", "INVALID_ARGUMENT")
         self.frames: collections.OrderedDict = collections.OrderedDict()  # (id, stamp) -> Image
+        self.frames_bytes = 0
         self.newest = None                     # (key, Image)
         self.results: dict[str, tuple] = {}    # input name -> (key, message)
         self.primary = next((n for n in RESULT_INPUTS if n in node.config.inputs), None)
@@ -120,8 +131,11 @@ class View:
         self.dropped_frames += event.dropped
         if self.params["align"] == "frame":
             self.frames[key] = event.value
-            while len(self.frames) > self.params["frames_kept"]:
-                self.frames.popitem(last=False)
+            self.frames_bytes += event.value.data.nbytes
+            max_bytes = self.params["frames_kept_mb"] * 1e6
+            while len(self.frames) > 1 and (len(self.frames) > self.params["frames_kept"]
+                                            or self.frames_bytes > max_bytes):
+                self.frames_bytes -= self.frames.popitem(last=False)[1].data.nbytes
 
     def _on_result(self, event) -> None:
         key = (event.value.frame_id, event.stamp_ns)
@@ -140,14 +154,13 @@ class View:
     def _render(self) -> None:
         if self.newest is None or not (self.window or self.video or self.slot.watched()):
             return
-        key, frame = self._frame_to_draw()
-        fresh = {name: message for name, (rkey, message) in self.results.items()
-                 if key[1] - rkey[1] <= self.params["result_max_age_s"] * 1e9}
-        drawn_state = (key, tuple(r[0] for r in self.results.values()))
+        key, frame, results, stale = self._choose()
+        drawn_state = (key, tuple(rkey for rkey, _ in results.values()))
         if drawn_state == self._last_drawn:
             return
         self._last_drawn = drawn_state
-        image = draw(frame.data, fresh.get("text"), fresh.get("detections"), self._status())
+        image = draw(frame.data, *(results.get(n, (None, None))[1] for n in RESULT_INPUTS),
+                     status=self._status(), stale=stale)
         self.rendered += 1
         if self.window:
             self.window.show(image)
@@ -157,14 +170,23 @@ class View:
             ok, jpeg = cv2.imencode(".jpg", image,
                                     [cv2.IMWRITE_JPEG_QUALITY, self.params["jpeg_quality"]])
             if ok:
-                self.slot.put(jpeg.tobytes())
+                self.slot.put(jpeg.tobytes(), _view_meta(key, results, stale))
 
-    def _frame_to_draw(self) -> tuple:
-        if self.params["align"] == "frame" and self.primary in self.results:
-            key = self.results[self.primary][0]
-            if key in self.frames:
-                return key, self.frames[key]
-        return self.newest
+    def _choose(self) -> tuple:
+        """(frame key, frame, {input: (key, result)} to draw, stale reason or "")."""
+        newest_key, newest = self.newest
+        max_age_ns = self.params["result_max_age_s"] * 1e9
+        fresh = {name: entry for name, entry in self.results.items()
+                 if newest_key[1] - entry[0][1] <= max_age_ns}
+        if self.params["align"] == "frame":
+            primary = fresh.get(self.primary)
+            if primary is None or primary[0] not in self.frames:
+                return newest_key, newest, {}, ""     # nothing computed from a frame we still have
+            key = primary[0]
+            return key, self.frames[key], {n: e for n, e in fresh.items() if e[0] == key}, ""
+        behind = [newest_key[0] - e[0][0] for e in fresh.values() if e[0] != newest_key]
+        stale = f"results from {max(behind)} frame(s) before this one" if behind else ""
+        return newest_key, newest, fresh, stale
 
     def _status(self) -> list[str]:
         status = [f"camera {self.frame_rate.rate():.1f} fps"]
@@ -193,3 +215,11 @@ class View:
         for sink in (self.web, self.window, self.video):
             if sink is not None:
                 sink.close()
+
+
+def _view_meta(key: tuple, results: dict, stale: str) -> dict:
+    """What one rendered image shows: its frame, and each drawn result's frame and strings."""
+    return {"frame_id": key[0], "stamp_ns": key[1], "stale": stale,
+            "results": {name: {"frame_id": rkey[0], "stamp_ns": rkey[1],
+                               "strings": list(getattr(message, "strings", None) or [])}
+                        for name, (rkey, message) in results.items()}}

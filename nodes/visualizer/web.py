@@ -1,5 +1,9 @@
 """A live page on 127.0.0.1: MJPEG video (multipart/x-mixed-replace) and a JSON stats endpoint.
 
+`/frame.jpg?after=SEQ` waits for an image newer than SEQ and says what it shows in the
+`X-Edge-View` header (frame, and each drawn result's frame and strings); `/?log=N` is the
+page stepping through N such images and listing them, for checking the view frame by frame.
+
 The node loop encodes JPEGs and puts them in a lock-protected latest-frame slot; HTTP
 threads only read that slot, never a zmq socket. The slot also says whether anyone is
 watching, so the node does not draw and encode frames nobody will see.
@@ -10,6 +14,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
@@ -30,8 +35,9 @@ PAGE = """<!doctype html>
  td {{ padding:2px 14px 2px 0; }} td.v {{ font-family:monospace; text-align:right; }}
 </style></head>
 <body><h1>{title}</h1>
-<img id="video" src="stream.mjpg" alt="live video">
+<img id="video" alt="live video">
 <table id="stats"><tr><td>waiting for stats...</td></tr></table>
+<pre id="log"></pre>
 <script>
 async function poll() {{
   try {{
@@ -41,7 +47,35 @@ async function poll() {{
     document.getElementById("stats").innerHTML = rows.join("");
   }} catch (e) {{}}
 }}
-poll(); setInterval(poll, 1000);
+const logCount = +new URLSearchParams(location.search).get("log");
+if (!logCount) {{
+  document.getElementById("video").src = "stream.mjpg";
+  poll(); setInterval(poll, 1000);
+}}
+async function frameLog() {{
+  const img = document.getElementById("video"), out = document.getElementById("log");
+  let seq = 0;
+  const entries = [];
+  for (let i = 0; i < logCount; i++) {{
+    const reply = await fetch(`frame.jpg?after=${{seq}}`, {{cache: "no-store"}});
+    if (reply.status !== 200) {{ i--; continue; }}
+    seq = +reply.headers.get("X-Edge-Seq");
+    const view = reply.headers.get("X-Edge-View");   // kept as text: ns stamps exceed JS numbers
+    const blob = await reply.blob();
+    const shownUrl = URL.createObjectURL(blob);
+    await new Promise(done => {{ img.onload = img.onerror = done; img.src = shownUrl; }});
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    let binary = "";
+    for (let at = 0; at < bytes.length; at += 8192)
+      binary += String.fromCharCode.apply(null, bytes.subarray(at, at + 8192));
+    entries.push({{view: view, shown: [img.naturalWidth, img.naturalHeight], jpeg: btoa(binary)}});
+    out.textContent += `${{seq}} ${{view}}\n`;
+    URL.revokeObjectURL(shownUrl);
+  }}
+  document.title = "frame log done";
+  return entries;
+}}
+if (logCount > 0) window.frameLog = frameLog();   // a promise of [{{view, shown, jpeg}}]
 </script></body></html>
 """
 
@@ -52,14 +86,17 @@ class LatestFrame:
     def __init__(self):
         self._cond = threading.Condition()
         self._jpeg: Optional[bytes] = None
+        self._view = b"{}"
         self._seq = 0
         self._stats = b"{}"
         self._watched_at = float("-inf")
         self.closed = False
 
-    def put(self, jpeg: bytes) -> None:
+    def put(self, jpeg: bytes, view: Optional[dict] = None) -> None:
+        """A new image and what it shows (frame and results; see View._choose)."""
+        data = json.dumps(view or {}).encode()  # ASCII: fits an HTTP header
         with self._cond:
-            self._jpeg, self._seq = jpeg, self._seq + 1
+            self._jpeg, self._view, self._seq = jpeg, data, self._seq + 1
             self._cond.notify_all()
 
     def put_stats(self, stats: dict) -> None:
@@ -73,12 +110,17 @@ class LatestFrame:
 
     def next_after(self, seq: int, timeout_s: float) -> tuple[Optional[bytes], int]:
         """A frame newer than `seq` (waiting up to `timeout_s`), or (None, seq)."""
+        jpeg, seq, _ = self.next_view_after(seq, timeout_s)
+        return jpeg, seq
+
+    def next_view_after(self, seq: int, timeout_s: float) -> tuple[Optional[bytes], int, bytes]:
+        """(jpeg, seq, view JSON) newer than `seq`, or (None, seq, b"{}") after `timeout_s`."""
         with self._cond:
             self._watched_at = time.monotonic()
             self._cond.wait_for(lambda: self._seq > seq or self.closed, timeout_s)
             if self._seq > seq and not self.closed:
-                return self._jpeg, self._seq
-            return None, seq
+                return self._jpeg, self._seq, self._view
+            return None, seq, b"{}"
 
     def watched(self) -> bool:
         with self._cond:
@@ -102,18 +144,29 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/stats.json":
             self._send(200, "application/json", self.slot.stats())
         elif path == "/frame.jpg":
-            jpeg, _ = self.slot.next_after(0, 2 * WAIT_S)
-            if jpeg is None:
-                self._send(503, "text/plain", b"no frame yet\n")
-            else:
-                self._send(200, "image/jpeg", jpeg)
+            self._frame()
         elif path == "/stream.mjpg":
             self._stream()
         else:
             self._send(404, "text/plain", b"not found\n")
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _frame(self) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        try:
+            after = int(query.get("after", ["0"])[0])
+        except ValueError:
+            self._send(400, "text/plain", b"after must be an integer\n")
+            return
+        jpeg, seq, view = self.slot.next_view_after(after, 2 * WAIT_S)
+        if jpeg is None:
+            self._send(503, "text/plain", b"no new frame yet\n")
+        else:
+            self._send(200, "image/jpeg", jpeg, {"X-Edge-Seq": str(seq), "X-Edge-View": view.decode()})
+
+    def _send(self, status: int, content_type: str, body: bytes, headers: Optional[dict] = None) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")

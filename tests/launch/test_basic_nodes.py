@@ -1,13 +1,12 @@
 """The built-in node types (nodes/basic.py) in a real launch."""
 from __future__ import annotations
 
-import json
 import signal
 
 import pytest
 
+from edge import bag
 from edge.nodetype import load_node_type
-from launch_process import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -18,7 +17,7 @@ def test_built_in_types_are_registered():
 
 
 def test_ticker_relay_echo_recorder(launch, rt_dir):
-    record = rt_dir / "record.jsonl"
+    record = rt_dir / "record.mcap"
     graph = launch(f"""\
 name: basic
 nodes:
@@ -30,14 +29,13 @@ nodes:
     graph.wait_ready()
     graph.wait_for(r"^show\s+\| thinned \[\d+\] from thin age [\d.]+ ms: \[\d+\]$")
 
-    def records():
-        lines = record.read_text().splitlines() if record.exists() else []
-        return [json.loads(line) for line in lines] if len(lines) >= 5 else None
-    rows = wait_until(records, 10, "recorded messages")
-    assert {r["topic"] for r in rows} == {"thinned"} and {r["source"] for r in rows} == {"thin"}
-    # the relay forwards every 2nd message it receives: its n-th is at least tick 2n
-    assert all(2 * r["seq"] <= r["value"][0] for r in rows)
-    assert [r["value"][0] for r in rows] == sorted(r["value"][0] for r in rows)
-    assert all(r["received_ns"] >= r["stamp_ns"] for r in rows)
+    graph.wait_for(r"^show\s+\| thinned \[\d+\] from thin age [\d.]+ ms: \[\d+\]$", count=3)
     graph.proc.send_signal(signal.SIGINT)
     assert graph.wait_exit(15) == 130
+    rows = list(bag.read_messages(str(record)))   # complete once the recorder stopped
+    assert len(rows) >= 3 and {r.topic for r in rows} == {"thinned"}
+    assert {r.message.source for r in rows} == {"thin"}
+    # the relay forwards every 2nd message it receives: its n-th is at least tick 2n
+    assert all(2 * r.message.seq <= int(r.value[0]) for r in rows)
+    assert [int(r.value[0]) for r in rows] == sorted(int(r.value[0]) for r in rows)
+    assert all(r.log_time_ns >= r.message.stamp_ns and r.value.dtype == "int64" for r in rows)

@@ -1,0 +1,78 @@
+"""What a recording holds: duration, and per topic its type, count, rate, sizes and seq gaps."""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+
+from mcap.exceptions import McapError
+from mcap.reader import make_reader
+
+from edge.bag.layout import SCHEMA_PREFIX, UNTYPED_SCHEMA
+from edge.bag.reader import BagError, _open, _records
+
+
+@dataclass
+class TopicInfo:
+    topic: str
+    type: str = ""
+    encoding: str = ""
+    count: int = 0
+    bytes: int = 0
+    max_bytes: int = 0
+    first_ns: int = 0
+    last_ns: int = 0
+    seq_gaps: int = 0     # messages the publisher numbered but the recording does not hold
+    _last_seq: int = field(default=-1, repr=False)
+
+    @property
+    def rate_hz(self) -> float | None:
+        span_s = (self.last_ns - self.first_ns) / 1e9
+        return (self.count - 1) / span_s if self.count > 1 and span_s > 0 else None
+
+    def add(self, log_time_ns: int, size: int, sequence: int) -> None:
+        if self.count == 0:
+            self.first_ns = log_time_ns
+        self.count += 1
+        self.bytes += size
+        self.max_bytes = max(self.max_bytes, size)
+        self.first_ns, self.last_ns = min(self.first_ns, log_time_ns), max(self.last_ns, log_time_ns)
+        if self._last_seq >= 0 and sequence > self._last_seq + 1:
+            self.seq_gaps += sequence - self._last_seq - 1
+        self._last_seq = sequence
+
+    def as_dict(self) -> dict:
+        return {"topic": self.topic, "type": self.type, "encoding": self.encoding,
+                "count": self.count, "bytes": self.bytes, "max_bytes": self.max_bytes,
+                "mean_bytes": self.bytes // self.count if self.count else 0,
+                "rate_hz": None if self.rate_hz is None else round(self.rate_hz, 2),
+                "seq_gaps": self.seq_gaps}
+
+
+def bag_info(path: str) -> dict:
+    """One pass over the file's records (values are not decoded)."""
+    topics: dict[int, TopicInfo] = {}
+    with _open(path) as stream:
+        try:
+            header = make_reader(stream).get_header()
+            for schema, channel, record in _records(path, stream, None):
+                info = topics.get(channel.id)
+                if info is None:
+                    info = topics[channel.id] = TopicInfo(
+                        channel.topic, _type_name(schema.name if schema else ""),
+                        channel.message_encoding)
+                info.add(record.log_time, len(record.data), record.sequence)
+        except (McapError, struct.error, EOFError, ValueError) as exc:
+            raise BagError(f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})") from None
+    rows = sorted(topics.values(), key=lambda t: t.topic)
+    start_ns = min((t.first_ns for t in rows), default=0)
+    end_ns = max((t.last_ns for t in rows), default=0)
+    return {"path": str(path), "file_bytes": os.path.getsize(path), "library": header.library,
+            "start_ns": start_ns, "end_ns": end_ns, "duration_s": (end_ns - start_ns) / 1e9,
+            "messages": sum(t.count for t in rows), "topics": [t.as_dict() for t in rows]}
+
+
+def _type_name(schema: str) -> str:
+    if schema == UNTYPED_SCHEMA:
+        return "-"
+    return schema[len(SCHEMA_PREFIX):] if schema.startswith(SCHEMA_PREFIX) else schema or "-"

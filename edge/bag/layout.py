@@ -1,0 +1,85 @@
+"""How edge messages sit in an MCAP file (docs/RECORDING.md). Pure: no I/O.
+
+One channel per topic, message encoding `edge-multipart`: a message's data is the wire
+frames after the topic frame ([header, *buffers], docs/PROTOCOL.md), each prefixed by its
+length, so recording is a copy and playback sends the same bytes again.
+
+    data = u32 frame_count, then per frame: u64 length, bytes      (little-endian)
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any, Sequence
+
+import msgpack
+
+from messages import DecodeError
+
+MESSAGE_ENCODING = "edge-multipart"
+SCHEMA_ENCODING = "edge-multipart"
+SCHEMA_PREFIX = "edge."
+UNTYPED_SCHEMA = "edge.value"   # a header with `type: ""`
+PROFILE = ""                   # no MCAP profile: the encoding names say what the data is
+
+_COUNT = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
+MAX_FRAMES = 4097               # header + the protocol's 4096 buffers
+
+
+def schema_name(type_name: str) -> str:
+    """The MCAP schema name of a header `type` ("Image" -> "edge.Image")."""
+    return SCHEMA_PREFIX + type_name if type_name else UNTYPED_SCHEMA
+
+
+def frame_parts(frames: Sequence[Any]) -> list:
+    """The pieces of one record body, in order: count, then each length and frame (no copy)."""
+    parts: list = [_COUNT.pack(len(frames))]
+    for frame in frames:
+        view = memoryview(frame)
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+        parts.append(_LENGTH.pack(view.nbytes))
+        parts.append(view)
+    return parts
+
+
+def pack_frames(frames: Sequence[Any]) -> bytes:
+    """[header, *buffers] -> one length-prefixed record body (one copy of the bytes)."""
+    return b"".join(frame_parts(frames))
+
+
+def unpack_frames(data: Any) -> list[memoryview]:
+    """A record body -> read-only views on its frames; DecodeError if it does not add up."""
+    view = memoryview(data).toreadonly()
+    if view.nbytes < _COUNT.size:
+        raise DecodeError(f"recorded message is {view.nbytes} bytes, too short for a frame count")
+    (count,) = _COUNT.unpack_from(view, 0)
+    if not 1 <= count <= MAX_FRAMES:
+        raise DecodeError(f"recorded message has {count} frames (1..{MAX_FRAMES} allowed)")
+    frames, offset = [], _COUNT.size
+    for index in range(count):
+        if offset + _LENGTH.size > view.nbytes:
+            raise DecodeError(f"recorded message ends inside the length of frame {index}")
+        (length,) = _LENGTH.unpack_from(view, offset)
+        offset += _LENGTH.size
+        if length > view.nbytes - offset:
+            raise DecodeError(f"recorded frame {index} claims {length} bytes, "
+                              f"{view.nbytes - offset} left")
+        frames.append(view[offset:offset + length])
+        offset += length
+    if offset != view.nbytes:
+        raise DecodeError(f"recorded message has {view.nbytes - offset} trailing bytes")
+    return frames
+
+
+def rewrite_header(header: Any, **fields: Any) -> bytes:
+    """A stream header with some keys replaced (e.g. pub_ns); array references are kept
+    byte for byte, so the buffer frames still match."""
+    try:
+        document = msgpack.unpackb(memoryview(header), strict_map_key=False)
+    except Exception as exc:  # msgpack raises several types for bad input
+        raise DecodeError(f"malformed recorded header: {exc}") from None
+    if not isinstance(document, dict):
+        raise DecodeError("recorded header is not a map")
+    document.update(fields)
+    return msgpack.packb(document, use_bin_type=True)
