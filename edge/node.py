@@ -29,7 +29,7 @@ from edge.node_service import NodeService
 from edge.shm import FramePool
 from edge.shm_output import ShmOutput
 from edge.signals import StopSignals
-from edge.timers import Timers
+from edge.timers import SYSTEM_CLOCK, Timers
 from messages import Limits
 from messages.codec import DEFAULT_LIMITS
 
@@ -71,6 +71,7 @@ class Node:
         self.launched = bool(launched)
         self.params: dict = dict(config.parameters)
         self.param_specs: dict = {}  # filled in by the node type runner: key -> edge.nodetype.Param
+        self.clock = SYSTEM_CLOCK    # node types pace and stamp with it; edge.testing fakes it
         self._context = context or zmq.Context.instance()
         self._limits = limits
         self._owner = threading.get_ident()

@@ -1,8 +1,18 @@
-"""Periodic timers on the monotonic clock, without drift."""
+"""The clocks a node reads, and periodic timers on the monotonic one, without drift."""
 from __future__ import annotations
 
 import time
 from typing import Optional
+
+
+class SystemClock:
+    """monotonic() paces and measures, time_ns() stamps; `edge.testing.FakeClock` fakes both."""
+
+    monotonic = staticmethod(time.monotonic)
+    time_ns = staticmethod(time.time_ns)
+
+
+SYSTEM_CLOCK = SystemClock()
 
 
 class Timers:

@@ -97,8 +97,9 @@ class Camera(NodeType):
         params = node.params
         self._stamp_ns = 0
         source = _open(params, clock_ns=lambda: self._stamp_ns)
-        pacer = Pacer(_period(params["fps"]))
-        self._node, self._source, self._meter = node, source, RateMeter()
+        clock = node.clock
+        pacer = Pacer(_period(params["fps"]), clock.monotonic)
+        self._node, self._source, self._meter = node, source, RateMeter(clock=clock.monotonic)
         self._frame_id, self._pacer = 0, pacer
         self._size = _output_size(params, source)
         if "stats" in node.config.outputs:
@@ -125,7 +126,7 @@ class Camera(NodeType):
 
     def _capture(self) -> bool:
         """Read, stamp and publish one frame; False at the end of a finite source."""
-        stamp_ns = self._stamp_ns = time.time_ns()  # the pattern prints this stamp
+        stamp_ns = self._stamp_ns = self._node.clock.time_ns()  # the pattern prints this stamp
         try:
             ok, image = self._source.read()
         except SourceError as exc:
@@ -137,7 +138,7 @@ class Camera(NodeType):
                      self._node.params["source"], self._frame_id)
             return False
         if isinstance(self._source, DeviceSource):
-            stamp_ns = time.time_ns()  # read() waited for the sensor: the frame is from now
+            stamp_ns = self._node.clock.time_ns()  # read() waited for the sensor: the frame is from now
         image = _fit(image, self._size)
         frame_id, self._frame_id = self._frame_id, self._frame_id + 1
         self._node.publish("image", Image(image, "bgr8", frame_id), stamp_ns=stamp_ns)
@@ -197,8 +198,8 @@ def _truth(source: PatternSource, frame_id: int) -> Text:
 
 def _wait(node, duration_s: float) -> bool:
     """Serve events for `duration_s`; False if Stop came meanwhile."""
-    deadline = time.monotonic() + duration_s
-    while (remaining := deadline - time.monotonic()) > 0:
+    deadline = node.clock.monotonic() + duration_s
+    while (remaining := deadline - node.clock.monotonic()) > 0:
         event = node.next_event(timeout_s=remaining)
         if event is not None and event.kind == "stop":
             return False

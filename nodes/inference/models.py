@@ -1,4 +1,4 @@
-"""Finding ONNX models on disk and opening onnxruntime sessions for them.
+"""Finding ONNX models on disk (a path or a bundled alias) and opening sessions for them.
 
 Bundled aliases point into the rapidocr-onnxruntime wheel, located with find_spec so the
 package itself is never imported: its import pulls in extra dependencies and logging setup
@@ -12,15 +12,10 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from edge.errors import FailedPrecondition, InvalidArgument, NotFound
+from nodes.inference.onnx_model import open_session
+
 DEMO_INSTALL_HINT = "pip install 'edge-runtime[demo]'"
-
-
-class ModelError(Exception):
-    """A model cannot be found or loaded; `code` follows the reply error codes."""
-
-    def __init__(self, message: str, code: str = "NOT_FOUND"):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -47,41 +42,35 @@ def resolve_model(model: str | Path) -> Path:
     if path.is_file():
         return path
     if path.exists():
-        raise ModelError(f"model path is not a file: {path}", "INVALID_ARGUMENT")
+        raise InvalidArgument(f"model path is not a file: {path}")
     known = ", ".join(sorted(BUNDLED_MODELS))
-    raise ModelError(f"model file not found: {path} (bundled aliases: {known})")
+    raise NotFound(f"model file not found: {path} (bundled aliases: {known})")
 
 
 def _bundled_path(alias: str, bundled: BundledModel) -> Path:
     spec = importlib.util.find_spec(bundled.package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"model '{alias}' needs the {bundled.distribution} wheel: "
-                         f"{DEMO_INSTALL_HINT}", "FAILED_PRECONDITION")
+        raise FailedPrecondition(f"model '{alias}' needs the {bundled.distribution} wheel: "
+                                 f"{DEMO_INSTALL_HINT}")
     path = Path(next(iter(spec.submodule_search_locations))) / bundled.relative_path
     if not path.is_file():
-        raise ModelError(f"model '{alias}' is missing from the installed "
-                         f"{bundled.distribution} wheel: {path}")
+        raise NotFound(f"model '{alias}' is missing from the installed "
+                       f"{bundled.distribution} wheel: {path}")
     return path
 
 
-def open_session(model: str | Path, intra_op_threads: int = 0,
-                 inter_op_threads: int = 0, spin_wait: bool = True) -> ort.InferenceSession:
-    """Create the session once per node; 0 threads lets onnxruntime pick per core count.
-
-    Idle onnxruntime threads spin for a while before sleeping; turn that off (spin_wait=False)
-    when several model processes share few cores, or the spinning steals their time.
-    """
+def read_model_file(model: str | Path) -> tuple[Path, bytes]:
+    """The resolved path of an alias or path, and the file's bytes."""
     path = resolve_model(model)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = inter_op_threads
-    if not spin_wait:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    options.log_severity_level = 3
     try:
-        return ort.InferenceSession(str(path), sess_options=options,
-                                    providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises several unrelated types
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {path}: {first_line}", "INVALID_ARGUMENT") from exc
+        return path, path.read_bytes()
+    except OSError as exc:
+        raise NotFound(f"cannot read model {path}: {exc.strerror or exc}") from None
+
+
+def load_session(model: str | Path, intra_op_threads: int = 0, inter_op_threads: int = 0,
+                 spin_wait: bool = True) -> ort.InferenceSession:
+    """A session for an alias or path, loaded from its bytes (see nodes.inference.onnx_model)."""
+    path, data = read_model_file(model)
+    return open_session(data, intra_op_threads=intra_op_threads,
+                        inter_op_threads=inter_op_threads, spin_wait=spin_wait, where=str(path))

@@ -15,9 +15,9 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from edge.errors import EdgeError, Internal, InvalidArgument
+from nodes.inference.onnx_model import short_error
 from .batching import ModelQueue, Request, split_outputs, stack_inputs
 from .config import ModelConfig
-from .onnx_model import short_error
 from .specs import TensorSpec
 from .stats import ModelStats
 

@@ -19,14 +19,14 @@ import numpy as np
 
 from edge.errors import (DeadlineExceeded, EdgeError, FailedPrecondition, InvalidArgument,
                          NotFound)
-
+from nodes.inference.onnx_model import batchable
 from .batching import ModelQueue
 from .config import ManagerConfig, ModelConfig
 from .execution import ForwardResult, LoadedModel
 from .inputs import make_request
 from .naming import find_model
 from .intake import Intake
-from .onnx_model import batchable, open_session
+from .onnx_model import open_session
 from .repository import ModelRecord, Repository
 from .specs import ModelInfo, ModelMetadata
 from .stats import ModelStats

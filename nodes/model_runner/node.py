@@ -8,19 +8,18 @@ node starts, and `check_inputs` lets a launcher run the same check before starti
 from __future__ import annotations
 
 import logging
-import time
 
 from edge.errors import ConfigError
 from edge.nodetype import NodeType, Param, Port
 from messages import Stats
-from nodes.inference.models import ModelError, open_session
 from nodes.inference.preprocess import CHANNEL_ORDERS, ImagePreprocess
 from nodes.metrics import RateMeter, Window
 from nodes.model_runner import tasks
 from nodes.model_runner.flow import Credits
 from nodes.model_runner.contract import (BOXES_PORT, IMAGE_PORT, check_model_input,
                                          check_model_output, check_producer, image_layout)
-from nodes.model_runner.model import ModelFile, effective_parameters, locate_model, read_model
+from nodes.model_runner.model import (ModelFile, effective_parameters, locate_model,
+                                      model_session, read_model)
 from nodes.model_runner.pairing import FramePairs
 from nodes.ocr.detection import DBParams
 
@@ -120,10 +119,7 @@ def model_problems(model: ModelFile, postprocess: str, producer: Port | None) ->
 
 def build_task(model: ModelFile, params: dict):
     """The session and the pre/postprocessing around it, from the spec and the parameters."""
-    try:
-        session = open_session(model.path, params["threads"], spin_wait=params["spin_wait"])
-    except ModelError as exc:
-        raise ConfigError(str(exc), exc.code) from None
+    session = model_session(model, params["threads"], params["spin_wait"])
     post = params["postprocess"]
     if post == "ctc_text":
         return tasks.CtcTextTask(session, params["rec_batch_size"], params["rec_min_width"],
@@ -156,7 +152,7 @@ class Loop:
     def __init__(self, node, params: dict, task):
         self.node, self.task = node, task
         self.output = OUTPUT_OF[params["postprocess"]]
-        self.meter, self.windows = RateMeter(), {}
+        self.meter, self.windows = RateMeter(clock=node.clock.monotonic), {}
         self.dropped = self.processed = self.errors = 0
         self.pairs = None
         needed = ["image"]
@@ -173,7 +169,8 @@ class Loop:
             if self.pairs is not None:
                 raise ConfigError("the gate input is for image-fed postprocessors, not ctc_text",
                                   "INVALID_ARGUMENT")
-            self.credits = Credits(params["max_in_flight"], params["gate_timeout_s"])
+            self.credits = Credits(params["max_in_flight"], params["gate_timeout_s"],
+                                   node.clock.monotonic)
         if self.pairs is not None:
             queue = max(params["frames_kept"], node.config.inputs["image"].queue_size)
             node.subscribe("image", queue_size=queue)  # frames wait for their boxes
@@ -233,7 +230,8 @@ class Loop:
         self.meter.tick()
         for stage, ms in self.task.ms.items():
             self.windows.setdefault(stage, Window(100)).add(ms)
-        self.windows.setdefault("age_ms", Window(100)).add((time.time_ns() - stamp_ns) / 1e6)
+        age_ms = (self.node.clock.time_ns() - stamp_ns) / 1e6
+        self.windows.setdefault("age_ms", Window(100)).add(age_ms)
 
     def _publish_stats(self) -> None:
         values = {"fps": round(self.meter.rate(), 3), "processed": self.processed,

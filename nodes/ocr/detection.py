@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from nodes.inference.models import open_session
+from nodes.inference.models import load_session
 from nodes.inference.preprocess import Letterbox, normalize
 
 DET_MEAN = (0.5, 0.5, 0.5)
@@ -148,7 +148,7 @@ class TextDetector:
 
     def __post_init__(self):
         det_resize(np.zeros((32, 32, 3), np.uint8), self.limit_side_len, self.limit_type)
-        self.session = open_session(self.model, self.intra_op_threads, self.inter_op_threads)
+        self.session = load_session(self.model, self.intra_op_threads, self.inter_op_threads)
         self._input = self.session.get_inputs()[0].name
 
     def __call__(self, image: np.ndarray) -> TextBoxes:

@@ -14,7 +14,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from nodes.inference.models import ModelError, open_session
+from edge.errors import InvalidArgument
+from nodes.inference.models import load_session
 
 REC_HEIGHT_PX = 48
 
@@ -22,7 +23,7 @@ REC_HEIGHT_PX = 48
 def charset_from_metadata(metadata: dict[str, str], use_space_char: bool = True) -> list[str]:
     """Class index -> character: 0 is the CTC blank, PaddleOCR appends a space class last."""
     if "character" not in metadata:
-        raise ModelError("recognition model has no 'character' metadata", "INVALID_ARGUMENT")
+        raise InvalidArgument("recognition model has no 'character' metadata")
     chars = metadata["character"].splitlines()
     return ["<blank>", *chars, *([" "] if use_space_char else [])]
 
@@ -112,13 +113,13 @@ class TextRecognizer:
     inter_op_threads: int = 0
 
     def __post_init__(self):
-        self.session = open_session(self.model, self.intra_op_threads, self.inter_op_threads)
+        self.session = load_session(self.model, self.intra_op_threads, self.inter_op_threads)
         self._input = self.session.get_inputs()[0].name
         metadata = self.session.get_modelmeta().custom_metadata_map
         try:
             self.charset = charset_from_metadata(metadata)
-        except ModelError as exc:
-            raise ModelError(f"{exc} ({self.model})", exc.code) from None
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{exc.message} ({self.model})") from None
 
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """(text, mean confidence) per crop, in the order given."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import time
 
 import cv2
 
@@ -82,7 +81,8 @@ class View:
         self.newest = None                     # (key, Image)
         self.results: dict[str, tuple] = {}    # input name -> (key, message)
         self.primary = next((n for n in RESULT_INPUTS if n in node.config.inputs), None)
-        self.frame_rate, self.result_rate = RateMeter(), RateMeter()
+        self.frame_rate = RateMeter(clock=node.clock.monotonic)
+        self.result_rate = RateMeter(clock=node.clock.monotonic)
         self.latency_ms, self.behind = Window(500), 0
         self.dropped_frames, self.rendered, self._last_drawn = 0, 0, None
         self.slot, self.web, self.window, self.video = LatestFrame(), None, None, None
@@ -142,7 +142,7 @@ class View:
         self.results[event.name] = (key, event.value)
         if event.name != self.primary:
             return
-        latency_ms = (time.time_ns() - event.stamp_ns) / 1e6
+        latency_ms = (self.node.clock.time_ns() - event.stamp_ns) / 1e6
         self.latency_ms.add(latency_ms)
         self.result_rate.tick()
         self.behind = max(0, self.newest[0][0] - key[0]) if self.newest else 0

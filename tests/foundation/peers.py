@@ -5,45 +5,74 @@ import time
 
 import numpy as np
 
+HANDSHAKE_S = 15.0
 
-def publish(endpoint, count, rate_hz, shape, report):
-    """Publish `count` frames at `rate_hz`; write the achieved rate to `report`."""
+
+def publish(endpoint, count, rate_hz, shape, sync):
+    """Warm up until the subscriber has a message, publish `count` frames at `rate_hz` (the
+    last one says so), then wait for the subscriber to have it: no slow-joiner sleeps."""
+    import zmq
+
     from edge import Node
 
     node = Node("pub", outputs={"frames": {"topic": "cam/frames", "endpoint": endpoint}})
     node.bind_outputs()
-    time.sleep(0.5)  # let subscribers connect
+    handshake = zmq.Context.instance().socket(zmq.PULL)
+    handshake.setsockopt(zmq.LINGER, 0)
+    handshake.bind(sync)
+    deadline = time.monotonic() + HANDSHAKE_S
+    while not handshake.poll(50):   # warm-up frames (i = -1) until the subscriber has one
+        if time.monotonic() > deadline:
+            sys.exit("publisher: no subscriber received a warm-up frame")
+        node.publish("frames", {"i": -1, "last": False, "data": np.zeros(shape, np.uint8)})
+    assert handshake.recv() == b"ready"
     start = time.monotonic()
     for i in range(count):
         delay = start + i / rate_hz - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
-        node.publish("frames", {"i": i, "data": np.full(shape, i % 251, np.uint8)})
-    elapsed = time.monotonic() - start
-    with open(report, "w") as f:
-        json.dump({"rate_hz": (count - 1) / elapsed if count > 1 else 0}, f)
-    time.sleep(0.5)
+            time.sleep(delay)   # pacing the stream, not synchronising
+        node.publish("frames", {"i": i, "last": i == count - 1,
+                                "data": np.full(shape, i % 251, np.uint8)})
+    if not handshake.poll(HANDSHAKE_S * 1000):
+        sys.exit("publisher: the subscriber never confirmed the last frame")
+    assert handshake.recv() == b"done"
+    handshake.close()
     node.close()
 
 
-def subscribe(endpoint, count, work_s, queue_size, report):
-    """Receive until `count` messages or a quiet second; spend `work_s` on each."""
+def subscribe(endpoint, count, work_s, queue_size, sync, report):
+    """Receive until the last frame, `count` messages or a quiet second; spend `work_s` on
+    each. Drops are counted from the first real frame on."""
+    import zmq
+
     from edge import Node
 
     node = Node("sub")
     node.subscribe("frames", topic="cam/frames", endpoint=endpoint, queue_size=queue_size)
-    received, dropped, first = [], 0, None
+    handshake = zmq.Context.instance().socket(zmq.PUSH)
+    handshake.setsockopt(zmq.LINGER, 2000)
+    handshake.connect(sync)
+    received, dropped, ready = [], 0, False
     while len(received) < count:
-        event = node.next_event(timeout_s=1.0 if received else 15.0)
+        event = node.next_event(timeout_s=1.0 if received else HANDSHAKE_S)
         if event is None or event.kind == "stop":
             break
+        if event.value["i"] < 0:
+            if not ready:
+                handshake.send(b"ready")
+                ready = True
+            continue
         assert int(event.value["data"].flat[0]) == event.value["i"] % 251
+        dropped += event.dropped if received else 0
         received.append(event.value["i"])
-        dropped += event.dropped
-        time.sleep(work_s)
+        if event.value["last"]:
+            handshake.send(b"done")
+            break
+        time.sleep(work_s)   # the subscriber's work on a frame
     with open(report, "w") as f:
         json.dump({"received": received, "dropped": dropped,
                    "stats": node.stats()["inputs"]["frames"]}, f)
+    handshake.close()
     node.close()
 
 
@@ -70,6 +99,6 @@ if __name__ == "__main__":
     if role == "pub":
         publish(args[0], int(args[1]), float(args[2]), tuple(json.loads(args[3])), args[4])
     elif role == "sub":
-        subscribe(args[0], int(args[1]), float(args[2]), int(args[3]), args[4])
+        subscribe(args[0], int(args[1]), float(args[2]), int(args[3]), args[4], args[5])
     elif role == "serve":
         serve(args[0])

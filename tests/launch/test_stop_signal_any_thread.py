@@ -10,14 +10,18 @@ import pytest
 pytestmark = pytest.mark.timeout(30)
 
 NODE = """\
-import signal, threading, time
+import signal, sys, threading, time
 from edge import Node
 
 node = Node("waiter", endpoint="ipc://{rt}/waiter.sock")
 node.subscribe("never", endpoint="ipc://{rt}/nobody.sock")   # no timers: next_event polls forever
 
 def signal_from_another_thread():
-    time.sleep(0.5)
+    deadline = time.monotonic() + 5
+    main = threading.main_thread().ident
+    while sys._current_frames()[main].f_code.co_name != "poll":   # main waits in its poll
+        assert time.monotonic() < deadline, "the node never started polling"
+        time.sleep(0.005)
     signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # lands on this thread, not main
 threading.Thread(target=signal_from_another_thread).start()
 event = node.next_event()

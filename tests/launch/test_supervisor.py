@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -26,19 +25,16 @@ def test_kill_9_of_a_streaming_node_restarts_it_and_data_flows_again(launch, rt_
     wait_until(lambda: len(read_sink(sink)) > 5, 10, "the sink to receive")
     before = nodes_by_name(graph.control)
     os.kill(before["scale"]["pid"], signal.SIGKILL)
-    killed_at = time.monotonic()
 
     def respawned():
         scale = nodes_by_name(graph.control)["scale"]
         return scale if scale["pid"] not in (None, before["scale"]["pid"]) else None
     scale = wait_until(respawned, 5, "scale to be respawned", interval_s=0.02)
-    respawn_s = time.monotonic() - killed_at
     graph.wait_for(r"node 'scale' ready again", 15)
     count = len(read_sink(sink))
     wait_until(lambda: len(read_sink(sink)) > count + 10, 10, "the sink to receive again")
 
     after = nodes_by_name(graph.control)
-    assert respawn_s < 1.5, f"respawned after {respawn_s:.2f} s"
     assert scale["restarts"] == 1 and after["scale"]["state"] == "running"
     for name in ("counter", "sink"):  # the rest never stopped
         assert after[name]["pid"] == before[name]["pid"] and after[name]["restarts"] == 0

@@ -118,3 +118,55 @@ def gather_model() -> bytes:
         [helper.make_tensor_value_info("idx", TensorProto.INT64, ["batch"])],
         [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 4])],
         [numpy_helper.from_array(gather_table(), "table")], name="gather")
+
+
+# -- models that name files: each must be refused ------------------------------------------
+
+LEAKED_BYTES = 16
+
+
+def _external_tensor(name: str, location: str) -> onnx.TensorProto:
+    """A uint8 tensor whose LEAKED_BYTES bytes live in the file at `location`."""
+    tensor = TensorProto(name=name, data_type=TensorProto.UINT8, dims=[LEAKED_BYTES],
+                         data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", "0"), ("length", str(LEAKED_BYTES))):
+        tensor.external_data.add(key=key, value=value)
+    return tensor
+
+
+def _leak_model(nodes, initializers=()) -> bytes:
+    graph = helper.make_graph(nodes, "leak", [], [helper.make_tensor_value_info(
+        "leak", TensorProto.UINT8, [LEAKED_BYTES])], initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              ir_version=IR_VERSION)
+    return model.SerializeToString()   # no checker: it would look for the file
+
+
+def external_data_model(location: str) -> bytes:
+    """forward() returns the first bytes of the file at `location`, if a runtime reads it."""
+    return _leak_model([helper.make_node("Identity", ["secret"], ["leak"])],
+                       [_external_tensor("secret", location)])
+
+
+def external_constant_model(location: str) -> bytes:
+    """The same leak through a Constant node's tensor attribute."""
+    return _leak_model([helper.make_node("Constant", [], ["leak"],
+                                         value=_external_tensor("secret", location))])
+
+
+def external_subgraph_model(location: str) -> bytes:
+    """The same leak from an initializer inside an If branch."""
+    branch = helper.make_graph([helper.make_node("Identity", ["secret"], ["out"])], "branch", [],
+                               [helper.make_tensor_value_info("out", TensorProto.UINT8,
+                                                              [LEAKED_BYTES])],
+                               initializer=[_external_tensor("secret", location)])
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    return _leak_model([helper.make_node("If", ["cond"], ["leak"], then_branch=branch,
+                                         else_branch=branch)], [cond])
+
+
+def ep_context_model(location: str) -> bytes:
+    """An EPContext node: its ep_cache_context names a cache file when embed_mode is 0."""
+    node = helper.make_node("EPContext", [], ["leak"], domain="com.microsoft", embed_mode=0,
+                            ep_cache_context=location)
+    return _leak_model([node])

@@ -174,11 +174,13 @@ def test_expired_request_is_answered_without_running(make_manager, gate, chain_b
     hold(gate, manager, uid)
     collector = Collector(2)
     x = np.zeros((1, WIDTH), np.float32)
+    late_ns = time.monotonic_ns() + 50_000_000
     manager.submit_forward(uid, {"x": x}, request_id="late", on_done=collector.callback("late"),
-                           deadline_ns=time.monotonic_ns() + 50_000_000)
+                           deadline_ns=late_ns)
     manager.submit_forward(uid, {"x": x}, on_done=collector.callback("ok"),
                            deadline_ns=time.monotonic_ns() + 60_000_000_000)
-    time.sleep(0.1)  # let the first deadline pass while both wait in the queue
+    while time.monotonic_ns() <= late_ns:   # the first deadline passes while both wait
+        time.sleep(0.005)
     gate.release.set()
     results = dict(collector.wait())
     assert results["late"].code == "DEADLINE_EXCEEDED"

@@ -40,9 +40,11 @@ def test_async_failure_carries_code_and_message(make_manager, gate, chain_bytes)
     manager.load_models([uid])
     x = {"x": np.zeros((1, 256), np.float32)}
     gate.hold(manager, uid, x)
-    task_id = manager.async_request(uid, x, deadline_ns=time.monotonic_ns() + 20_000_000)
+    deadline_ns = time.monotonic_ns() + 20_000_000
+    task_id = manager.async_request(uid, x, deadline_ns=deadline_ns)
     assert manager.get_async_response(task_id)["state"] == "PENDING"
-    time.sleep(0.05)
+    while time.monotonic_ns() <= deadline_ns:   # the deadline passes while the worker is held
+        time.sleep(0.005)
     gate.release.set()
     reply = poll(manager, task_id)
     assert reply["state"] == "FAILURE" and "result" not in reply

@@ -1,68 +1,79 @@
-import cv2
+"""The model_runner node type: its loop on edge.testing; one real camera -> runner pipeline."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-import tiny_onnx
-from edge.nodetype import Port
-from nodes.camera.node import Camera
-from nodes.model_runner.node import ModelRunner
-from process_graph import collect
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model_manager"))
+
+import onnx_fixtures  # noqa: E402
+import tiny_onnx  # noqa: E402
+from edge.errors import ConfigError  # noqa: E402
+from edge.nodetype import Port  # noqa: E402
+from edge.testing import input_event, run_node, timer_event  # noqa: E402
+from messages import Image, Stats  # noqa: E402
+from nodes.camera.node import Camera  # noqa: E402
+from nodes.model_runner.node import ModelRunner  # noqa: E402
+from process_graph import collect  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
 RED_BGR = (0, 0, 255)
 
 
-@pytest.fixture
-def red_frames(tmp_path):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    image = np.zeros((120, 160, 3), np.uint8)
+def _red_frame(frame_id: int, height: int = 120, width: int = 160) -> Image:
+    image = np.zeros((height, width, 3), np.uint8)
     image[:] = RED_BGR
-    cv2.imwrite(str(folder / "red.png"), image)
-    return folder
-
-
-def _pipeline(graph, frames, runner_params, output):
-    graph.start([
-        {"name": "camera", "type": "camera",
-         "parameters": {"source": str(frames), "loop": True, "fps": 20.0},
-         "outputs": {"image": "camera/image"}},
-        {"name": "runner", "type": "model_runner", "parameters": runner_params,
-         "inputs": {"image": "camera/image"},
-         "outputs": {output: "runner/out", "stats": "runner/stats"}},
-    ])
-    return graph.probe({"out": "runner/out", "stats": "runner/stats"})
-
-
-def _first(probe, name, timeout_s=30):
-    found = []
-    collect(probe, lambda e: e.name == name and not found.append(e), timeout_s)
-    return found[0]
+    return Image(image, "bgr8", frame_id)
 
 
 @pytest.mark.parametrize("order, best", [("bgr", "red"), ("rgb", "blue")])
-def test_softmax_topk_classifies_with_the_configured_preprocessing(graph, tmp_path, red_frames,
-                                                                   order, best):
+def test_softmax_topk_classifies_with_the_configured_preprocessing(tmp_path, order, best):
     model = tiny_onnx.color_classifier(tmp_path)
-    probe = _pipeline(graph, red_frames, {
+    run = run_node(ModelRunner, params={
         "model": str(model), "postprocess": "softmax_topk", "top_k": 2, "channel_order": order,
-        "labels": tiny_onnx.COLOR_LABELS}, "classes")
-    event = _first(probe, "out")
-    result = event.value
+        "labels": tiny_onnx.COLOR_LABELS},
+        events=[input_event("image", _red_frame(7), stamp_ns=1234), timer_event("stats")])
+    [message] = run.outputs("classes")
+    result = message.value
     assert result.labels[0] == best and len(result.class_ids) == 2
     assert result.scores[0] > result.scores[1]
-    assert event.stamp_ns > 0 and event.value.frame_id >= 0
-    stats = _first(probe, "stats").value.values
-    assert stats["processed"] >= 1 and stats["inference_ms"] > 0 and "dropped" in stats
+    assert message.stamp_ns == 1234 and result.frame_id == 7
+    stats = run.values("stats")[0].values
+    assert stats["processed"] == 1 and stats["inference_ms"] > 0 and stats["dropped"] == 0
 
 
-def test_raw_tensors_from_a_uint8_nhwc_model_with_dynamic_size(graph, tmp_path, red_frames):
+def test_raw_tensors_from_a_uint8_nhwc_model_with_dynamic_size(tmp_path):
     model = tiny_onnx.color_classifier_uint8_nhwc(tmp_path)
-    probe = _pipeline(graph, red_frames, {"model": str(model)}, "tensors")
-    tensors = _first(probe, "out").value.tensors
+    run = run_node(ModelRunner, params={"model": str(model)},
+                   events=[input_event("image", _red_frame(0))])
+    tensors = run.values("tensors")[0].tensors
     assert list(tensors) == ["scores"]
     np.testing.assert_allclose(tensors["scores"][0], [0, 0, 255, -255], atol=1e-3)
+
+
+def test_each_result_keeps_its_frames_stamp_and_skips_are_counted(tmp_path):
+    model = tiny_onnx.color_classifier(tmp_path)
+    frames = [input_event("image", _red_frame(i), stamp_ns=1000 + i, dropped=i % 2)
+              for i in range(6)]
+    run = run_node(ModelRunner, params={"model": str(model), "postprocess": "raw"},
+                   events=[*frames, timer_event("stats")])
+    results = run.outputs("tensors")
+    assert [r.stamp_ns for r in results] == [1000 + i for i in range(6)]
+    assert run.values("stats")[0].values["dropped"] == 3 and run.stats["published"] == {
+        "node/tensors": 6, "node/stats": 1}
+
+
+def test_the_gate_holds_the_newest_frame_until_a_result_is_answered(tmp_path):
+    model = tiny_onnx.color_classifier(tmp_path)
+    frame = lambda i: input_event("image", _red_frame(i), stamp_ns=100 + i)   # noqa: E731
+    run = run_node(ModelRunner, params={"model": str(model), "max_in_flight": 1}, events=[
+        frame(0), frame(1), frame(2),          # 0 runs; 1 waits; 2 replaces it (a drop)
+        input_event("gate", Stats("next", {}), stamp_ns=100),   # 0 answered: 2 runs
+        frame(3), timer_event("stats")])       # 2 unanswered: 3 waits
+    assert [r.stamp_ns for r in run.outputs("tensors")] == [100, 102]
+    assert run.values("stats")[0].values["dropped"] == 1
 
 
 def test_results_carry_the_frame_stamp_and_id(graph, tmp_path):
@@ -130,12 +141,26 @@ def test_check_inputs_names_a_missing_model(tmp_path):
                         "(bundled aliases: ppocr-det, ppocr-rec)"]
 
 
-def test_an_inference_error_is_counted_and_the_node_goes_on(graph, tmp_path, red_frames):
+@pytest.mark.parametrize("location", ["../../../../etc/passwd", "notes.txt"])
+def test_a_model_that_reads_another_file_is_refused(tmp_path, location):
+    path = tmp_path / "leak.onnx"
+    path.write_bytes(onnx_fixtures.external_data_model(location))
+    (tmp_path / "notes.txt").write_bytes(b"next to the model: read if loaded by path")
+    expected = (f"{path}: tensor 'secret' keeps its data in an external file ({location!r}); "
+                "models must be self-contained (onnx.save with save_as_external_data=False)")
+    assert ModelRunner.check_inputs({"model": str(path)}, {"image": CAMERA_IMAGE}) == [expected]
+    with pytest.raises(ConfigError) as err:
+        run_node(ModelRunner, params={"model": str(path)},
+                 events=[input_event("image", _red_frame(0))])
+    assert err.value.message == expected and err.value.code == "INVALID_ARGUMENT"
+
+
+def test_an_inference_error_is_counted_and_the_node_goes_on(tmp_path, caplog):
     model = tiny_onnx.fragile_model(tmp_path)
-    probe = _pipeline(graph, red_frames, {"model": str(model)}, "tensors")
-    errors = []
-    collect(probe, lambda e: e.name == "stats" and errors.append(e.value.values["errors"])
-            or (errors and errors[-1] >= 3), timeout_s=30)
-    graph.assert_running()
-    log = graph.log("runner")
-    assert log.count("inference failed") == 1 and "Traceback" not in log
+    frames = [input_event("image", _red_frame(i)) for i in range(3)]
+    run = run_node(ModelRunner, params={"model": str(model)},
+                   events=[*frames, timer_event("stats"), input_event("image", _red_frame(3, 8, 8)),
+                           timer_event("stats")])
+    assert [s.values["errors"] for s in run.values("stats")] == [3, 3]
+    assert len(run.outputs("tensors")) == 1            # the 8 x 8 frame after the failures
+    assert caplog.text.count("inference failed") == 1 and "Traceback" not in caplog.text

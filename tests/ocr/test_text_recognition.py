@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nodes.inference.models import ModelError
+from edge.errors import InvalidArgument
 from nodes.ocr.recognition import (charset_from_metadata, crop_quad, ctc_greedy_decode,
                                    plan_batches, rec_batch)
 
@@ -33,7 +33,7 @@ def test_ctc_space_class_and_shape_check():
 
 def test_charset_from_metadata_adds_blank_and_space():
     assert charset_from_metadata({"character": "x\ny\nz"}) == ["<blank>", "x", "y", "z", " "]
-    with pytest.raises(ModelError, match="no 'character' metadata"):
+    with pytest.raises(InvalidArgument, match="no 'character' metadata"):
         charset_from_metadata({})
 
 
