@@ -10,7 +10,8 @@ from typing import Any, Optional
 import numpy as np
 import zmq
 
-from edge.endpoints import bind, close_socket
+from edge.endpoints import bind, close_socket, connect
+from edge.errors import InvalidArgument
 from edge.shm import SHM_SUFFIX, ShmReader
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
@@ -112,7 +113,11 @@ class Input:
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, max(hwm, queue_size))
         self.socket.setsockopt(zmq.SUBSCRIBE, self._topic_bytes)
-        self.socket.connect(endpoint)
+        try:
+            connect(self.socket, endpoint)
+        except InvalidArgument:
+            self.socket.close(linger=0)
+            raise
         self.queue: collections.deque = collections.deque(maxlen=queue_size)
         self.stats = InputStats()
         self._last: tuple[str, int] | None = None  # (source, seq) of the last delivered message

@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import zmq
 
-from edge.errors import Internal, ServiceTimeout, error_from_wire
+from edge.endpoints import connect
+from edge.errors import Internal, InvalidArgument, ServiceTimeout, error_from_wire
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
@@ -75,7 +76,11 @@ class Client:
         if self._socket is None:
             self._socket = self._context.socket(zmq.DEALER)
             self._socket.setsockopt(zmq.LINGER, 0)
-            self._socket.connect(self.endpoint)
+            try:
+                connect(self._socket, self.endpoint)
+            except InvalidArgument:
+                self._reset()
+                raise
         return self._socket
 
     def _reset(self) -> None:

@@ -1,7 +1,9 @@
 """A node's wiring: which topics it reads and writes, where, and with what parameters.
 
-The launcher passes it as JSON in $EDGE_NODE_CONFIG; an ad-hoc script builds it from
-keyword arguments. Both go through NodeConfig, so nodes see one API.
+The launcher passes it as JSON in $EDGE_NODE_CONFIG to `python -m edge.run`, which takes
+it out of the environment (so nothing the node starts inherits it) and hands it to the
+Node, marked `launched`; an ad-hoc script builds it from keyword arguments. Both go
+through NodeConfig, so nodes see one API.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class NodeConfig:
     `endpoint` is where the node's publisher binds (outputs without their own endpoint
     share it); `service` is where it answers param/stats requests; `control` is the
     supervisor's control endpoint, used for the ready handshake and topic lookups.
+    `launched` says the launcher started this node: it binds its outputs before its
+    first event and tells the supervisor it is ready.
     """
 
     name: str
@@ -47,6 +51,7 @@ class NodeConfig:
     endpoint: Optional[str] = None
     service: Optional[str] = None
     control: Optional[str] = None
+    launched: bool = False
 
     def __post_init__(self) -> None:
         self.inputs = {k: v if isinstance(v, InputConfig) else InputConfig(**_as_map(v))
@@ -62,15 +67,32 @@ class NodeConfig:
         return cls(**json.loads(text))
 
     @classmethod
-    def from_env(cls, name: Optional[str]) -> Optional["NodeConfig"]:
-        """The launcher's config if this process was launched, else None."""
-        text = os.environ.get(ENV_VAR)
+    def take_from_env(cls) -> Optional["NodeConfig"]:
+        """The launcher's config, removed from the environment, or None if there is none."""
+        text = os.environ.pop(ENV_VAR, None)
         if not text:
             return None
         config = cls.from_json(text)
-        if name is not None and name != config.name:
-            raise ValueError(f"Node({name!r}) but the launcher configured node {config.name!r}")
+        config.launched = True
         return config
+
+
+_handed_over: list[NodeConfig] = []  # set by edge.run before it runs a script node
+
+
+def hand_over(config: NodeConfig) -> None:
+    """edge.run: the config for the Node a launched script creates (it cannot be passed in)."""
+    _handed_over[:] = [config]
+
+
+def claim(name: Optional[str]) -> Optional[NodeConfig]:
+    """The handed-over config, once, for the script's `Node(name)`; None in any other process."""
+    if not _handed_over:
+        return None
+    config = _handed_over.pop()
+    if name is not None and name != config.name:
+        raise ValueError(f"Node({name!r}) but the launcher configured node {config.name!r}")
+    return config
 
 
 def _as_map(value) -> dict:

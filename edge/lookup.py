@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Optional
 
 import zmq
 
 from edge.client import Client
 from edge.config import CONTROL_ENV_VAR, NodeConfig, OutputConfig
-from edge.endpoints import ipc_endpoint
+from edge.endpoints import ipc_endpoint, ipc_listening
 from edge.errors import EdgeError, NotFound
 
 log = logging.getLogger("edge.lookup")
@@ -29,9 +28,7 @@ class Lookup:
     def control_endpoint(self) -> Optional[str]:
         """The configured control endpoint, or a local running launch's, or None."""
         endpoint = self._config.control or default_control_endpoint()
-        if endpoint.startswith("ipc://") and not Path(endpoint[len("ipc://"):]).exists():
-            return None
-        return endpoint
+        return endpoint if ipc_listening(endpoint) else None
 
     def _ask(self, method: str, body: dict, timeout_s: float = 1.0):
         endpoint = self.control_endpoint()
@@ -68,7 +65,7 @@ class Lookup:
         """Tell the supervisor this node is up and where its topics and service are."""
         if not self._config.control:
             return
-        body = {"name": node.name, "pid": os.getpid(), "endpoints": node.endpoints,
+        body = {"node": node.name, "pid": os.getpid(), "endpoints": node.endpoints,
                 "service": node.service_endpoint}
         try:
             self._ask("node.ready", body, timeout_s=2.0)

@@ -22,7 +22,7 @@ import zmq
 
 from edge.allocator import tune_allocator
 from edge.bus import Input, Publisher
-from edge.config import InputConfig, NodeConfig, OutputConfig
+from edge.config import InputConfig, NodeConfig, claim as claim_launched_config
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
 from edge.node_service import NodeService
@@ -53,7 +53,11 @@ class Event:
 
 
 class Node:
-    """A process's handle on the graph; configured by the launcher or by its arguments."""
+    """A process's handle on the graph, configured by its arguments or by `config`.
+
+    `edge.run` hands a launched node its NodeConfig (`launched=True`); whether a node is
+    launched is never read from the environment.
+    """
 
     def __init__(self, name: Optional[str] = None, *, inputs: dict | None = None,
                  outputs: dict | None = None, parameters: dict | None = None,
@@ -61,14 +65,13 @@ class Node:
                  config: NodeConfig | None = None, context: zmq.Context | None = None,
                  limits: Limits = DEFAULT_LIMITS, handle_signals: bool = True):
         tune_allocator()  # before the first frame arrives; see edge/allocator.py
-        launched = config is None and NodeConfig.from_env(name)
         if config is None:
-            config = launched or NodeConfig(
+            config = claim_launched_config(name) or NodeConfig(
                 name=name or f"node-{os.getpid()}", inputs=inputs or {}, outputs=outputs or {},
                 parameters=parameters or {}, endpoint=endpoint, control=control)
         self.config = config
         self.name = config.name
-        self.launched = bool(launched)
+        self.launched = config.launched
         self.params: dict = dict(config.parameters)
         self.param_specs: dict = {}  # filled in by the node type runner: key -> edge.nodetype.Param
         self.clock = SYSTEM_CLOCK    # node types pace and stamp with it; edge.testing fakes it
@@ -151,9 +154,13 @@ class Node:
 
     @property
     def endpoints(self) -> dict:
-        """topic -> bound endpoint for every configured output."""
-        return {p.topic: self._publisher(p.endpoint or self._default_endpoint()).endpoint
-                for p in self.config.outputs.values()}
+        """topic -> bound endpoint for every configured output bound so far (binds nothing)."""
+        found = {}
+        for port in self.config.outputs.values():
+            publisher = self._publishers.get(port.endpoint or self.config.endpoint or "")
+            if publisher is not None:
+                found[port.topic] = publisher.endpoint
+        return found
 
     # -- inputs, timers, callbacks -------------------------------------------------------
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
@@ -195,7 +202,10 @@ class Node:
     def _ensure_service(self) -> NodeService:
         if self._service is None:
             endpoint = self.config.service or ipc_endpoint(f"{self.name}-{os.getpid()}-svc")
-            self._service = NodeService(self, endpoint, self._context)
+            self._service = NodeService(
+                self.name, endpoint, self._context, params=lambda: self.params,
+                param_specs=lambda: self.param_specs, stats=self.stats,
+                on_change=lambda key, value: self.emit(Event("param", key, value)))
             for item, flags in self._service.poll_items():
                 self._poller.register(item, flags)
         return self._service

@@ -13,10 +13,14 @@ may also name `package.module:Class` or a path to a script.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
+from edge.errors import FailedPrecondition, InvalidArgument, NotFound
+
 REQUIRED = object()
+INT64_RANGE = (-(1 << 63), (1 << 64) - 1)  # what msgpack carries
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,18 @@ class Port:
 
 @dataclass(frozen=True)
 class Param:
-    """A typed parameter; `runtime=True` means `edge param set` may change it live."""
+    """A typed parameter; `runtime=True` means `edge param set` may change it live.
+
+    Numbers may declare an inclusive `minimum` and `maximum`; floats are always finite.
+    """
 
     type: type | tuple = str
     default: Any = REQUIRED
     runtime: bool = False
     choices: Optional[tuple] = None
     help: str = ""
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
 
     @property
     def required(self) -> bool:
@@ -54,8 +63,16 @@ class Param:
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             names = " or ".join(t.__name__ for t in types)
             return f"expected {names}, got {type(value).__name__} {value!r}"
+        why = plain_value_problem(value)
+        if why:
+            return why
         if self.choices is not None and value not in self.choices:
             return f"expected one of {list(self.choices)}, got {value!r}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                return f"expected at least {self.minimum:g}, got {value!r}"
+            if self.maximum is not None and value > self.maximum:
+                return f"expected at most {self.maximum:g}, got {value!r}"
         return None
 
     def coerce(self, value: Any) -> Any:
@@ -63,6 +80,53 @@ class Param:
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         return value
+
+
+def plain_value_problem(value: Any, depth: int = 0) -> Optional[str]:
+    """Why `value` is not a plain parameter value (what JSON and msgpack both carry), or None.
+
+    Plain: None, bool, 64-bit int, finite float, str, and lists and string-keyed maps of
+    those. Not: bytes, dates, NaN or infinity.
+    """
+    if depth > 32:
+        return "nested too deeply"
+    if value is None or isinstance(value, (bool, str)):
+        return None
+    if isinstance(value, int):
+        low, high = INT64_RANGE
+        return None if low <= value <= high else f"integer {value} is out of the 64-bit range"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"expected a finite number, got {value!r}"
+    if isinstance(value, (list, tuple)):
+        return next((why for item in value if (why := plain_value_problem(item, depth + 1))), None)
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return "map keys must be strings"
+        return next((why for item in value.values()
+                     if (why := plain_value_problem(item, depth + 1))), None)
+    return f"{type(value).__name__} is not a parameter value (use a number, text, bool, list or map)"
+
+
+def check_live_value(node: str, specs: Optional[dict], key: str, value: Any) -> Any:
+    """The value to store when `key` of `node` changes at run time, or the EdgeError why not.
+
+    `specs` is the node type's parameters; None for a script, which declares none: any key,
+    any plain value.
+    """
+    why = plain_value_problem(value)
+    if why:
+        raise InvalidArgument(f"parameter {key!r}: {why}")
+    if specs is None:
+        return value
+    spec = specs.get(key)
+    if spec is None:
+        raise NotFound(f"node {node!r} has no parameter {key!r}")
+    if not spec.runtime:
+        raise FailedPrecondition(f"parameter {key!r} of {node!r} cannot be changed at run time")
+    why = spec.check(value)
+    if why:
+        raise InvalidArgument(f"parameter {key!r}: {why}")
+    return spec.coerce(value)
 
 
 class NodeType:

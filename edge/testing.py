@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from edge.config import InputConfig, NodeConfig
-from edge.errors import FailedPrecondition, InvalidArgument, NotFound
+from edge.errors import InvalidArgument, NotFound
 from edge.node import Event
+from edge.nodetype import check_live_value
 from edge.timers import Timers
 from messages import StreamMessage, new_encoder
 
@@ -234,16 +235,8 @@ class FakeNode:
         return event
 
     def _set_param(self, key: str, value: Any) -> Any:
-        spec = self.param_specs.get(key)
-        if spec is None:
-            raise NotFound(f"node {self.name!r} has no parameter {key!r}")
-        if not spec.runtime:
-            raise FailedPrecondition(f"parameter {key!r} of {self.name!r} cannot be changed "
-                                     "at run time")
-        why = spec.check(value)
-        if why:
-            raise InvalidArgument(f"parameter {key!r}: {why}")
-        self.params[key] = spec.coerce(value)
+        """Checked as the supervisor and a real node check it (edge.nodetype)."""
+        self.params[key] = check_live_value(self.name, self.param_specs, key, value)
         return self.params[key]
 
     def _deliver(self, event: Event) -> Event:

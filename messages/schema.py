@@ -26,9 +26,15 @@ class Schema:
     TYPE: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs):
+        """Register under TYPE; a second class claiming a taken TYPE is a TypeError."""
         super().__init_subclass__(**kwargs)
-        if cls.TYPE:
-            SCHEMAS[cls.TYPE] = cls
+        if not cls.TYPE:
+            return
+        taken = SCHEMAS.get(cls.TYPE)
+        if taken is not None and _where(taken) != _where(cls):  # the same class re-imported is fine
+            raise TypeError(f"message type {cls.TYPE!r} of {_where(cls)} is already registered "
+                            f"by {_where(taken)}; choose another TYPE")
+        SCHEMAS[cls.TYPE] = cls
 
     def __post_init__(self) -> None:
         self.validate()
@@ -56,6 +62,10 @@ class Schema:
     def _wire_fields(cls, body: dict) -> dict:
         """Turn nested wire maps back into schema objects; override where needed."""
         return body
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _to_wire(value: Any) -> Any:

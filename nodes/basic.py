@@ -21,7 +21,8 @@ class Ticker(NodeType):
 
     outputs = {"tick": Port(dtype="int64", shape=[1], help="the counter")}
     parameters = {
-        "rate_hz": Param(float, default=10.0, runtime=True, help="messages per second"),
+        "rate_hz": Param(float, default=10.0, runtime=True, minimum=0.001, maximum=1e6,
+                         help="messages per second"),
         "count": Param(int, default=0, help="stop after this many messages (0: never)"),
     }
 

@@ -1,20 +1,36 @@
 """`edge nodes`, `edge node`, `edge param`, `edge shutdown`, `edge topic list`: a running launch.
 
-Each finds the local launch by default (its ipc control socket) and takes --endpoint
-for a remote one.
+Each finds the local launch by default (its ipc control socket) and takes --control
+for a remote one (`--endpoint`/`-e`, its old name, still works in this release).
 """
 from __future__ import annotations
 
+import functools
 import json
 
 import click
 import yaml
 
 from edge.cli.output import print_value
+from edge.errors import InvalidArgument
 from edge.launch.control import ControlClient
+from edge.nodetype import plain_value_problem
 
-endpoint_option = click.option("--endpoint", "-e", metavar="ENDPOINT",
-                               help="control endpoint of the launch (default: the local one)")
+
+def control_option(command):
+    """--control ENDPOINT (old name: --endpoint / -e), passed on as `control`."""
+    @click.option("--control", "-c", metavar="ENDPOINT",
+                  help="control endpoint of the launch (default: the local one)")
+    @click.option("--endpoint", "-e", "old_endpoint", metavar="ENDPOINT", hidden=True)
+    @functools.wraps(command)
+    def wrapper(*args, control: str | None, old_endpoint: str | None, **kwargs):
+        if old_endpoint is not None:
+            click.echo("note: --endpoint/-e is now --control/-c; the old name goes away in "
+                       "the next release", err=True)
+        return command(*args, control=control or old_endpoint, **kwargs)
+    return wrapper
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="print the raw reply as JSON")
 
 
@@ -37,11 +53,11 @@ def _seconds(value) -> str:
 
 
 @click.command()
-@endpoint_option
+@control_option
 @json_option
-def nodes(endpoint: str | None, as_json: bool) -> None:
+def nodes(control: str | None, as_json: bool) -> None:
     """List the nodes of the running launch: state, pid, restarts, uptime."""
-    with ControlClient(endpoint) as graph:
+    with ControlClient(control) as graph:
         rows = graph.nodes()
     if as_json:
         print_value(rows)
@@ -52,11 +68,11 @@ def nodes(endpoint: str | None, as_json: bool) -> None:
 
 
 @click.command("list")
-@endpoint_option
+@control_option
 @json_option
-def topic_list(endpoint: str | None, as_json: bool) -> None:
+def topic_list(control: str | None, as_json: bool) -> None:
     """List the topics of the running launch: publisher, endpoint, rate, drops."""
-    with ControlClient(endpoint) as graph:
+    with ControlClient(control) as graph:
         rows = graph.topics()
     if as_json:
         print_value(rows)
@@ -76,15 +92,15 @@ def node() -> None:
 
 
 def _node_command(action: str, verb: str):
-    @node.command(action, help=f"{action.capitalize()} node NAME; waits until it is {verb}.")
-    @click.argument("name")
-    @endpoint_option
-    def run(name: str, endpoint: str | None) -> None:
-        with ControlClient(endpoint) as graph:
-            reply = getattr(graph, action)(name)
+    @node.command(action, help=f"{action.capitalize()} NODE; waits until it is {verb}.")
+    @click.argument("node_name", metavar="NODE")
+    @control_option
+    def run(node_name: str, control: str | None) -> None:
+        with ControlClient(control) as graph:
+            reply = getattr(graph, action)(node_name)
         pid = f" (pid {reply['pid']})" if reply.get("pid") else ""
         late = "; still settling, see `edge nodes`" if reply.get("timed_out") else ""
-        click.echo(f"{verb} {name}: {reply['state']}{pid}{late}")
+        click.echo(f"{verb} {node_name}: {reply['state']}{pid}{late}")
     return run
 
 
@@ -101,10 +117,10 @@ def param() -> None:
 @param.command("get")
 @click.argument("node_name", metavar="NODE")
 @click.argument("key", required=False)
-@endpoint_option
-def param_get(node_name: str, key: str | None, endpoint: str | None) -> None:
+@control_option
+def param_get(node_name: str, key: str | None, control: str | None) -> None:
     """Print parameter KEY of NODE, or all its parameters."""
-    with ControlClient(endpoint) as graph:
+    with ControlClient(control) as graph:
         print_value(graph.param_get(node_name, key))
 
 
@@ -112,31 +128,39 @@ def param_get(node_name: str, key: str | None, endpoint: str | None) -> None:
 @click.argument("node_name", metavar="NODE")
 @click.argument("key")
 @click.argument("value")
-@endpoint_option
-def param_set(node_name: str, key: str, value: str, endpoint: str | None) -> None:
+@control_option
+def param_set(node_name: str, key: str, value: str, control: str | None) -> None:
     """Set parameter KEY of NODE to VALUE (a YAML scalar: 15, 0.5, true, text, [1, 2])."""
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        parsed = value
-    with ControlClient(endpoint) as graph:
+    parsed = parse_value(value)
+    why = plain_value_problem(parsed)
+    if why:
+        raise InvalidArgument(f"parameter {key!r}: {why} (VALUE was {value!r})")
+    with ControlClient(control) as graph:
         reply = graph.param_set(node_name, key, parsed)
     click.echo(f"{node_name}.{reply['key']} = {json.dumps(reply['value'], default=str)}")
 
 
 @click.command()
 @click.argument("node_name", metavar="[NODE]", required=False)
-@endpoint_option
-def stats(node_name: str | None, endpoint: str | None) -> None:
+@control_option
+def stats(node_name: str | None, control: str | None) -> None:
     """Print the stats of NODE, or of every node of the running launch."""
-    with ControlClient(endpoint) as graph:
+    with ControlClient(control) as graph:
         print_value(graph.stats(node_name))
 
 
 @click.command()
-@endpoint_option
-def shutdown(endpoint: str | None) -> None:
+@control_option
+def shutdown(control: str | None) -> None:
     """Stop every node of the running launch and end it."""
-    with ControlClient(endpoint) as graph:
+    with ControlClient(control) as graph:
         reply = graph.shutdown()
     click.echo(f"stopping graph {reply['graph']!r} ({reply['nodes']} node(s))")
+
+
+def parse_value(text: str):
+    """VALUE as YAML (15, 0.5, true, [1, 2]); text that is not YAML stays text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text

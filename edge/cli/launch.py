@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from edge.launch.loader import load
+from edge.cli.output import fail
+from edge.launch.loader import read
 from edge.launch.validate import check_file
 
 
@@ -50,9 +51,16 @@ def graph(file: str, form: str, output: str | None) -> None:
     """Print the graph in FILE as Graphviz dot or Mermaid, or render it to a picture."""
     from edge.launch import graphviz
 
-    loaded = load(file)
+    loaded, problems = read(file)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        fail(f"{file}: {len(problems)} problem(s)")
     if output:
-        click.echo(graphviz.render(loaded, Path(output)))
+        try:
+            click.echo(graphviz.render(loaded, Path(output)))
+        except (LookupError, OSError, graphviz.RenderError) as exc:
+            fail(str(exc))
     else:
         text = graphviz.to_mermaid(loaded) if form == "mermaid" else graphviz.to_dot(loaded)
         click.echo(text, nl=False)
@@ -60,7 +68,7 @@ def graph(file: str, form: str, output: str | None) -> None:
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--control", "control_endpoint", metavar="ENDPOINT",
+@click.option("--control", "-c", metavar="ENDPOINT",
               help="control endpoint to bind, e.g. tcp://0.0.0.0:5550 (default: local ipc)")
 @click.option("--duration", "duration_s", type=float, metavar="S",
               help="stop cleanly after S seconds")
@@ -70,7 +78,7 @@ def graph(file: str, form: str, output: str | None) -> None:
               metavar="S", help="warn about nodes not ready after S seconds")
 @click.option("--color/--no-color", default=None,
               help="colour node prefixes (default: on a terminal)")
-def launch(file: str, control_endpoint: str | None, duration_s: float | None, grace_s: float,
+def launch(file: str, control: str | None, duration_s: float | None, grace_s: float,
            ready_timeout_s: float, color: bool | None) -> None:
     """Check FILE, start every node as its own process and supervise them.
 
@@ -80,7 +88,7 @@ def launch(file: str, control_endpoint: str | None, duration_s: float | None, gr
     from edge.launch.supervisor import Supervisor
 
     loaded, types = _checked(file)
-    supervisor = Supervisor(loaded, types, control_endpoint=control_endpoint, grace_s=grace_s,
+    supervisor = Supervisor(loaded, types, control=control, grace_s=grace_s,
                             ready_timeout_s=ready_timeout_s, duration_s=duration_s,
                             printer=OutputPrinter(color=color))
     sys.exit(supervisor.run())

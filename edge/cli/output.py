@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import numpy as np
@@ -43,3 +44,9 @@ def describe_array(array: np.ndarray) -> str:
 
 def print_value(value: Any) -> None:
     click.echo(json.dumps(summarise(value), indent=2, default=str))
+
+
+def fail(message: str) -> NoReturn:
+    """An expected failure that is no EdgeError: one line on stderr, exit code 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)

@@ -8,6 +8,7 @@ import numpy as np
 import yaml
 import zmq
 
+from edge.cli.control import topic_list
 from edge.cli.output import summarise
 from edge.endpoints import close_socket
 from edge.errors import EdgeError, InvalidArgument
@@ -23,6 +24,9 @@ control_option = click.option("--control", metavar="ENDPOINT",
 @click.group()
 def topic() -> None:
     """Inspect topics."""
+
+
+topic.add_command(topic_list)
 
 
 def _watch(name: str, endpoint: str | None, duration_s: float | None, control: str | None = None):
@@ -178,7 +182,7 @@ def _value(text: str | None, npy: str | None, dtype: str | None):
     if npy is not None:
         try:
             value = np.load(npy, allow_pickle=False)
-        except ValueError as exc:
+        except (OSError, ValueError) as exc:
             raise InvalidArgument(f"--npy {npy}: {exc}") from None
     else:
         try:

@@ -11,8 +11,12 @@ Built on the bus core in `edge` and never imported by it: an ad-hoc script that 
     graphviz    a Graph as a picture
     restart     restart policy: backoff and a cap, pure decisions
     process     one child process: spawn, output prefixing, stop
-    supervisor  the running graph: children, restarts, shutdown
-    commands    the control endpoint's command table
+    supervisor  the running graph: one event loop, the control surface, shutdown
+    children    every node's child process, as one collection
+    guardian    ends every node's process group if the supervisor is killed
+    waiters     conditions with deadlines the loop checks
+    workers     the bounded pool for control work that waits on nodes
+    commands    the control endpoint's command table (docstrings = reference)
     endpoint    where the control endpoint listens
     control     ControlClient, the Python face of the control endpoint
     topicstats  topic rates and drops from the nodes' counters

@@ -1,109 +1,203 @@
-"""The supervisor's control endpoint: a table of commands, one small function each.
+"""The control endpoint's command table: one small function per command.
 
-Every command takes (supervisor, request) and returns the reply body or raises an
-EdgeError; the same table serves the `edge` CLI, edge.launch.control and any REQ
-socket (docs/CONTROL.md). Commands run on the supervisor's loop thread, so they may
-touch its state; anything slow (asking a node's own service) runs on a worker thread
-and answers through `request.defer()`.
+Each command's docstring is its reference text: the first line is what `help` shows,
+the rest says what the reply holds, and docs/CONTROL.md's table is made from them
+(`python -m edge.launch.commands`), so the CLI, the wire and the docs cannot drift.
+A command gets the supervisor, through the small `ControlSurface` below and nothing
+else, and its request body, already checked against the fields it declares. It
+returns the reply body, or a Future of it when the answer has to wait (a node
+settling, a node's own service answering).
 """
 from __future__ import annotations
 
 import os
-import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Optional, Protocol
 
-from edge.client import Client
-from edge.errors import (EdgeError, FailedPrecondition, InvalidArgument, NotFound, ServiceTimeout,
-                         Unavailable)
+from edge.errors import InvalidArgument, NotFound, Unavailable
 from edge.service import Request, Service
-from edge.launch.topicstats import collect_stats, topic_table
 
-if TYPE_CHECKING:
-    from edge.launch.supervisor import Supervisor
+ALIASES = {"name": "node"}  # old body keys, accepted for one release
 
-NODE_CALL_TIMEOUT_S = 2.0
+
+class ControlSurface(Protocol):
+    """All a command may ask of the supervisor."""
+
+    graph: Any          # edge.launch.graph.Graph, as loaded (read only)
+    stopping: bool
+    uptime_s: float
+
+    def node_names(self) -> list[str]: ...
+    def describe(self, name: str) -> dict: ...
+    def resolve(self, topic: str) -> dict: ...
+    def node_ready(self, name: str, pid: int, endpoints: dict, service: Optional[str]) -> None: ...
+    def start(self, name: str) -> Future: ...
+    def stop(self, name: str) -> Future: ...
+    def restart(self, name: str) -> Future: ...
+    def param_get(self, name: str, key: Optional[str]) -> Future: ...
+    def param_set(self, name: str, key: str, value: Any) -> Future: ...
+    def stats(self, name: Optional[str]) -> Future: ...
+    def topics(self) -> Future: ...
+    def shutdown(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
-    run: Callable[["Supervisor", Request], Any]
-    help: str
+    run: Callable[[ControlSurface, dict], Any]
+    fields: dict        # body key -> type; a key ending in "?" is optional
+
+    @property
+    def summary(self) -> str:
+        return (self.run.__doc__ or "").strip().splitlines()[0]
+
+    @property
+    def reference(self) -> str:
+        lines = (self.run.__doc__ or "").strip().splitlines()
+        return " ".join(line.strip() for line in lines[1:] if line.strip())
+
+    @property
+    def body_text(self) -> str:
+        return "{" + ", ".join(self.fields) + "}" if self.fields else "–"
 
 
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, help: str):
+def command(name: str, **fields: type | tuple):
+    """Register a command; `fields` declares its body's keys and types (`key_opt`: optional)."""
     def register(run):
-        COMMANDS[name] = Command(name, run, help)
+        COMMANDS[name] = Command(name, run, {key[:-4] + "?" if key.endswith("_opt") else key: kind
+                                             for key, kind in fields.items()})
         return run
     return register
 
 
-def serve(supervisor: "Supervisor", service: Service) -> None:
+def serve(surface: ControlSurface, service: Service) -> None:
     """Install every command of the table on `service`."""
     for cmd in COMMANDS.values():
-        service.add(cmd.name, _bound(supervisor, cmd))
+        service.add(cmd.name, _handler(surface, cmd))
 
 
-def _bound(supervisor: "Supervisor", cmd: Command):
+def _handler(surface: ControlSurface, cmd: Command):
     def handle(request: Request):
-        supervisor.run_posted()  # results of finished workers first (param overrides)
-        return cmd.run(supervisor, request)
+        result = cmd.run(surface, checked_body(cmd, request.body))
+        if isinstance(result, Future):
+            _reply_when_done(request, result)
+            return None
+        return result
     return handle
 
 
-# -- request bodies ---------------------------------------------------------------------------
-def _field(request: Request, key: str, kind: type = str, required: bool = True) -> Any:
-    body = request.body if isinstance(request.body, dict) else {}
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, kind):
-        raise InvalidArgument(f"{request.method} needs {{{key}: {kind.__name__}}} in its body, "
-                              f"got {request.body!r}")
-    return value
+def _reply_when_done(request: Request, future: Future) -> None:
+    responder = request.defer()
+
+    def done(finished: Future) -> None:
+        if finished.cancelled():  # the pool was shut down: the launch is ending
+            responder.fail(Unavailable(f"{request.method}: the launch is shutting down"))
+            return
+        error = finished.exception()
+        if error is not None:
+            responder.fail(error)
+        else:
+            responder.reply(finished.result())
+    future.add_done_callback(done)
 
 
-def _child(supervisor: "Supervisor", request: Request, key: str = "name"):
-    name = _field(request, key)
-    child = supervisor.children.get(name)
-    if child is None:
-        known = ", ".join(supervisor.children) or "none"
-        raise NotFound(f"no node {name!r} in graph {supervisor.graph.name!r} (nodes: {known})")
-    return child
+def checked_body(cmd: Command, body: Any) -> dict:
+    """The request body as a map of the command's fields, or InvalidArgument."""
+    usage = f"{cmd.name} takes {cmd.body_text} as its body" if cmd.fields else \
+        f"{cmd.name} takes no body"
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"{usage}, got {type(body).__name__} {_short(body)}")
+    for old, new in ALIASES.items():
+        if old in body and new in _keys(cmd) and new not in body:
+            body = {**body, new: body[old]}
+            del body[old]
+    unknown = [k for k in body if k not in _keys(cmd)]
+    if unknown:
+        raise InvalidArgument(f"{usage}; unknown key(s): {', '.join(map(_short, unknown))}")
+    checked = {}
+    for field, kind in cmd.fields.items():
+        key, optional = field.rstrip("?"), field.endswith("?")
+        value = body.get(key)
+        if value is None and optional:
+            checked[key] = None
+        elif key not in body or (kind is not object and not _is(value, kind)):
+            raise InvalidArgument(f"{usage}; {key!r} must be {_kind_text(kind)}, got "
+                                  f"{_short(value) if key in body else 'nothing'}")
+        else:
+            checked[key] = value
+    return checked
 
 
-def _describe(supervisor: "Supervisor", child) -> dict:
-    node = supervisor.graph.node(child.name)
-    wiring = supervisor.wiring
-    return {**child.describe(), "type": node.type, "endpoint": wiring.publishers[child.name],
-            "service": wiring.services[child.name]}
+def _keys(cmd: Command) -> set:
+    return {field.rstrip("?") for field in cmd.fields}
 
 
-# -- graph and nodes --------------------------------------------------------------------------
-@command("ping", "liveness: graph name, supervisor pid, uptime")
-def ping(sup: "Supervisor", request: Request) -> dict:
+def _is(value: Any, kind) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+
+
+def _kind_text(kind) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "an integer", dict: "a map", type(None): "nil"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- the graph ---------------------------------------------------------------------------------
+@command("ping")
+def ping(sup: ControlSurface, body: dict) -> dict:
+    """Liveness of the launch.
+
+    Reply: `{graph, pid, time_ns, uptime_s, nodes, stopping}`.
+    """
     return {"graph": sup.graph.name, "pid": os.getpid(), "time_ns": time.time_ns(),
-            "uptime_s": round(sup.uptime_s, 3), "nodes": len(sup.children),
+            "uptime_s": round(sup.uptime_s, 3), "nodes": len(sup.node_names()),
             "stopping": sup.stopping}
 
 
-@command("methods", "the names of all commands")
-def methods(sup: "Supervisor", request: Request) -> list:
+@command("methods")
+def methods(sup: ControlSurface, body: dict) -> list:
+    """The names of all commands.
+
+    Reply: `[command names]`.
+    """
     return sorted(COMMANDS)
 
 
-@command("help", "each command with a one-line description")
-def help_(sup: "Supervisor", request: Request) -> dict:
-    return {name: cmd.help for name, cmd in sorted(COMMANDS.items())}
+@command("help", command_opt=str)
+def help_(sup: ControlSurface, body: dict) -> Any:
+    """Each command with its one-line description, or one command's reference text.
+
+    Reply: `{command: description}`; given `command`: `{command, body, summary, reply}`.
+    """
+    if body["command"] is None:
+        return {name: cmd.summary for name, cmd in sorted(COMMANDS.items())}
+    cmd = COMMANDS.get(body["command"])
+    if cmd is None:
+        raise NotFound(f"no command {body['command']!r} (see 'methods')")
+    return {"command": cmd.name, "body": cmd.body_text, "summary": cmd.summary,
+            "reply": cmd.reference}
 
 
-@command("graph", "the launch file as loaded: nodes, their types and wiring")
-def graph(sup: "Supervisor", request: Request) -> dict:
+@command("graph")
+def graph(sup: ControlSurface, body: dict) -> dict:
+    """The launch file as loaded: its nodes, their types and wiring.
+
+    Reply: `{name, file, external: [topic], nodes: [{name, type, parameters,
+    inputs: {local: topic}, outputs: {local: topic}, restart}]}`.
+    """
     g = sup.graph
     return {"name": g.name, "file": str(g.path.resolve()), "external": list(g.external),
             "nodes": [{"name": n.name, "type": n.type, "parameters": n.parameters,
@@ -111,145 +205,121 @@ def graph(sup: "Supervisor", request: Request) -> dict:
                        "outputs": dict(n.outputs), "restart": n.restart} for n in g.nodes]}
 
 
-@command("nodes", "every node: state, pid, restarts, uptime, endpoints")
-def nodes(sup: "Supervisor", request: Request) -> list:
-    return [_describe(sup, child) for child in sup.children.values()]
+@command("nodes")
+def nodes(sup: ControlSurface, body: dict) -> list:
+    """Every node: its state, pid, restarts, uptime and endpoints.
+
+    Reply: `[Node]`.
+    """
+    return [sup.describe(name) for name in sup.node_names()]
 
 
-@command("topics", "every topic: publisher, endpoint, subscribers, rate_hz, dropped")
-def topics(sup: "Supervisor", request: Request) -> None:
-    services = sup.live_services()
-    _in_worker(request, "topics", lambda: topic_table(sup.wiring.routes, services, sup.topic_rates))
+@command("topics")
+def topics(sup: ControlSurface, body: dict) -> Future:
+    """Every topic: its publisher, endpoint, subscribers, rate and drops.
+
+    Reply: `[{topic, publisher, endpoint, external, subscribers: ["node.input"], rate_hz,
+    published, dropped}]`.
+    """
+    return sup.topics()
 
 
-@command("resolve", "{topic} -> {topic, endpoint, external, publisher}")
-def resolve(sup: "Supervisor", request: Request) -> dict:
-    topic = _field(request, "topic")
-    route = sup.wiring.routes.get(topic)
-    if route is not None:
-        return {"topic": topic, "endpoint": route.endpoint, "external": route.external,
-                "publisher": route.publisher}
-    for child in sup.children.values():  # a script may publish topics it did not declare
-        endpoint = (child.reported.get("endpoints") or {}).get(topic)
-        if endpoint:
-            return {"topic": topic, "endpoint": endpoint, "external": False,
-                    "publisher": child.name}
-    raise NotFound(f"graph {sup.graph.name!r} has no topic {topic!r}")
+@command("resolve", topic=str)
+def resolve(sup: ControlSurface, body: dict) -> dict:
+    """Where a topic is published.
+
+    Reply: `{topic, endpoint, external, publisher}`; `NOT_FOUND` if the graph has no such topic.
+    """
+    return sup.resolve(body["topic"])
 
 
-@command("node.ready", "a launched node's handshake: {name, pid, endpoints, service}")
-def node_ready(sup: "Supervisor", request: Request) -> dict:
-    child = _child(sup, request)
-    sup.node_ready(child, request.body)
+@command("shutdown")
+def shutdown(sup: ControlSurface, body: dict) -> dict:
+    """Stop every node and end the launch (exit code 0).
+
+    Reply: `{stopping: true, graph, nodes}`, sent before the nodes are stopped.
+    """
+    sup.shutdown("shutdown requested over the control endpoint")
+    return {"stopping": True, "graph": sup.graph.name, "nodes": len(sup.node_names())}
+
+
+# -- one node ----------------------------------------------------------------------------------
+@command("node.stop", node=str)
+def node_stop(sup: ControlSurface, body: dict) -> Future:
+    """Stop a node: its stop event, SIGTERM after the grace period, then SIGKILL.
+
+    Reply: `Node`, sent once the node has exited.
+    """
+    return sup.stop(body["node"])
+
+
+@command("node.start", node=str)
+def node_start(sup: ControlSurface, body: dict) -> Future:
+    """Start a stopped, exited or failed node, with a fresh restart count.
+
+    Reply: `Node`, sent once it is ready (or has failed); `FAILED_PRECONDITION` if it runs.
+    """
+    return sup.start(body["node"])
+
+
+@command("node.restart", node=str)
+def node_restart(sup: ControlSurface, body: dict) -> Future:
+    """Stop a node (if it runs) and start it again.
+
+    Reply: `Node` of the new process, sent once it is ready.
+    """
+    return sup.restart(body["node"])
+
+
+@command("node.ready", node=str, pid=int, endpoints=dict, service=(str, type(None)))
+def node_ready(sup: ControlSurface, body: dict) -> dict:
+    """A launched node's ready handshake; sent by nodes, not by people.
+
+    Reply: `{graph}`.
+    """
+    endpoints = body["endpoints"]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in endpoints.items()):
+        raise InvalidArgument("node.ready: endpoints must map topic names to endpoint strings")
+    sup.node_ready(body["node"], body["pid"], endpoints, body["service"])
     return {"graph": sup.graph.name}
 
 
-@command("node.stop", "{name}: stop event, grace, SIGTERM, SIGKILL; replies once it exited")
-def node_stop(sup: "Supervisor", request: Request) -> None:
-    child = _child(sup, request)
-    sup.refuse_while_stopping()
-    sup.log(f"stopping node {child.name!r} (asked over the control endpoint)")
-    child.stop(sup.grace_s)
-    _reply_when(sup, request, child, lambda: not child.alive)
+@command("param.get", node=str, key_opt=str)
+def param_get(sup: ControlSurface, body: dict) -> Future:
+    """A node's parameter, or all of them, asked of the node itself.
+
+    Reply: the value of `key`, or `{key: value}` for all parameters.
+    """
+    return sup.param_get(body["node"], body["key"])
 
 
-@command("node.start", "{name}: start a stopped, exited or failed node; replies once ready")
-def node_start(sup: "Supervisor", request: Request) -> None:
-    child = _child(sup, request)
-    sup.refuse_while_stopping()
-    if child.alive:
-        raise FailedPrecondition(f"node {child.name!r} is already {child.state} (pid {child.pid})")
-    sup.log(f"starting node {child.name!r} (asked over the control endpoint)")
-    child.start()
-    _reply_when(sup, request, child, lambda: child.state != "starting")
+@command("param.set", node=str, key=str, value=object)
+def param_set(sup: ControlSurface, body: dict) -> Future:
+    """Set a parameter live: checked, then the node gets a param event; kept on restart.
+
+    Reply: `{key, value}` (value as coerced by the node's schema).
+    """
+    return sup.param_set(body["node"], body["key"], body["value"])
 
 
-@command("node.restart", "{name}: stop (if running) and start again; replies once ready")
-def node_restart(sup: "Supervisor", request: Request) -> None:
-    child = _child(sup, request)
-    sup.refuse_while_stopping()
-    old_pid = child.pid
-    sup.log(f"restarting node {child.name!r} (asked over the control endpoint)")
-    child.restart(sup.grace_s)
-    _reply_when(sup, request, child, lambda: child.pid != old_pid and child.state != "starting"
-                and child.state != "stopping")
+@command("stats", node_opt=str)
+def stats(sup: ControlSurface, body: dict) -> Future:
+    """A node's stats, or every live node's plus the supervisor's.
+
+    Reply: that node's stats; without `node`: `{graph, uptime_s, restarts: {node: n},
+    nodes: {node: stats or {error}}}`.
+    """
+    return sup.stats(body["node"])
 
 
-def _reply_when(sup: "Supervisor", request: Request, child, done: Callable[[], bool]) -> None:
-    responder = request.defer()
-    sup.when(done, lambda: responder.reply(_describe(sup, child)),
-             timeout_s=sup.grace_s + sup.ready_timeout_s,
-             on_timeout=lambda: responder.reply({**_describe(sup, child), "timed_out": True}))
+def markdown_table() -> str:
+    """docs/CONTROL.md's command table, from the docstrings."""
+    rows = ["| command | request body | what it does; reply body |", "|---|---|---|"]
+    for name, cmd in sorted(COMMANDS.items()):
+        body = f"`{cmd.body_text}`" if cmd.fields else "–"
+        rows.append(f"| `{name}` | {body} | {cmd.summary} {cmd.reference} |")
+    return "\n".join(rows) + "\n"
 
 
-# -- parameters and stats: asked of the node's own service, on a worker thread ----------------
-@command("param.get", "{node, key?}: one parameter's value, or all of them")
-def param_get(sup: "Supervisor", request: Request) -> None:
-    child = _child(sup, request, "node")
-    key = _field(request, "key", required=False)
-    _ask_node(sup, request, child, "param.get", {"key": key} if key is not None else {})
-
-
-@command("param.set", "{node, key, value}: set live (the node gets a param event); kept on restart")
-def param_set(sup: "Supervisor", request: Request) -> None:
-    child = _child(sup, request, "node")
-    key = _field(request, "key")
-    if "value" not in request.body:
-        raise InvalidArgument("param.set needs {node, key, value} in its body")
-    value = request.body["value"]
-    _ask_node(sup, request, child, "param.set", {"key": key, "value": value},
-              on_ok=lambda result: sup.set_override(child.name, result["key"], result["value"]))
-
-
-@command("stats", "{node?}: the node's stats, or every live node's plus the supervisor's")
-def stats(sup: "Supervisor", request: Request) -> None:
-    name = _field(request, "node", required=False)
-    if name is not None:
-        _ask_node(sup, request, _child(sup, request, "node"), "stats", None)
-        return
-    services = sup.live_services()
-    summary = {"graph": sup.graph.name, "uptime_s": round(sup.uptime_s, 3),
-               "restarts": {c.name: c.restarts for c in sup.children.values()}}
-    _in_worker(request, "stats", lambda: {**summary, "nodes": collect_stats(services)})
-
-
-@command("shutdown", "stop every node and exit (code 0); replies before stopping")
-def shutdown(sup: "Supervisor", request: Request) -> dict:
-    sup.request_shutdown(0, reason="shutdown requested over the control endpoint")
-    return {"stopping": True, "graph": sup.graph.name, "nodes": len(sup.children)}
-
-
-def _ask_node(sup: "Supervisor", request: Request, child, method: str, body: Any,
-              on_ok: Callable[[Any], None] | None = None) -> None:
-    if child.state not in ("starting", "running"):
-        raise FailedPrecondition(f"node {child.name!r} is {child.state}; {method} needs it running")
-    endpoint = sup.wiring.services[child.name]
-
-    def work():
-        try:
-            with Client(endpoint, timeout_s=NODE_CALL_TIMEOUT_S, retries=0) as client:
-                result = client.call(method, body)
-        except ServiceTimeout:
-            raise Unavailable(f"node {child.name!r} did not answer {method!r} within "
-                              f"{NODE_CALL_TIMEOUT_S:.0f} s (is it iterating its events?)"
-                              ) from None
-        if on_ok is not None:
-            sup.post(lambda: on_ok(result))
-        return result
-    _in_worker(request, f"{method}:{child.name}", work)
-
-
-def _in_worker(request: Request, label: str, work: Callable[[], Any]) -> None:
-    """Answer `request` with work()'s result from a thread, keeping the loop free."""
-    responder = request.defer()
-
-    def run():
-        try:
-            result = work()
-        except EdgeError as exc:
-            responder.fail(exc)
-        except Exception as exc:  # reported to the caller as INTERNAL, never lost
-            responder.fail(exc)
-        else:
-            responder.reply(result)
-    threading.Thread(target=run, name=f"control-{label}", daemon=True).start()
+if __name__ == "__main__":
+    print(markdown_table(), end="")

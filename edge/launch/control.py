@@ -11,27 +11,32 @@ from pathlib import Path
 from typing import Any, Optional
 
 from edge.client import Client
+from edge.endpoints import ipc_listening
 from edge.errors import Unavailable
 from edge.lookup import default_control_endpoint
 
 WAIT_TIMEOUT_S = 30.0  # node.start / stop / restart reply once the node settled
 
 
-def find_control(endpoint: Optional[str] = None) -> str:
-    """The given endpoint, or the local launch's; Unavailable when none is running."""
-    if endpoint:
-        return endpoint
+def find_control(control: Optional[str] = None) -> str:
+    """The given control endpoint (used as is: its launch may still be starting), or the
+    local launch's; Unavailable at once when nothing listens at the local one."""
+    if control:
+        return control
     found = default_control_endpoint()
-    if found.startswith("ipc://") and not Path(found[len("ipc://"):]).exists():
-        raise Unavailable(f"no running launch found (no control socket at "
-                          f"{found[len('ipc://'):]}); start one with `edge launch FILE`, "
-                          "or pass --endpoint for a remote one")
+    if not ipc_listening(found):
+        path = found[len("ipc://"):]
+        why = "a stale control socket" if Path(path).exists() else "no control socket"
+        raise Unavailable(f"no running launch found ({why} at {path}); start one with "
+                          "`edge launch FILE`, or pass --control for a remote one")
     return found
 
 
 class ControlClient:
-    def __init__(self, endpoint: Optional[str] = None, *, timeout_s: float = 3.0, retries: int = 1):
-        self.endpoint = find_control(endpoint)
+    """`control`: the control endpoint of the launch (default: the local one)."""
+
+    def __init__(self, control: Optional[str] = None, *, timeout_s: float = 3.0, retries: int = 1):
+        self.endpoint = find_control(control)
         self._client = Client(self.endpoint, timeout_s=timeout_s, retries=retries)
 
     def call(self, method: str, body: Any = None, *, timeout_s: float | None = None) -> Any:
@@ -49,14 +54,14 @@ class ControlClient:
     def resolve(self, topic: str) -> dict:
         return self.call("resolve", {"topic": topic})
 
-    def stop(self, name: str) -> dict:
-        return self.call("node.stop", {"name": name}, timeout_s=WAIT_TIMEOUT_S)
+    def stop(self, node: str) -> dict:
+        return self.call("node.stop", {"node": node}, timeout_s=WAIT_TIMEOUT_S)
 
-    def start(self, name: str) -> dict:
-        return self.call("node.start", {"name": name}, timeout_s=WAIT_TIMEOUT_S)
+    def start(self, node: str) -> dict:
+        return self.call("node.start", {"node": node}, timeout_s=WAIT_TIMEOUT_S)
 
-    def restart(self, name: str) -> dict:
-        return self.call("node.restart", {"name": name}, timeout_s=WAIT_TIMEOUT_S)
+    def restart(self, node: str) -> dict:
+        return self.call("node.restart", {"node": node}, timeout_s=WAIT_TIMEOUT_S)
 
     def param_get(self, node: str, key: Optional[str] = None) -> Any:
         return self.call("param.get", {"node": node, **({"key": key} if key is not None else {})})

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import zmq
 
 from edge.client import Client
-from edge.endpoints import ipc_endpoint, remove_ipc
+from edge.endpoints import ipc_endpoint, ipc_listening, remove_ipc
 from edge.errors import EdgeError, FailedPrecondition, Unavailable
 from edge.lookup import default_control_endpoint
 from edge.service import Service
@@ -67,6 +67,9 @@ def bind(endpoint: Optional[str], name: str, log: Callable[[str], None]) -> Cont
 def refuse_if_running(endpoint: str) -> None:
     """A live launch answers at this ipc path: refuse. A dead one's file: remove it."""
     if not endpoint.startswith("ipc://") or not Path(endpoint[len("ipc://"):]).exists():
+        return
+    if not ipc_listening(endpoint):
+        remove_ipc(endpoint)  # stale: its supervisor died without cleaning up
         return
     try:
         with Client(endpoint, timeout_s=0.3, retries=0) as client:

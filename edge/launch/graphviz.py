@@ -92,6 +92,10 @@ def to_mermaid(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
+class RenderError(ValueError):
+    """Graphviz's dot ran and failed."""
+
+
 def render(graph: Graph, output: Path) -> str:
     """Write `output` by its suffix: .dot/.gv and .mmd/.md as text, else an image via dot."""
     suffix = output.suffix.lower().lstrip(".")
@@ -107,5 +111,5 @@ def render(graph: Graph, output: Path) -> str:
     result = subprocess.run([dot, f"-T{suffix or 'png'}", "-o", str(output)], input=to_dot(graph),
                             text=True, capture_output=True, timeout=60)
     if result.returncode != 0:
-        raise ValueError(f"dot failed to render {output}: {result.stderr.strip()}")
+        raise RenderError(f"dot failed to render {output}: {result.stderr.strip()}")
     return f"wrote {output}"

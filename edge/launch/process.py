@@ -1,8 +1,9 @@
 """One supervised child: spawn, prefixed output, restart with backoff, stop with escalation.
 
 The supervisor's loop calls `tick()` and `read_output()`; nothing here blocks or starts
-a thread. The clock and Popen are injectable so the state machine can be tested with a
-fake clock and fake processes.
+a thread. `exit_fd` (a pidfd) becomes readable when the process exits, so the loop
+waits for exits instead of polling for them. The clock and Popen are injectable so the
+state machine can be tested with a fake clock and fake processes.
 
 States: starting -> running (ready handshake) -> stopping -> stopped, or after an exit
 on its own: backoff -> starting again, exited (done) or failed (given up on).
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Optional, TextIO
+from typing import Callable, Optional, TextIO, Union
 
 from edge.launch.restart import RestartPolicy
 
@@ -28,6 +29,14 @@ try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before any fork
 except (OSError, AttributeError):
     _prctl = None
+
+
+def _pidfd_open(pid: int) -> Optional[int]:
+    """A pidfd for `pid`, or None where the kernel or Python has none (then exits are polled)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _die_with_parent() -> None:
@@ -61,11 +70,14 @@ class OutputPrinter:
 
 
 class ChildProcess:
-    def __init__(self, name: str, argv: list, env: dict, policy: RestartPolicy,
-                 printer: OutputPrinter, *, log: Callable[[str], None] | None = None,
+    def __init__(self, name: str, argv: list, env: Union[dict, Callable[[], dict]],
+                 policy: RestartPolicy, printer: OutputPrinter, *,
+                 log: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, popen=subprocess.Popen,
-                 cwd: str | None = None):
+                 cwd: str | None = None, guardian=None):
+        """`env`: a map, or a function called at each spawn (live parameter changes)."""
         self.name, self.argv, self.env, self.cwd = name, argv, env, cwd
+        self.guardian = guardian  # edge.launch.guardian.Guardian: told of each process group
         self.policy, self.printer, self.clock, self._popen_factory = policy, printer, clock, popen
         self.log = log or (lambda text: printer.line("edge", text))
         self.state = "stopped"
@@ -80,6 +92,7 @@ class ChildProcess:
         self._stop_deadline: Optional[float] = None
         self._then_start = False        # a restart: spawn again once stopped
         self._fd: Optional[int] = None
+        self._pidfd: Optional[int] = None
         self._partial = b""
         printer.add(name)
 
@@ -95,6 +108,11 @@ class ChildProcess:
     @property
     def output_fd(self) -> Optional[int]:
         return self._fd
+
+    @property
+    def exit_fd(self) -> Optional[int]:
+        """Readable once the process has exited (None: no process, or no pidfd support)."""
+        return self._pidfd
 
     def start(self) -> None:
         """Start by hand (or for the first time): earlier failures are forgotten."""
@@ -198,9 +216,10 @@ class ChildProcess:
     def _spawn(self) -> None:
         self._close_output()
         self.exit_code, self.ready_at, self.restart_at, self.reported = None, None, None, {}
+        env = self.env() if callable(self.env) else self.env
         try:
             self.popen = self._popen_factory(
-                self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+                self.argv, env=env, cwd=self.cwd, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
                 preexec_fn=_die_with_parent, close_fds=True)
         except OSError as exc:
@@ -208,6 +227,10 @@ class ChildProcess:
             self.log(f"node {self.name!r} failed: cannot start {self.argv[0]}: {exc}")
             return
         self.state, self.started_at = "starting", self.clock()
+        self._pidfd = _pidfd_open(self.popen.pid) if isinstance(self.popen, subprocess.Popen) \
+            else None
+        if self.guardian is not None:
+            self.guardian.watch(self.popen.pid)
         if self.popen.stdout is not None:
             self._fd = os.dup(self.popen.stdout.fileno())
             self.popen.stdout.close()
@@ -217,6 +240,11 @@ class ChildProcess:
         self.read_output()
         self._close_output()
         self._signal(signal.SIGKILL)  # whatever the node left behind in its process group
+        if self.guardian is not None:
+            self.guardian.forget(self.popen.pid)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         ran_s = now - (self.started_at or now)
         self.popen, self.exit_code, self._stop_stage = None, returncode, 0
         if self.state == "stopping":

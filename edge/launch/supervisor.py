@@ -1,41 +1,45 @@
 """`edge launch`: run a checked graph, one process per node, until told to stop.
 
-One thread does everything that touches a socket or a child: it polls the control
-socket, the children's output pipes and the signal pipe with a deadline, reaps exits,
-restarts with backoff and escalates stops. Control commands that must wait on a node
-run on worker threads and hand results back through `post`.
+One thread owns every socket and child: it waits on one poller for events (a control
+request, a child's output, a child's exit through its pidfd, a signal or a wake-up)
+and until the next deadline (a backoff, a stop escalation, a command's timeout).
+Control commands reach it only through the public methods under "control surface";
+those that must wait on a node run on a bounded worker pool and answer with a Future.
 """
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import signal
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import zmq
 
 from edge.config import CONTROL_ENV_VAR, ENV_VAR
+from edge.endpoints import runtime_dir
+from edge.errors import FailedPrecondition, NotFound
+from edge.launch.children import Children
 from edge.launch.commands import serve as serve_commands
 from edge.launch.endpoint import ControlEndpoint, bind as bind_control
-from edge.endpoints import runtime_dir
-from edge.errors import FailedPrecondition
 from edge.launch.graph import Graph
-from edge.launch.process import LIVE_STATES, ChildProcess, OutputPrinter
+from edge.launch.guardian import Guardian
+from edge.launch.process import ChildProcess, OutputPrinter
 from edge.launch.restart import RestartPolicy
-from edge.signals import StopSignals
-from edge.launch.topicstats import TopicRates
+from edge.launch.waiters import Waiters
 from edge.launch.wiring import Wiring, launch_directory, plan
+from edge.launch.workers import NodeCalls, Workers
+from edge.signals import StopSignals
 
-MAX_POLL_S = 0.05          # exits are noticed at least this often
+IDLE_WAKE_S = 1.0  # with nothing due, the loop still wakes this often (a safety net)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class Supervisor:
-    def __init__(self, graph: Graph, types: dict, *, control_endpoint: Optional[str] = None,
+    def __init__(self, graph: Graph, types: dict, *, control: Optional[str] = None,
                  grace_s: float = 5.0, ready_timeout_s: float = 15.0,
                  duration_s: Optional[float] = None, printer: Optional[OutputPrinter] = None,
                  restart_base_s: float = 0.2, restart_cap_s: float = 10.0,
@@ -45,41 +49,43 @@ class Supervisor:
         self.printer = printer or OutputPrinter()
         self.printer.add("edge")
         self.clock = clock
-        self._control_arg = control_endpoint
+        self._control_arg = control
         self._restart = dict(base_s=restart_base_s, cap_s=restart_cap_s)
-        self.children: dict[str, ChildProcess] = {}
-        self.topic_rates = TopicRates()
-        self.wiring: Optional[Wiring] = None
-        self.control: Optional[ControlEndpoint] = None
+        self._children = Children()
+        self._wiring: Optional[Wiring] = None
+        self._control: Optional[ControlEndpoint] = None
+        self._workers = Workers()
+        self._calls = NodeCalls(self._workers, types)
+        self._waiters = Waiters(clock)
+        self._guardian: Optional[Guardian] = None
+        self._signals: Optional[StopSignals] = None
+        self._poller = zmq.Poller()
+        self._polled: dict = {}
         self.started_at = clock()
         self.stopping = False
         self._exit_code: Optional[int] = None
         self._stop_requested: Optional[tuple[int, str]] = None
         self._launch_dir: Optional[Path] = None
-        self._overrides: dict[str, dict] = {}
-        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._waiters: list = []
         self._all_ready_logged = False
         self._ready_timeout_logged = False
         self._hard_deadline: Optional[float] = None
         self._stop_started = 0.0
 
-    # -- public ------------------------------------------------------------------------------
     def run(self) -> int:
         """Run until stopped; the exit code: 0, 1 (a node failed), 130 (SIGINT), 143 (SIGTERM)."""
-        signals = StopSignals(self._on_signal)
+        self._signals = StopSignals(self._on_signal)
         try:
             self._prepare()
             self._start_all()
-            self._loop(signals)
+            self._loop()
             return self._exit_code if self._exit_code is not None else 0
         except KeyboardInterrupt:  # a second Ctrl-C: no more grace
             self.log("interrupted again: killing every node now")
-            self._kill_all()
+            self._children.kill_all()
             return 130
         finally:
             self._cleanup()
-            signals.close()
+            self._signals.close()
 
     def log(self, text: str) -> None:
         self.printer.line("edge", text)
@@ -88,200 +94,247 @@ class Supervisor:
     def uptime_s(self) -> float:
         return self.clock() - self.started_at
 
-    # -- used by control commands (on the loop thread) ---------------------------------------
-    def post(self, action: Callable[[], None]) -> None:
-        """Run `action` on the loop thread (from any thread)."""
-        self._inbox.put(action)
+    # -- control surface (edge.launch.commands.ControlSurface), on the loop thread -----------------
+    def node_names(self) -> list[str]:
+        return self._children.names()
 
-    def run_posted(self) -> None:
-        while True:
-            try:
-                action = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            action()
+    def describe(self, name: str) -> dict:
+        child = self._child(name)
+        return {**child.describe(), "type": self.graph.node(name).type,
+                "endpoint": self._wiring.publishers[name], "service": self._wiring.services[name]}
 
-    def when(self, done: Callable[[], bool], then: Callable[[], None], *, timeout_s: float,
-             on_timeout: Callable[[], None]) -> None:
-        self._waiters.append((done, then, self.clock() + timeout_s, on_timeout))
+    def resolve(self, topic: str) -> dict:
+        route = self._wiring.routes.get(topic)
+        if route is not None:
+            return {"topic": topic, "endpoint": route.endpoint, "external": route.external,
+                    "publisher": route.publisher}
+        for child in self._children:  # a script may publish topics it did not declare
+            endpoint = child.reported.get("endpoints", {}).get(topic)
+            if endpoint:
+                return {"topic": topic, "endpoint": endpoint, "external": False,
+                        "publisher": child.name}
+        raise NotFound(f"graph {self.graph.name!r} has no topic {topic!r}")
 
-    def node_ready(self, child: ChildProcess, body: dict) -> None:
-        if child.mark_ready(body):
+    def node_ready(self, name: str, pid: int, endpoints: dict, service: Optional[str]) -> None:
+        child = self._child(name)
+        if child.mark_ready({"pid": pid, "endpoints": endpoints, "service": service}):
             took = child.ready_at - child.started_at
             again = " again" if child.restarts else ""
-            self.log(f"node {child.name!r} ready{again} (pid {body.get('pid')}) in {took:.2f} s")
+            self.log(f"node {name!r} ready{again} (pid {pid}) in {took:.2f} s")
 
-    def set_override(self, name: str, key: str, value) -> None:
-        """A live parameter change, kept for the node's next start."""
-        self._overrides.setdefault(name, {})[key] = value
-        self.children[name].env = self._env(name)
+    def stop(self, name: str) -> Future:
+        child = self._child_to_command(name)
+        self.log(f"stopping node {name!r} (asked over the control endpoint)")
+        child.stop(self.grace_s)
+        return self._settled(child, lambda: not child.alive)
 
-    def live_services(self) -> dict:
-        return {name: self.wiring.services[name] for name, child in self.children.items()
-                if child.state in ("starting", "running")}
+    def start(self, name: str) -> Future:
+        child = self._child_to_command(name)
+        if child.alive:
+            raise FailedPrecondition(f"node {name!r} is already {child.state} (pid {child.pid})")
+        self.log(f"starting node {name!r} (asked over the control endpoint)")
+        child.start()
+        return self._settled(child, lambda: child.state != "starting")
 
-    def refuse_while_stopping(self) -> None:
-        if self.stopping:
-            raise FailedPrecondition(f"graph {self.graph.name!r} is shutting down")
+    def restart(self, name: str) -> Future:
+        child = self._child_to_command(name)
+        old_pid = child.pid
+        self.log(f"restarting node {name!r} (asked over the control endpoint)")
+        child.restart(self.grace_s)
+        return self._settled(child, lambda: child.pid != old_pid
+                             and child.state not in ("starting", "stopping"))
 
-    def request_shutdown(self, code: int, reason: str) -> None:
+    def param_get(self, name: str, key: Optional[str]) -> Future:
+        return self._calls.param_get(name, self._service_of_running(name, "param.get"), key)
+
+    def param_set(self, name: str, key: str, value: Any) -> Future:
+        return self._calls.param_set(name, self._service_of_running(name, "param.set"), key,
+                                     value)
+
+    def stats(self, name: Optional[str]) -> Future:
+        if name is not None:
+            return self._calls.stats(name, self._service_of_running(name, "stats"))
+        return self._calls.all_stats(
+            {"graph": self.graph.name, "uptime_s": round(self.uptime_s, 3),
+             "restarts": {c.name: c.restarts for c in self._children}},
+            self._live_services())
+
+    def topics(self) -> Future:
+        return self._calls.topics(self._wiring.routes, self._live_services())
+
+    def shutdown(self, reason: str, code: int = 0) -> None:
+        """Stop every node and end the launch with `code`; the first request wins."""
         if self._stop_requested is None:
             self._stop_requested = (code, reason)
 
-    # -- starting ----------------------------------------------------------------------------
+    def _child(self, name: str) -> ChildProcess:
+        child = self._children.get(name)
+        if child is None:
+            known = ", ".join(self._children.names()) or "none"
+            raise NotFound(f"no node {name!r} in graph {self.graph.name!r} (nodes: {known})")
+        return child
+
+    def _child_to_command(self, name: str) -> ChildProcess:
+        child = self._child(name)
+        if self.stopping:
+            raise FailedPrecondition(f"graph {self.graph.name!r} is shutting down")
+        return child
+
+    def _service_of_running(self, name: str, method: str) -> str:
+        child = self._child(name)
+        if child.state not in ("starting", "running"):
+            raise FailedPrecondition(f"node {name!r} is {child.state}; {method} needs it running")
+        return self._wiring.services[name]
+
+    def _live_services(self) -> dict:
+        return {c.name: self._wiring.services[c.name]
+                for c in self._children.in_states("starting", "running")}
+
+    def _settled(self, child: ChildProcess, done: Callable[[], bool]) -> Future:
+        """A Future of the node's description once `done()`, or with `timed_out` after a while."""
+        future: Future = Future()
+        self._waiters.add(done, lambda: future.set_result(self.describe(child.name)),
+                          timeout_s=self.grace_s + self.ready_timeout_s,
+                          on_timeout=lambda: future.set_result(
+                              {**self.describe(child.name), "timed_out": True}))
+        return future
+
+    # -- starting ----------------------------------------------------------------------------------
     def _prepare(self) -> None:
         self._launch_dir = launch_directory(runtime_dir())
-        self.control = bind_control(self._control_arg, self.graph.name, self.log)
-        serve_commands(self, self.control.service)
-        self.wiring = plan(self.graph, self._launch_dir, self.control.for_nodes)
+        self._control = bind_control(self._control_arg, self.graph.name, self.log)
+        serve_commands(self, self._control.service)
+        self._wiring = plan(self.graph, self._launch_dir, self._control.for_nodes)
+        self._guardian = Guardian.start(self.grace_s)
         for node in self.graph.nodes:
-            argv = [sys.executable, "-u"]
-            argv += [str(self.types[node.name])] if isinstance(self.types[node.name], Path) \
-                else ["-m", "edge.run"]
+            argv = [sys.executable, "-u", "-m", "edge.run"]
             policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
-            self.children[node.name] = ChildProcess(node.name, argv, self._env(node.name), policy,
-                                                    self.printer, log=self.log, clock=self.clock)
+            self._children.add(ChildProcess(
+                node.name, argv, lambda name=node.name: self._env(name), policy, self.printer,
+                log=self.log, clock=self.clock, guardian=self._guardian))
 
     def _env(self, name: str) -> dict:
         node = self.graph.node(name)
-        parameters = {**node.parameters, **self._overrides.get(name, {})}
+        parameters = {**node.parameters, **self._calls.overrides(name)}
         env = dict(os.environ)
         path = [str(self.graph.base_dir.resolve())] + \
             [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         node_type = self.types[name]  # the class itself, so the child skips the entry-point scan
-        type_name = None if isinstance(node_type, Path) else \
+        type_name = str(node_type) if isinstance(node_type, Path) else \
             f"{node_type.__module__}:{node_type.__qualname__}"
-        env.update({ENV_VAR: self.wiring.config(node, parameters, type_name).to_json(),
-                    CONTROL_ENV_VAR: self.control.for_nodes, "EDGE_RUNTIME_DIR": str(runtime_dir()),
+        env.update({ENV_VAR: self._wiring.config(node, parameters, type_name).to_json(),
+                    CONTROL_ENV_VAR: self._control.for_nodes,
+                    "EDGE_RUNTIME_DIR": str(runtime_dir()),
                     "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(path)})
         env.update(node.env)
         return env
 
     def _start_all(self) -> None:
-        self.log(f"launching graph {self.graph.name!r}: {len(self.children)} node(s), "
-                 f"control {' and '.join(self.control.endpoints)}")
-        for child in self.children.values():
+        self.log(f"launching graph {self.graph.name!r}: {len(self._children)} node(s), "
+                 f"control {' and '.join(self._control.endpoints)}")
+        for child in self._children:
             child.start()
         if self.duration_s is not None:
             reason = f"--duration {self.duration_s:g} s is up"
-            self.when(lambda: False, lambda: None, timeout_s=self.duration_s,
-                      on_timeout=lambda: self.request_shutdown(0, reason))
+            self._waiters.add(lambda: False, lambda: None, timeout_s=self.duration_s,
+                              on_timeout=lambda: self.shutdown(reason))
 
-    # -- the loop ----------------------------------------------------------------------------
-    def _loop(self, signals: StopSignals) -> None:
-        service = self.control.service
-        service_items = {item for item, _ in service.poll_items()}
+    # -- the loop ----------------------------------------------------------------------------------
+    def _loop(self) -> None:
         while True:
-            self.run_posted()
-            for child in self.children.values():
-                child.tick()
-            self._check_waiters()
+            self._children.tick()
+            self._waiters.check()
             self._check_ready()
             if self._stop_requested is not None and not self.stopping:
                 self._begin_shutdown()
             if self._finished():
                 return
-            poller = zmq.Poller()
-            for item, flags in service.poll_items():
-                poller.register(item, flags)
-            poller.register(signals.wake_fd, zmq.POLLIN)
-            outputs = {c.output_fd: c for c in self.children.values() if c.output_fd is not None}
-            for fd in outputs:
-                poller.register(fd, zmq.POLLIN)
-            for item, _ in poller.poll(self._poll_timeout_ms()):
-                if item in service_items:
-                    service.process()
-                elif item == signals.wake_fd:
-                    signals.clear()
-                elif item in outputs:
-                    outputs[item].read_output()
+            self._watch()
+            for item, _ in self._poller.poll(self._poll_timeout_ms()):
+                handler = self._polled.get(item)
+                if handler is not None:
+                    handler()
+
+    def _watch(self) -> None:
+        """Keep the one poller in step with what there is to wait on (fds come and go)."""
+        wanted: dict = {
+            item: self._control.service.process for item, _ in self._control.service.poll_items()}
+        wanted[self._signals.wake_fd] = self._signals.clear
+        wanted.update(self._children.event_sources())
+        for item in self._polled.keys() - wanted.keys():
+            self._poller.unregister(item)
+        for item in wanted.keys() - self._polled.keys():
+            self._poller.register(item, zmq.POLLIN)
+        self._polled = wanted
 
     def _poll_timeout_ms(self) -> int:
-        deadlines = [c.next_deadline() for c in self.children.values()]
-        deadlines += [w[2] for w in self._waiters]
+        deadlines = [self._children.next_deadline(self.clock()), self._waiters.next_deadline(),
+                     self._hard_deadline]
+        if not self._all_ready_logged:
+            deadlines.append(self.started_at + self.ready_timeout_s)
         due = min((d for d in deadlines if d is not None), default=None)
-        wait_s = MAX_POLL_S if due is None else min(MAX_POLL_S, max(0.0, due - self.clock()))
+        wait_s = IDLE_WAKE_S if due is None else min(IDLE_WAKE_S, max(0.0, due - self.clock()))
         return max(1, int(wait_s * 1000))
-
-    def _check_waiters(self) -> None:
-        now, keep = self.clock(), []
-        for waiter in self._waiters:
-            done, then, deadline, on_timeout = waiter
-            if done():
-                then()
-            elif now >= deadline:
-                on_timeout()
-            else:
-                keep.append(waiter)
-        self._waiters = keep
 
     def _check_ready(self) -> None:
         if self._all_ready_logged or self.stopping:
             return
-        waiting = [c.name for c in self.children.values() if c.state in ("starting", "backoff")]
+        children = self._children
+        waiting = [c.name for c in children.in_states("starting", "backoff")]
         if not waiting:
             self._all_ready_logged = True
-            down = [f"{c.name} ({c.state})" for c in self.children.values() if c.state != "running"]
+            down = [f"{c.name} ({c.state})" for c in children if c.state != "running"]
             if down:
-                self.log(f"{len(self.children) - len(down)} of {len(self.children)} node(s) ready "
+                self.log(f"{len(children) - len(down)} of {len(children)} node(s) ready "
                          f"in {self.uptime_s:.2f} s; not running: {', '.join(down)}")
             else:
-                self.log(f"all {len(self.children)} node(s) ready in {self.uptime_s:.2f} s")
-        elif waiting and not self._ready_timeout_logged and self.uptime_s > self.ready_timeout_s:
+                self.log(f"all {len(children)} node(s) ready in {self.uptime_s:.2f} s")
+        elif not self._ready_timeout_logged and self.uptime_s > self.ready_timeout_s:
             self._ready_timeout_logged = True
             self.log(f"still waiting after {self.ready_timeout_s:g} s for the ready handshake of: "
                      f"{', '.join(waiting)} (a node is ready once it iterates its events)")
 
     def _finished(self) -> bool:
         if self.stopping:
-            alive = [c for c in self.children.values() if c.alive]
+            alive = self._children.alive()
             if alive and self.clock() >= self._hard_deadline:
                 self.log(f"giving up on {', '.join(c.name for c in alive)}: SIGKILL")
-                self._kill_all()
+                self._children.kill_all()
                 alive = []
             if not alive:
                 self.log(f"stopped in {self.clock() - self._stop_started:.2f} s")
             return not alive
-        settled = all(c.state in ("exited", "failed") for c in self.children.values())
+        settled = len(self._children.in_states("exited", "failed")) == len(self._children)
         if settled:
-            failed = [c.name for c in self.children.values() if c.state == "failed"]
+            failed = [c.name for c in self._children.in_states("failed")]
             self._exit_code = 1 if failed else 0
             self.log("every node has finished"
                      + (f"; failed: {', '.join(failed)}" if failed else ""))
         return settled
 
-    # -- stopping ----------------------------------------------------------------------------
+    # -- stopping ----------------------------------------------------------------------------------
     def _on_signal(self, signum: Optional[int]) -> None:
         name = signal.Signals(signum).name if signum else "stop"
-        self.request_shutdown(EXIT_CODES.get(signum, 1), f"{name} received")
+        self.shutdown(f"{name} received", EXIT_CODES.get(signum, 1))
 
     def _begin_shutdown(self) -> None:
         code, reason = self._stop_requested
         self.stopping, self._exit_code = True, code
         self._stop_started = self.clock()
         self._hard_deadline = self._stop_started + self.grace_s + 3.0
-        live = [c for c in self.children.values() if c.state in LIVE_STATES or c.state == "backoff"]
-        self.log(f"{reason}: stopping {len(live)} node(s) (grace {self.grace_s:g} s)")
-        for child in self.children.values():
-            child.stop(self.grace_s)
-
-    def _kill_all(self) -> None:
-        for child in self.children.values():
-            child.kill()
-        deadline = time.monotonic() + 2.0
-        for child in self.children.values():
-            while child.alive and time.monotonic() < deadline:
-                child.tick()
-                time.sleep(0.01)
+        live = self._children.stop_all(self.grace_s)
+        self.log(f"{reason}: stopping {live} node(s) (grace {self.grace_s:g} s)")
 
     def _cleanup(self) -> None:
-        if any(child.alive for child in self.children.values()):
-            self._kill_all()  # only after an error: reap, so nothing is left behind
-        for done, then, deadline, on_timeout in self._waiters:
-            on_timeout()
-        self._waiters = []
-        if self.control is not None:
-            self.control.close()
-            self.control = None
+        if self._children.alive():
+            self._children.kill_all()  # only after an error: reap, so nothing is left behind
+        self._waiters.cancel_all()
+        self._workers.close()
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._guardian is not None:
+            self._guardian.close()
         if self._launch_dir is not None:
             shutil.rmtree(self._launch_dir, ignore_errors=True)
+

@@ -18,7 +18,7 @@ import numpy as np
 from edge.launch import kenning
 from edge.launch.loader import read
 from edge.launch.graph import Graph, NodeSpec, Problem
-from edge.nodetype import NodeType, Port, load_node_type
+from edge.nodetype import NodeType, Port, load_node_type, plain_value_problem
 
 
 def check_file(path: str | Path) -> tuple[Optional[Graph], dict, list[Problem]]:
@@ -126,6 +126,11 @@ class _Checker:
             self.ports(node, found, "inputs", node.inputs)
             self.ports(node, found, "outputs", node.outputs)
             self.parameters(node, found)
+        else:  # a script declares no schema, but its values still travel as JSON
+            for key, value in node.parameters.items():
+                why = plain_value_problem(value)
+                if why:
+                    self.add(node, f"parameters.{key}", why)
 
     def ports(self, node: NodeSpec, node_type: type, section: str, wired: dict) -> None:
         declared = getattr(node_type, section)

@@ -61,13 +61,13 @@ def test_raw_req_socket_nodes_param_set_restart_shutdown(launch, rt_dir):
                    10, "scaled values")
         assert req.call("param.get", {"node": "scale", "key": "gain"})["body"] == 10
 
-        restarted = req.call("node.restart", {"name": "scale"}, timeout_ms=30000)["body"]
+        restarted = req.call("node.restart", {"node": "scale"}, timeout_ms=30000)["body"]
         assert restarted["state"] == "running" and restarted["pid"] != nodes["scale"]["pid"]
         assert restarted["restarts"] == 1
         # the live value survives the restart
         assert req.call("param.get", {"node": "scale", "key": "gain"})["body"] == 10
 
-        errors = [req.call("node.stop", {"name": "nobody"}), req.call("no.such.method"),
+        errors = [req.call("node.stop", {"node": "nobody"}), req.call("no.such.method"),
                   req.call("param.set", {"node": "scale", "key": "label", "value": "x"}),
                   req.call("node.stop", "not a map")]
         assert [e["error"]["code"] for e in errors] == \
@@ -94,25 +94,25 @@ def test_cli_over_tcp_and_local_ipc(launch, rt_dir, edge_env):
         assert "Traceback" not in result.stderr
         return result.stdout if ok else result.stderr
 
-    table = edge("nodes", "--endpoint", endpoint)
+    table = edge("nodes", "--control", endpoint)
     assert table.splitlines()[0].split() == ["NAME", "STATE", "PID", "RESTARTS", "UPTIME", "EXIT", "TYPE"]
     assert "scale    running" in table
     assert "scale    running" in edge("nodes")  # the local ipc endpoint is bound as well
-    topics = edge("topic", "list", "-e", endpoint)
+    topics = edge("topic", "list", "-c", endpoint)
     assert "numbers  counter" in topics and "scale.in" in topics and "/s" in topics
-    assert edge("param", "set", "counter", "rate_hz", "20", "-e", endpoint) == "counter.rate_hz = 20.0\n"
-    assert edge("param", "get", "counter", "rate_hz", "-e", endpoint).strip() == "20.0"
-    assert edge("node", "stop", "counter", "-e", endpoint).startswith("stopped counter: stopped")
-    assert "counter  stopped" in edge("nodes", "-e", endpoint)
+    assert edge("param", "set", "counter", "rate_hz", "20", "-c", endpoint) == "counter.rate_hz = 20.0\n"
+    assert edge("param", "get", "counter", "rate_hz", "-c", endpoint).strip() == "20.0"
+    assert edge("node", "stop", "counter", "-c", endpoint).startswith("stopped counter: stopped")
+    assert "counter  stopped" in edge("nodes", "-c", endpoint)
     assert edge("param", "get", "counter", ok=False).startswith(
         "error: FAILED_PRECONDITION: node 'counter' is stopped")
-    assert edge("node", "start", "counter", "-e", endpoint).startswith("started counter: running (pid")
+    assert edge("node", "start", "counter", "-c", endpoint).startswith("started counter: running (pid")
     assert edge("node", "restart", "sink").startswith("restarted sink: running (pid")
     assert edge("node", "stop", "nobody", ok=False) == \
         "error: NOT_FOUND: no node 'nobody' in graph 'ctl' (nodes: counter, scale, sink)\n"
     assert edge("param", "set", "scale", "gain", "many", ok=False) == \
         "error: INVALID_ARGUMENT: parameter 'gain': expected int, got str 'many'\n"
-    assert edge("shutdown", "-e", endpoint) == "stopping graph 'ctl' (3 node(s))\n"
+    assert edge("shutdown", "-c", endpoint) == "stopping graph 'ctl' (3 node(s))\n"
     assert graph.wait_exit(15) == 0
     assert edge("nodes", ok=False).startswith("error: UNAVAILABLE: no running launch found")
 

@@ -52,6 +52,11 @@ INVALID = [
     ("ill_typed_parameter.yaml", "nodes:\n  - name: counter\n    type: graph_nodes:Counter\n"
      "    parameters:\n      rate_hz: fast\n    outputs: {count: numbers}\n",
      ["ill_typed_parameter.yaml:5: node 'counter': parameters.rate_hz: expected float, got str 'fast'"]),
+    ("unusable_parameters.yaml", "nodes:\n  - name: t\n    type: ticker\n    parameters:\n"
+     "      rate_hz: .inf\n    outputs: {tick: ticks}\n  - name: u\n    type: ticker\n"
+     "    parameters: {rate_hz: 0}\n    outputs: {tick: other}\n",
+     ["unusable_parameters.yaml:5: node 't': parameters.rate_hz: expected a finite number, got inf",
+      "unusable_parameters.yaml:9: node 'u': parameters.rate_hz: expected at least 0.001, got 0.0"]),
     ("missing_parameter.yaml", "nodes:\n" + SOURCE + "  - name: sink\n    type: graph_nodes:Sink\n"
      "    inputs: {in: numbers}\n",
      ["missing_parameter.yaml:5: node 'sink': parameters.path: missing required parameter"]),
@@ -95,6 +100,18 @@ def test_invalid_launch_file(tmp_path, name, text, expected):
     for message in expected:
         assert any(message in line for line in lines), f"{message!r} not in {lines}"
     assert all(line.startswith(str(path)) for line in lines)
+
+
+def test_a_script_s_parameters_must_be_plain_values(tmp_path):
+    """A script declares no schema, but its parameters still travel as JSON."""
+    (tmp_path / "probe.py").write_text("from edge import Node\n")
+    path = tmp_path / "script.yaml"
+    path.write_text("nodes:\n  - name: s\n    type: probe.py\n    parameters:\n"
+                    "      when: 2024-01-01\n      ok: [1, two, {three: 3.5}]\n")
+    _, _, problems = check_file(path)
+    assert [str(p) for p in problems] == \
+        [f"{path}:5: node 's': parameters.when: date is not a parameter value (use a number, "
+         "text, bool, list or map)"]
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
