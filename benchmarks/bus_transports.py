@@ -80,7 +80,7 @@ class NodeSender:
         self.node.subscribe("ack", topic="bench/ack", endpoint=f"ipc://{paths['ack']}")
         self.shm, self.frame = transport == "shm", None
         if self.shm:  # more loans in flight than the pool has slots overwrite unread frames
-            from edge.shm import DEFAULT_SLOTS
+            from edge.memory.shm import DEFAULT_SLOTS
             self.max_in_flight = DEFAULT_SLOTS
     def prepare(self, payload: np.ndarray) -> None:
         """shm: loan the frame the producer would fill in place of its own buffer. No variant

@@ -12,7 +12,7 @@ import zmq
 
 from edge.endpoints import bind, close_socket, connect
 from edge.errors import InvalidArgument
-from edge.shm import SHM_SUFFIX, ShmReader
+from edge.memory.shm import SHM_SUFFIX, ShmReader
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 from messages.shm import ShmFrame

@@ -20,14 +20,14 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import zmq
 
-from edge.allocator import tune_allocator
+from edge.memory.allocator import tune_allocator
 from edge.bus import Input, Publisher
 from edge.config import InputConfig, NodeConfig, claim as claim_launched_config
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
 from edge.node_service import NodeService
-from edge.shm import FramePool
-from edge.shm_output import ShmOutput
+from edge.memory.shm import FramePool
+from edge.memory.shm_output import ShmOutput
 from edge.signals import StopSignals
 from edge.timers import SYSTEM_CLOCK, Timers
 from messages import Limits
@@ -64,7 +64,7 @@ class Node:
                  endpoint: str | None = None, control: str | None = None,
                  config: NodeConfig | None = None, context: zmq.Context | None = None,
                  limits: Limits = DEFAULT_LIMITS, handle_signals: bool = True):
-        tune_allocator()  # before the first frame arrives; see edge/allocator.py
+        tune_allocator()  # before the first frame arrives; see edge/memory/allocator.py
         if config is None:
             config = claim_launched_config(name) or NodeConfig(
                 name=name or f"node-{os.getpid()}", inputs=inputs or {}, outputs=outputs or {},

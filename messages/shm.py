@@ -2,7 +2,7 @@
 
 The publisher's process `pid` holds a memfd as file descriptor `fd` (inode `inode`);
 the array is `shape`/`dtype` at `offset`, valid while the segment's generation counter
-(the first 8 bytes, little-endian) still equals `generation`. edge/shm.py maps it.
+(the first 8 bytes, little-endian) still equals `generation`. edge/memory/shm.py maps it.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-PROBE = ("import json, edge.allocator as a; from edge import Node; "
+PROBE = ("import json, edge.memory.allocator as a; from edge import Node; "
          "Node('probe', handle_signals=False).close(); print(json.dumps(a._applied))")
 
 
@@ -19,7 +19,7 @@ def applied(**env) -> dict:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 def test_a_node_raises_both_thresholds_at_start():
-    from edge.allocator import MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES
+    from edge.memory.allocator import MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES
 
     assert applied() == {"malloc_mmap_threshold": MMAP_THRESHOLD_BYTES,
                          "malloc_trim_threshold": TRIM_THRESHOLD_BYTES}

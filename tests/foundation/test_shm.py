@@ -10,7 +10,7 @@ import pytest
 
 from edge import Node
 from edge.errors import ResourceExhausted
-from edge.shm import FramePool, ShmReader
+from edge.memory.shm import FramePool, ShmReader
 from messages.shm import ShmFrame
 
 
@@ -63,7 +63,7 @@ def test_a_frame_reused_before_it_is_read_is_a_drop_and_a_held_frame_is_never_re
 
 HOLDER = """
 import json, sys, time
-from edge.shm import ShmReader
+from edge.memory.shm import ShmReader
 from messages.shm import ShmFrame
 view = ShmReader().view(ShmFrame(**json.loads(sys.argv[1])))
 print(int(view[0, 0, 0]), flush=True)
@@ -72,7 +72,7 @@ time.sleep(60)
 
 OWNER = """
 import json, time, numpy as np
-from edge.shm import FramePool
+from edge.memory.shm import FramePool
 pool = FramePool()
 frame = pool.loan((480, 640, 3), np.uint8)
 frame[...] = 9

@@ -14,7 +14,7 @@ import numpy as np
 import zmq
 
 from edge.bus import Publisher, send_frames
-from edge.shm import SHM_SUFFIX, FramePool
+from edge.memory.shm import SHM_SUFFIX, FramePool
 from messages import StreamMessage
 
 

@@ -22,7 +22,7 @@ import logging
 import os
 import platform
 
-log = logging.getLogger("edge.allocator")
+log = logging.getLogger("edge.memory.allocator")
 
 ENV_VAR = "EDGE_MALLOC_TUNING"
 M_TRIM_THRESHOLD = -1  # from glibc's malloc.h
