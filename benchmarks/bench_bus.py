@@ -1,178 +1,168 @@
-"""Raw pyzmq multipart vs the Node API, publisher and subscriber in separate processes.
+"""The bus side by side: raw pyzmq, the Node API (ipc, shm) and, when installed, zenoh and dora-rs.
 
-    python benchmarks/bench_bus.py [--transport ipc|tcp] [--quick]
+    python benchmarks/bench_bus.py [--rounds 3] [--scale 1.0] [--variants raw,node,...]
 
-Latency: paced messages, one-way time from publish to delivery (both processes read
-time.time_ns on one host). Throughput: the publisher sends as fast as it can, the
-subscriber counts what it receives per second. Prints a table and the Node/raw ratios.
+Every variant runs the same ping/ack loops (bus_loop.py) in a sender and a receiver
+process on this host, for 64 B, VGA and 1080p uint8 payloads: one-way latency p50/p99
+with one message in flight, then throughput with a bounded window of messages in flight
+for a fixed time. Variants are interleaved over rounds (the order rotates each round), and
+each ratio to raw pyzmq is taken within a round, then reported as min/median/max over
+rounds. The load average is printed before and after: on a busy machine ratios still
+compare like with like, absolute figures do not.
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
 import os
-import struct
+import statistics
+import sys
 import tempfile
-import time
+import traceback
 
 import numpy as np
 import zmq
 
-PAYLOADS = {"64 B": (64,), "640x480x3": (480, 640, 3), "1920x1080x3": (1080, 1920, 3)}
-TOPIC = "bench/data"
-HWM = 1000
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bus_loop  # noqa: E402
+import bus_peers  # noqa: E402
+from bus_transports import VARIANTS  # noqa: E402
+
+SESSION_TIMEOUT_S = 180
 
 
-def _endpoint(transport: str) -> str:
-    if transport == "tcp":
-        return "tcp://127.0.0.1:{port}"
-    return f"ipc://{tempfile.mkdtemp(prefix='eb-', dir='/tmp')}/bus.sock"
+def all_variants() -> dict:
+    return {**VARIANTS, **bus_peers.available()}
 
 
-# -- raw pyzmq ---------------------------------------------------------------------------------
-def raw_pub(endpoint, shape, count, period_s, ready, go, port_q):
-    socket = zmq.Context.instance().socket(zmq.PUB)
-    socket.setsockopt(zmq.SNDHWM, HWM)
-    socket.bind(endpoint.format(port=0) if "{port}" in endpoint else endpoint)
-    port_q.put(socket.getsockopt_string(zmq.LAST_ENDPOINT))
-    payload = np.zeros(shape, np.uint8)
-    topic = TOPIC.encode()
-    while not go.is_set():  # slow joiner: keep saying hello until the subscriber hears it
-        socket.send_multipart([topic, struct.pack("<q", -1), payload], copy=False)
-        time.sleep(0.01)
-    _paced(lambda: socket.send_multipart([topic, struct.pack("<q", time.time_ns()), payload],
-                                         copy=payload.nbytes < 65536), count, period_s)
-    time.sleep(0.5)
-    socket.close(linger=0)
+def sender_main(variant, paths, labels, scale, out_q):
+    try:
+        transport = all_variants()[variant][0](paths)
+        try:
+            out_q.put(bus_loop.run_sender(transport, labels, scale))
+        finally:
+            transport.close()
+    except BaseException:
+        out_q.put({"error": traceback.format_exc()})
 
 
-def raw_sub(endpoint, count, timeout_s, go, out_q):
-    socket = zmq.Context.instance().socket(zmq.SUB)
-    socket.setsockopt(zmq.RCVHWM, HWM)
-    socket.setsockopt(zmq.SUBSCRIBE, TOPIC.encode())
-    socket.connect(endpoint)
-    topic, latencies, deadline = TOPIC.encode(), [], time.monotonic() + timeout_s
-    while len(latencies) < count and time.monotonic() < deadline:
-        if not socket.poll(100):
-            continue
-        frames = socket.recv_multipart(copy=False)
-        now = time.time_ns()
-        if frames[0].bytes != topic:
-            continue
-        sent = struct.unpack("<q", frames[1].bytes)[0]
-        if sent < 0:
-            go.set()
-            continue
-        np.frombuffer(frames[2].buffer, np.uint8)
-        latencies.append((now - sent, time.monotonic()))
-    out_q.put(latencies)
+def receiver_main(variant, paths, done, out_q):
+    try:
+        transport = all_variants()[variant][1](paths)
+        try:
+            out_q.put(bus_loop.run_receiver(transport, done))
+        finally:
+            transport.close()
+    except BaseException:
+        out_q.put({"error": traceback.format_exc()})
 
 
-# -- Node API ------------------------------------------------------------------------------------
-def node_pub(endpoint, shape, count, period_s, ready, go, port_q):
-    from edge import Node
-
-    node = Node("bench-pub", outputs={"data": {"topic": TOPIC,
-                                               "endpoint": endpoint.format(port="*")}},
-                handle_signals=False)
-    node.bind_outputs()
-    port_q.put(node.endpoints[TOPIC])
-    payload = np.zeros(shape, np.uint8)
-    while not go.is_set():
-        node.publish("data", {"hello": True})
-        time.sleep(0.01)
-    _paced(lambda: node.publish("data", payload), count, period_s)
-    time.sleep(0.5)
-    node.close()
-
-
-def node_sub(endpoint, count, timeout_s, go, out_q, queue_size=1):
-    from edge import Node
-
-    node = Node("bench-sub", handle_signals=False)
-    node.subscribe("data", topic=TOPIC, endpoint=endpoint, queue_size=queue_size)
-    latencies, deadline = [], time.monotonic() + timeout_s
-    while len(latencies) < count and time.monotonic() < deadline:
-        event = node.next_event(timeout_s=0.1)
-        if event is None:
-            continue
-        now = time.time_ns()
-        if isinstance(event.value, dict):
-            go.set()
-            continue
-        latencies.append((now - event.pub_ns, time.monotonic()))
-    node.close()
-    out_q.put(latencies)
-
-
-def _paced(send, count, period_s):
-    start = time.monotonic()
-    for i in range(count):
-        if period_s:
-            delay = start + i * period_s - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        send()
-
-
-def run(kind, transport, shape, count, period_s, queue_size):
+def run_session(variant: str, labels: list, scale: float) -> dict:
+    """One sender/receiver pair through every size; per size p50/p99 (us) and msgs/s."""
     ctx = mp.get_context("spawn")
-    go, ready, port_q, out_q = ctx.Event(), ctx.Event(), ctx.Queue(), ctx.Queue()
-    pub_fn, sub_fn = (raw_pub, raw_sub) if kind == "raw" else (node_pub, node_sub)
-    pub = ctx.Process(target=pub_fn, args=(_endpoint(transport), shape, count, period_s, ready, go, port_q))
-    pub.start()
-    endpoint = port_q.get(timeout=20)
-    sub_args = (endpoint, count, 60, go, out_q) + ((queue_size,) if kind == "node" else ())
-    sub = ctx.Process(target=sub_fn, args=sub_args)
-    sub.start()
-    samples = out_q.get(timeout=120)
-    for proc in (sub, pub):
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.kill()
-    return samples
+    workdir = tempfile.mkdtemp(prefix="eb-", dir="/tmp")
+    paths = {name: f"{workdir}/{name}.sock" for name in ("data", "ack", "zenoh")}
+    done, sent_q, received_q = ctx.Event(), ctx.Queue(), ctx.Queue()
+    dataflow = bus_peers.dora_start(workdir) if variant == "dora" else None
+    sender = ctx.Process(target=sender_main, args=(variant, paths, labels, scale, sent_q))
+    receiver = ctx.Process(target=receiver_main, args=(variant, paths, done, received_q))
+    sender.start()
+    receiver.start()
+    try:
+        sent = sent_q.get(timeout=SESSION_TIMEOUT_S)
+        done.set()
+        received = received_q.get(timeout=20)
+    finally:
+        for proc in (sender, receiver):
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        if dataflow is not None:
+            bus_peers.dora_stop(dataflow)
+    for side in (sent, received):
+        if "error" in side:
+            raise RuntimeError(side["error"])
+    return summarise(sent, received)
 
 
-def summarise(samples, nbytes):
-    lat = np.array([s[0] for s in samples]) / 1e3
-    times = [s[1] for s in samples]
-    span = times[-1] - times[0] if len(times) > 1 else float("nan")
-    rate = (len(times) - 1) / span if span else float("nan")
-    return {"p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99)),
-            "msgs": rate, "gbps": rate * nbytes / 1e9, "n": len(samples)}
+def summarise(sent: dict, received: dict) -> dict:
+    latencies, out = received["latencies_ns"], {}
+    for label, result in sent.items():
+        start, end = result["pings"]
+        one_way_us = np.array(latencies[start:end]) / 1e3
+        out[label] = {"p50": float(np.percentile(one_way_us, 50)),
+                      "p99": float(np.percentile(one_way_us, 99)), "msgs_s": result["msgs_s"]}
+    out["faults_per_msg"] = received["faults_per_msg"]
+    return out
+
+
+def ratios(rounds: list, variant: str, label: str) -> dict:
+    """Per metric, the variant/raw ratio of each round that has both."""
+    found = {"p50": [], "p99": [], "msgs_s": []}
+    for result in rounds:
+        if variant in result and "raw" in result:
+            for key in found:
+                found[key].append(result[variant][label][key] / result["raw"][label][key])
+    return found
+
+
+def report(rounds: list, variants: list, labels: list) -> None:
+    header = (f"{'size':<6} {'variant':<9} {'p50 us':>8} {'p99 us':>8} {'msgs/s':>9} {'MB/s':>7}"
+              f"   {'p50/raw min/med/max':>20} {'p99/raw min/med/max':>20} {'thr/raw min/med/max':>20}")
+    print(header)
+    print("-" * len(header))
+    for label in labels:
+        nbytes = int(np.prod(bus_loop.SIZES[label]))
+        for variant in variants:
+            runs = [r[variant][label] for r in rounds if variant in r]
+            if not runs:
+                print(f"{label:<6} {variant:<9} (no successful round)")
+                continue
+            med = {k: statistics.median(run[k] for run in runs) for k in ("p50", "p99", "msgs_s")}
+            spread = ratios(rounds, variant, label)
+            cells = ["/".join(f"{f(values):.2f}" for f in (min, statistics.median, max))
+                     if values else "-" for values in spread.values()]
+            print(f"{label:<6} {variant:<9} {med['p50']:8.1f} {med['p99']:8.1f} {med['msgs_s']:9.0f} "
+                  f"{med['msgs_s'] * nbytes / 1e6:7.0f}   {cells[0]:>20} {cells[1]:>20} {cells[2]:>20}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--transport", choices=["ipc", "tcp"], default="ipc")
-    parser.add_argument("--quick", action="store_true", help="fewer messages")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="message counts and flood time")
+    parser.add_argument("--variants", default="", help="comma list (default: all available)")
+    parser.add_argument("--sizes", default=",".join(bus_loop.SIZES))
     args = parser.parse_args()
-    scale = 0.25 if args.quick else 1.0
-    print(f"transport={args.transport} cores={os.cpu_count()} pyzmq={zmq.__version__} "
-          f"libzmq={zmq.zmq_version()}")
-    header = f"{'payload':<12} {'impl':<5} {'p50 us':>9} {'p99 us':>9} {'msgs/s':>10} {'GB/s':>7}"
-    rows, ratios = [header, "-" * len(header)], []
-    for label, shape in PAYLOADS.items():
-        nbytes = int(np.prod(shape))
-        big = nbytes > 1 << 20
-        lat_count = int((300 if big else 3000) * scale)
-        thr_count = int((300 if big else 20000) * scale)
-        period = 0.02 if big else 0.001
-        result = {}
-        for kind in ("raw", "node"):
-            latency = summarise(run(kind, args.transport, shape, lat_count, period, 1), nbytes)
-            flood = summarise(run(kind, args.transport, shape, thr_count, 0, 1000), nbytes)
-            result[kind] = {**latency, "msgs": flood["msgs"], "gbps": flood["gbps"]}
-            r = result[kind]
-            rows.append(f"{label:<12} {kind:<5} {r['p50_us']:9.1f} {r['p99_us']:9.1f} "
-                        f"{r['msgs']:10.0f} {r['gbps']:7.2f}")
-        raw, node = result["raw"], result["node"]
-        ratios.append(f"{label:<12} p50 node/raw {node['p50_us'] / raw['p50_us']:.2f}x   "
-                      f"p99 {node['p99_us'] / raw['p99_us']:.2f}x   "
-                      f"throughput node/raw {node['msgs'] / raw['msgs']:.2f}x")
-    print("\n".join(rows))
-    print("\nratios (targets: 64 B p50 <= 1.25x; 1080p throughput >= 0.85x, p50 <= 1.2x)")
-    print("\n".join(ratios))
+    available = all_variants()
+    variants = [v for v in (args.variants.split(",") if args.variants else available) if v]
+    missing = [v for v in variants if v not in available]
+    if missing:
+        print(f"skipped (not installed): {', '.join(missing)}")
+    variants = [v for v in variants if v in available]
+    labels = [s.strip() for s in args.sizes.split(",")]
+    print(f"cores={os.cpu_count()} pyzmq={zmq.__version__} libzmq={zmq.zmq_version()} "
+          f"variants={','.join(variants)} rounds={args.rounds} loadavg={os.getloadavg()}")
+    rounds = []
+    try:
+        for index in range(args.rounds):
+            order = variants[index % len(variants):] + variants[:index % len(variants)]
+            result = {}
+            for variant in order:
+                try:
+                    result[variant] = run_session(variant, labels, args.scale)
+                except Exception as exc:  # one broken peer must not void the others' round
+                    print(f"round {index + 1}: {variant} failed: {str(exc).strip().splitlines()[-1]}")
+            rounds.append(result)
+            print(f"round {index + 1}/{args.rounds} done, loadavg={os.getloadavg()}", flush=True)
+    finally:
+        if "dora" in variants:
+            bus_peers.dora_destroy()
+    report(rounds, variants, labels)
+    faults = {v: round(statistics.median(r[v]["faults_per_msg"] for r in rounds if v in r), 1)
+              for v in variants if any(v in r for r in rounds)}
+    print(f"receiver minor page faults per message, all sizes (median over rounds): {faults}")
+    print(f"loadavg={os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -13,15 +13,24 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import numpy as np
 import zmq
 
 from edge.endpoints import bind, close_socket, connect, remove_ipc
 from edge.errors import InvalidArgument
+from edge.memory.shm import SHM_SUFFIX, ShmReader
 from edge.ratelimit import RateLimitedLog
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import STREAM_LIMITS
 
+from messages.shm import ShmFrame
+
 log = logging.getLogger("edge.bus")
+
+_SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+OVERFLOW = ("drop_oldest", "drop_newest")
+ZERO_COPY_MIN_BYTES = 1 << 16  # smaller frames are cheaper copied than tracked (pyzmq's own rule)
 
 DEFAULT_HWM = 1000  # ZeroMQ's default and our ceiling; far smaller HWMs drop messages even for a
 #                   peer that keeps up, because the publisher learns of reads in batches of HWM/2
@@ -41,6 +50,23 @@ def _headroom(message_bytes: int) -> int:
     return message_bytes + message_bytes // 4  # so slowly growing sizes do not resize every time
 
 
+def send_frames(socket: zmq.Socket, frames: list) -> int:
+    """send_multipart without its per-frame overhead: small frames copied, large ones not.
+
+    Returns the message's size in bytes."""
+    last, size = len(frames) - 1, 0
+    for index, frame in enumerate(frames):
+        if type(frame) is np.ndarray:
+            nbytes = frame.nbytes
+            socket.send(frame, _SNDMORE if index < last else 0,
+                        copy=nbytes < ZERO_COPY_MIN_BYTES)
+        else:
+            nbytes = len(frame)
+            socket.send(frame, _SNDMORE if index < last else 0, copy=True)
+        size += nbytes
+    return size
+
+
 class Publisher:
     """One bound PUB socket; any number of topics, each with its own sequence number.
 
@@ -49,8 +75,10 @@ class Publisher:
     """
 
     def __init__(self, context: zmq.Context, endpoint: str, *, source: str,
-                 queue_bytes: int = QUEUE_BYTES, message_bytes: int = ASSUMED_MESSAGE_BYTES):
+                 queue_bytes: int = QUEUE_BYTES, message_bytes: int = ASSUMED_MESSAGE_BYTES,
+                 socket_type: int = zmq.PUB):
         self._context, self.queue_bytes = context, queue_bytes
+        self._socket_type = socket_type  # XPUB for outputs with transport shm
         self._sized_for = message_bytes  # the message size the current HWM was chosen for
         self.hwm = hwm_for(queue_bytes, message_bytes)
         self.socket = self._open()
@@ -61,7 +89,7 @@ class Publisher:
         self._seq: dict[str, int] = {}
 
     def _open(self) -> zmq.Socket:
-        socket = self._context.socket(zmq.PUB)
+        socket = self._context.socket(self._socket_type)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.SNDHWM, self.hwm)
         return socket
@@ -77,9 +105,7 @@ class Publisher:
         pub_ns = time.time_ns()
         message = StreamMessage(topic, value, seq, stamp_ns if stamp_ns is not None else pub_ns,
                                 pub_ns, self.source)
-        frames = message.to_frames(self._encoder)
-        self.socket.send_multipart(frames, copy=False)
-        size = sum(map(len, frames))
+        size = send_frames(self.socket, message.to_frames(self._encoder))
         if size > self._sized_for:
             self._resize(size)
         return seq
@@ -131,13 +157,14 @@ class InputStats:
     dropped: int = 0         # never delivered: drained by the queue policy or lost upstream
     drained: int = 0         # part of `dropped`: discarded here to keep only the newest
     stale: int = 0           # part of `dropped`: older than max_age_s when their turn came
+    overwritten: int = 0     # part of `dropped`: shm frames reused by the publisher before read
     decode_errors: int = 0   # malformed messages, dropped
     handler_errors: int = 0  # callbacks (Node.spin) that raised on this input's events
 
     def as_dict(self) -> dict:
         return dict(received=self.received, dropped=self.dropped, drained=self.drained,
-                    stale=self.stale, decode_errors=self.decode_errors,
-                    handler_errors=self.handler_errors)
+                    stale=self.stale, overwritten=self.overwritten,
+                    decode_errors=self.decode_errors, handler_errors=self.handler_errors)
 
 
 MAX_SEQ_GAP = 1 << 32  # a larger jump is a restarted or lying publisher, not drops
@@ -157,11 +184,20 @@ class Input:
     def __init__(self, context: zmq.Context, name: str, topic: str, endpoint: str, *,
                  queue_size: int = 1, limits: Limits = STREAM_LIMITS,
                  queue_bytes: int = QUEUE_BYTES, max_age_s: Optional[float] = None,
-                 server_key: str | None = None):
+                 server_key: str | None = None, transport: str = "zmq",
+                 overflow: str = "drop_oldest"):
         if queue_size < 1:
             raise ValueError(f"input {name!r}: queue_size must be >= 1, got {queue_size}")
+        if overflow not in OVERFLOW:
+            raise ValueError(f"input {name!r}: overflow must be one of {', '.join(OVERFLOW)}, "
+                             f"got {overflow!r}")
+        self._refuse = overflow == "drop_newest"
+        if transport not in ("zmq", "shm"):
+            raise ValueError(f"input {name!r}: transport must be zmq or shm, got {transport!r}")
         self.name, self.topic, self.endpoint = name, topic, endpoint
-        self._topic_bytes = topic.encode()
+        # shm only where the publisher is on this host by construction (ipc); tcp gets copies
+        self._shm = ShmReader() if transport == "shm" and endpoint.startswith("ipc://") else None
+        self._topic_bytes = (topic + SHM_SUFFIX if self._shm else topic).encode()
         self._limits, self.queue_size, self.queue_bytes = limits, queue_size, queue_bytes
         if max_age_s is None:
             max_age_s = 1.0 if queue_size == 1 else 0.0
@@ -199,13 +235,23 @@ class Input:
         return hwm if self.queue_size == 1 else min(self.queue_size, hwm)
 
     def drain(self) -> None:
-        """Move everything the socket holds into the queue, keeping the newest."""
-        recv, queue, topic = self.socket.recv_multipart, self.queue, self._topic_bytes
-        while True:
-            try:
-                frames = recv(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
+        """Move what the socket holds into the queue.
+
+        drop_oldest (default): read everything and keep the newest queue_size, so what the
+        node sees is never older than its queue. drop_newest: stop reading once the queue is
+        full and let zmq refuse what arrives beyond its HWM; cheaper under a flood (nothing
+        discarded passes through Python), but the backlog can be up to the HWM old.
+        """
+        socket, queue, topic = self.socket, self.queue, self._topic_bytes
+        recv, events, refuse = socket.recv, socket.getsockopt, self._refuse
+        # EVENTS before each read instead of a read failing with zmq.Again at the end (~5 us),
+        # and Frame.more instead of a RCVMORE getsockopt per frame.
+        while events(_EVENTS) & _POLLIN:
+            if refuse and len(queue) == queue.maxlen:
                 return
+            frames = [recv(_NOBLOCK, copy=False)]
+            while frames[-1].more:  # the parts of a message arrive together
+                frames.append(recv(0, copy=False))
             if frames[0].bytes != topic:  # SUBSCRIBE matches prefixes only
                 continue
             if len(queue) == queue.maxlen:
@@ -247,6 +293,8 @@ class Input:
                 self.stats.stale += 1
                 self._count(message, delivered=False)
                 continue
+            if self._shm is not None and not self._map_shm(message):
+                continue
             self._count(message, delivered=True)
             return message
         return None
@@ -264,6 +312,28 @@ class Input:
             self._clock_offset_ns += age_ns
             self._stale_since = None
             return False
+        return True
+
+    def _map_shm(self, message: StreamMessage) -> bool:
+        """Replace a ShmFrame by its read-only view; False if it cannot be delivered.
+
+        A frame reused before we got here is a drop (`overwritten`, and a seq gap); one that
+        cannot be mapped (its publisher is gone, or it lies about its segment) is malformed.
+        """
+        message.topic = self.topic
+        if not isinstance(message.value, ShmFrame):
+            return True  # a value published without a loan travels as usual
+        try:
+            view = self._shm.view(message.value)
+        except OSError as exc:
+            self.stats.decode_errors += 1
+            self.warnings.warning("input %r (%s): shared-memory frame unavailable: %s",
+                                  self.name, self.topic, exc)
+            return False
+        if view is None:
+            self.stats.overwritten += 1
+            return False
+        message.value = view
         return True
 
     def _count(self, message: StreamMessage, delivered: bool) -> None:
@@ -285,3 +355,5 @@ class Input:
 
     def close(self) -> None:
         close_socket(self.socket)
+        if self._shm is not None:
+            self._shm.close()

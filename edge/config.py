@@ -29,12 +29,15 @@ class InputConfig:
     queue_bytes: Optional[int] = None
     max_message_bytes: Optional[int] = None
     max_age_s: Optional[float] = None
+    transport: str = "zmq"  # "shm": frames by shared memory when the publisher is on this host
+    overflow: str = "drop_oldest"  # a full queue keeps the newest; "drop_newest" refuses at the HWM
 
 
 @dataclass
 class OutputConfig:
     topic: str
     endpoint: Optional[str] = None
+    transport: str = "zmq"  # "shm": loaned frames go to local readers by shared memory
 
 
 @dataclass

@@ -17,12 +17,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
+import numpy as np
 import zmq
 
 from edge.bus import QUEUE_BYTES, Input, Publisher
 from edge.config import InputConfig, NodeConfig, claim as claim_launched_config
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
+from edge.memory.allocator import tune_allocator
+from edge.memory.shm import FramePool
+from edge.memory.shm_output import ShmOutput
 from edge.node_service import NodeService
 from edge.ratelimit import RateLimitedLog
 from edge.signals import StopSignals
@@ -31,6 +35,7 @@ from messages import Limits
 from messages.codec import STREAM_LIMITS
 
 log = logging.getLogger("edge.node")
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic costs µs per event
 
 
 @dataclass(slots=True)
@@ -60,6 +65,7 @@ class Node:
                  endpoint: str | None = None, control: str | None = None,
                  config: NodeConfig | None = None, context: zmq.Context | None = None,
                  limits: Limits = STREAM_LIMITS, handle_signals: bool = True):
+        tune_allocator()  # before the first frame arrives; see edge/memory/allocator.py
         if config is None:
             config = claim_launched_config(name) or NodeConfig(
                 name=name or f"node-{os.getpid()}", inputs=inputs or {}, outputs=outputs or {},
@@ -76,7 +82,10 @@ class Node:
         self._handler_warnings = RateLimitedLog(log, per_interval=3)
         self._owner = threading.get_ident()
         self._inputs: dict[str, Input] = {}
+        self._input_list: tuple[Input, ...] = ()  # the same, for the per-event loops
         self._publishers: dict[str, Publisher] = {}
+        self._shm_outputs: dict[str, ShmOutput] = {}  # endpoint -> its XPUB's subscription view
+        self._pool: Optional[FramePool] = None
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._pending: list[Event] = []  # param events waiting for delivery
         self._round_robin = 0
@@ -103,17 +112,39 @@ class Node:
         self._check_thread()
         port = self.config.outputs.get(name) or self._lookup.output(name)
         publisher = self._publisher(port.endpoint or self._default_endpoint())
+        shm = self._shm_outputs.get(publisher.endpoint)
+        if shm is not None:
+            return shm.send(port.topic, value, stamp_ns, self._pool)
+        if self._pool is not None and self._pool.is_loaned(value):
+            self._pool.release(value)  # this output has no shm readers: send a copy
+            value = np.array(value)
         return publisher.send(port.topic, value, stamp_ns)
+
+    def loan(self, shape, dtype=np.uint8) -> np.ndarray:
+        """A writable array in shared memory to fill and then publish (once) on any output.
+
+        On an output with transport shm, local readers get a read-only view of it without
+        a copy; elsewhere it is sent as a copy. Do not write to it after publishing.
+        """
+        self._check_thread()
+        if self._pool is None:
+            self._pool = FramePool()
+        return self._pool.loan(shape, dtype)
 
     def _publisher(self, endpoint: str) -> Publisher:
         publisher = self._publishers.get(endpoint)
         if publisher is None:
-            publisher = Publisher(self._context, endpoint, source=self.name)
+            shm = any(p.transport == "shm" and (p.endpoint or self.config.endpoint) == endpoint
+                      for p in self.config.outputs.values())
+            publisher = Publisher(self._context, endpoint, source=self.name,
+                                  socket_type=zmq.XPUB if shm else zmq.PUB)
             if endpoint == self.config.endpoint:
                 for extra in self.config.also_bind:
                     publisher.bind_also(extra)
             self._publishers[endpoint] = publisher
             self._publishers[publisher.endpoint] = publisher
+            if shm:
+                self._shm_outputs[publisher.endpoint] = ShmOutput(publisher)
         return publisher
 
     def _default_endpoint(self) -> str:
@@ -139,11 +170,13 @@ class Node:
     # -- inputs, timers, callbacks -------------------------------------------------------
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
                   queue_size: int | None = None, queue_bytes: int | None = None,
-                  max_message_bytes: int | None = None, max_age_s: float | None = None) -> Input:
+                  max_message_bytes: int | None = None, max_age_s: float | None = None,
+                  transport: str | None = None, overflow: str | None = None) -> Input:
         """Read a topic. `name` is the event name: a local input name or the topic itself.
 
         Limits not given come from the input's config (launch file), else the defaults:
         `queue_bytes` 64 MiB, `max_message_bytes` 64 MiB, `max_age_s` 1 s when latest-only.
+        `transport` (zmq|shm) and `overflow` (drop_oldest|drop_newest) likewise.
         """
         self._check_thread()
         port = self.config.inputs.get(name) or InputConfig(topic=topic or name)
@@ -161,13 +194,16 @@ class Node:
         source = Input(self._context, name, topic, endpoint, queue_size=queue_size, limits=limits,
                        queue_bytes=queue_bytes or port.queue_bytes or QUEUE_BYTES,
                        max_age_s=max_age_s if max_age_s is not None else port.max_age_s,
-                       server_key=server_key)
+                       server_key=server_key, transport=transport or port.transport,
+                       overflow=overflow or port.overflow)
         self._inputs[name] = source
+        self._input_list = tuple(self._inputs.values())
         self._poller.register(source.socket, zmq.POLLIN)
         return source
 
     def _unsubscribe(self, name: str) -> None:
         source = self._inputs.pop(name)
+        self._input_list = tuple(self._inputs.values())
         self._poller.unregister(source.socket)
         source.close()
 
@@ -261,8 +297,8 @@ class Node:
 
     def _collect(self) -> None:
         """Without blocking, drain inputs that have data (so latest-only stays latest)."""
-        for source in self._inputs.values():
-            if source.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        for source in self._input_list:
+            if source.socket.getsockopt(_EVENTS) & _POLLIN:
                 source.drain()
         if self._service is not None and self._service.pending():
             self._service.process()
@@ -284,7 +320,7 @@ class Node:
         due = self._timers.pop_due()
         if due is not None:
             return Event("timer", due)
-        inputs = list(self._inputs.values())
+        inputs = self._input_list
         for offset in range(len(inputs)):  # round robin: a busy input cannot starve the others
             index = (self._round_robin + offset) % len(inputs)
             message = inputs[index].pop()
@@ -344,8 +380,12 @@ class Node:
             publisher.close()
         if self._service is not None:
             self._service.close()
+        if self._pool is not None:
+            self._pool.close()
         self._inputs.clear()
+        self._input_list = ()
         self._publishers.clear()
+        self._shm_outputs.clear()
         self._signals.close()
 
     def __enter__(self) -> "Node":

@@ -98,10 +98,19 @@ _MAX_DIM = np.iinfo(np.intp).max
 
 def wire_dtype(dtype: np.dtype) -> str:
     """The wire string of a dtype, or TypeError for anything that is not a plain number."""
+    text = _WIRE_DTYPES.get(dtype)
+    if text is not None:
+        return text
     text = np.dtype(dtype).str
     if not _DTYPE_RE.fullmatch(text):
         raise TypeError(f"dtype {np.dtype(dtype)} cannot be sent (numeric dtypes only)")
+    if isinstance(dtype, np.dtype):
+        _WIRE_DTYPES[dtype] = text
     return text
+
+
+_WIRE_DTYPES: dict[np.dtype, str] = {}  # only allowed dtypes: a handful of entries
+_REF_CACHE_MAX = 1024  # packed ndarray references by (index, dtype, shape); frames repeat shapes
 
 
 class Encoder:
@@ -111,15 +120,18 @@ class Encoder:
         self._buffers: list = []
         self._to_wire = to_wire
         self._packer = msgpack.Packer(default=self._default, use_bin_type=True)
+        self._refs: dict[tuple, msgpack.ExtType] = {}
 
     def pack(self, document: Any) -> tuple[bytes, list]:
-        """Return (msgpack bytes, out-of-band buffers) for a document."""
-        self._buffers = buffers = []
+        """Return (msgpack bytes, out-of-band buffers) for a document (and any `array()` before)."""
+        buffers = self._buffers
         try:
             return self._packer.pack(document), buffers
         except BaseException:
             self._packer.reset()
             raise
+        finally:
+            self._buffers = []
 
     def _default(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
@@ -141,8 +153,19 @@ class Encoder:
         index = len(self._buffers)
         # A flat uint8 view: no copy, and the buffer protocol sees plain bytes.
         self._buffers.append(array.reshape(-1).view(np.uint8))
-        ref = msgpack.packb([index, dtype_str, list(array.shape)])
-        return msgpack.ExtType(EXT_NDARRAY, ref)
+        key = (index, dtype_str, array.shape)
+        ext = self._refs.get(key)
+        if ext is None:
+            if len(self._refs) >= _REF_CACHE_MAX:
+                self._refs.clear()
+            ext = self._refs[key] = msgpack.ExtType(
+                EXT_NDARRAY, msgpack.packb([index, dtype_str, list(array.shape)]))
+        return ext
+
+    def array(self, value: Any) -> Any:
+        """`value` with a top-level ndarray already turned into its reference (saves the
+        Packer's default hook for the commonest body); anything else unchanged."""
+        return self._ndarray(value) if type(value) is np.ndarray else value
 
 
 def frame_buffer(frame: Any) -> memoryview:
@@ -235,35 +258,55 @@ def _refuse_timestamps(value: Any) -> None:
 
 def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
                       limits: Limits) -> np.ndarray:
-    # Hot path for every array received: checks are inlined rather than factored out.
+    # Hot path for every array received: a reference seen before is not parsed again.
+    ref = _REFS.get(payload)
+    if ref is None:
+        ref = _parse_ref(payload)
+        if len(_REFS) >= _REF_CACHE_MAX:
+            _REFS.clear()
+        _REFS[payload] = ref
+    index, dtype, shape, nbytes = ref
+    if index >= len(frames):
+        raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(frames)})")
+    if used[index]:
+        raise DecodeError(f"buffer frame {index} referenced twice")
+    if len(shape) > limits.max_ndim:
+        raise DecodeError(f"ndarray shape {short(list(shape))} is not a list of at most "
+                          f"{limits.max_ndim} dims")
+    view = frame_buffer(frames[index])
+    if view.nbytes != nbytes:
+        raise DecodeError(f"buffer frame {index} is {view.nbytes} bytes, "
+                          f"shape {list(shape)} {dtype.str} needs {nbytes}")
+    used[index] = True
+    # A read-only view on the received frame: no copy, and nobody can write into it.
+    array = np.frombuffer(view.toreadonly(), dtype=dtype)
+    return array if len(shape) == 1 else array.reshape(shape)
+
+
+_REFS: dict[bytes, tuple] = {}  # payload -> checked (index, dtype, shape, nbytes)
+_MAX_NDIM = 32  # what any Limits may allow; a shorter limit is checked per message
+
+
+def _parse_ref(payload: bytes) -> tuple:
+    """Parse and check an ndarray reference on its own (no frames, no per-message limits)."""
     try:
         index, dtype_str, shape = msgpack.unpackb(payload, ext_hook=_no_ext, timestamp=2)
     except Exception:
         raise DecodeError("malformed ndarray reference: must be msgpack [index, dtype, shape]"
                           ) from None
-    if type(index) is not int or not 0 <= index < len(frames):
-        raise DecodeError(f"ndarray buffer index {short(index)} out of range (have {len(frames)})")
-    if used[index]:
-        raise DecodeError(f"buffer frame {index} referenced twice")
+    if type(index) is not int or index < 0:
+        raise DecodeError(f"ndarray buffer index {short(index)} out of range")
     dtype = _DTYPES.get(dtype_str) if type(dtype_str) is str else None
     if dtype is None:
         dtype = check_dtype(dtype_str)
-    if type(shape) is not list or len(shape) > limits.max_ndim:
-        raise DecodeError(f"ndarray shape {short(shape)} is not a list of at most "
-                          f"{limits.max_ndim} dims")
+    if type(shape) is not list or len(shape) > _MAX_NDIM:
+        raise DecodeError(f"ndarray shape {short(shape)} is not a list of at most {_MAX_NDIM} dims")
     count = 1
     for dim in shape:
         if type(dim) is not int or not 0 <= dim <= _MAX_DIM:
             raise DecodeError(f"ndarray shape {short(shape)} has a non-integer or negative dim")
         count *= dim
-    view = frame_buffer(frames[index])
-    if view.nbytes != count * dtype.itemsize:
-        raise DecodeError(f"buffer frame {index} is {view.nbytes} bytes, "
-                          f"shape {short(shape)} {dtype_str} needs {count * dtype.itemsize}")
-    used[index] = True
-    # A read-only view on the received frame: no copy, and nobody can write into it.
-    array = np.frombuffer(view.toreadonly(), dtype=dtype)
-    return array if len(shape) == 1 else array.reshape(shape)
+    return index, dtype, tuple(shape), count * dtype.itemsize
 
 
 def _no_ext(code: int, payload: bytes) -> None:

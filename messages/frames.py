@@ -60,7 +60,7 @@ class StreamMessage:
         type_name = self.value.TYPE if isinstance(self.value, Schema) else ""
         header, buffers = encoder.pack({
             "v": PROTOCOL_VERSION, "type": type_name, "seq": self.seq, "stamp_ns": self.stamp_ns,
-            "pub_ns": self.pub_ns, "src": self.source, "body": self.value})
+            "pub_ns": self.pub_ns, "src": self.source, "body": encoder.array(self.value)})
         return [self.topic.encode(), header, *buffers]
 
     @classmethod

@@ -1,7 +1,7 @@
 """Camera frames and what models find in them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np

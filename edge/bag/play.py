@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Optional
 import zmq
 
 from edge.bag.layout import rewrite_header
-from edge.bag.reader import BagMessage, read_messages
+from edge.bag.reader import BagMessage
 from edge.endpoints import bind, remove_ipc
 from edge.errors import FailedPrecondition, InvalidArgument
 from edge.launch.control import ControlClient

@@ -37,6 +37,8 @@ NODE_KEYS = ("name", "type", "host", "parameters", "inputs", "outputs", "restart
 INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_age_s")
 INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
                 "max_age_s": "a finite number >= 0"}
+OUTPUT_KEYS = ("topic", "transport")
+TRANSPORTS = ("zmq", "shm")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -156,6 +158,7 @@ class _Builder:
             name=label, type=node_type,
             parameters=self.mapping(data, "parameters", label),
             inputs=self.inputs(data, label), outputs=self.outputs(data, label),
+            transports=self.transports(data, label),
             restart=self.restart(data, label), max_restarts=self.max_restarts(data, label),
             env=self.env(data, label), host=self.host(data, label),
             line=getattr(data, "line", None), lines=_key_lines(data))
@@ -223,12 +226,30 @@ class _Builder:
     def outputs(self, data: dict, label: str) -> dict:
         outputs = {}
         for local, topic in self.mapping(data, "outputs", label).items():
+            if isinstance(topic, dict):  # {topic, transport}
+                for extra in topic.keys() - set(OUTPUT_KEYS):
+                    self.problem(f"unknown key {extra!r} (known: {', '.join(OUTPUT_KEYS)})",
+                                 label, f"outputs.{local}", topic, extra)
+                topic = topic.get("topic")
             if not _is_topic(topic):
                 self.problem(f"topic must be a non-empty string without spaces, got {topic!r}",
                              label, f"outputs.{local}", data.get("outputs"), local)
                 continue
             outputs[local] = topic
         return outputs
+
+    def transports(self, data: dict, label: str) -> dict:
+        """Outputs written as {topic, transport: shm}: frames by shared memory on this host."""
+        found = {}
+        for local, value in self.mapping(data, "outputs", label).items():
+            if isinstance(value, dict) and "transport" in value:
+                if value["transport"] not in TRANSPORTS:
+                    self.problem(f"transport must be one of {', '.join(TRANSPORTS)}, "
+                                 f"got {value['transport']!r}", label, f"outputs.{local}", value,
+                                 "transport")
+                elif value["transport"] != "zmq":
+                    found[local] = value["transport"]
+        return found
 
     def restart(self, data: dict, label: str) -> str:
         value = data.get("restart", DEFAULT_RESTART)

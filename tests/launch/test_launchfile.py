@@ -115,3 +115,24 @@ def test_input_limits_reach_the_node_config_and_bad_ones_are_named(tmp_path):
     assert "queue_bytes must be an integer >= 1, got 0" in text
     assert "max_message_bytes must be an integer >= 1, got True" in text
     assert "max_age_s must be a finite number >= 0, got inf" in text
+
+
+def test_an_output_with_transport_shm_wires_its_subscribers_for_shm(tmp_path):
+    path = tmp_path / "shm.yaml"
+    path.write_text(YAML.replace("outputs: {tick: numbers}",
+                                 "outputs: {tick: {topic: numbers, transport: shm}}"))
+    graph = load(path)
+    wiring = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/control.sock")
+    tick, relay = (wiring.config(node) for node in graph.nodes)
+    assert tick.outputs["tick"].topic == "numbers" and tick.outputs["tick"].transport == "shm"
+    assert relay.inputs["in"].transport == "shm" and relay.outputs["out"].transport == "zmq"
+
+
+def test_an_unknown_output_transport_is_a_problem(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(YAML.replace("outputs: {tick: numbers}",
+                                 "outputs: {tick: {topic: numbers, transport: udp, qos: 1}}"))
+    with pytest.raises(LaunchFileError) as caught:
+        load(path)
+    text = str(caught.value)
+    assert "transport must be one of zmq, shm, got 'udp'" in text and "unknown key 'qos'" in text
