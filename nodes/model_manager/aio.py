@@ -69,14 +69,18 @@ class AsyncModelManagerClient:
         request = RequestMessage(f"{self._prefix}:{next(self._counter)}", method, body,
                                  timeout_ms=int(timeout_s * 1000), priority=priority)
         frames = [b"", *request.to_frames(self._encoder)]
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._waiting[request.id] = future
         try:
             for _attempt in range(retries + 1):
                 self._start_reader()
-                await self._socket.send_multipart(frames, copy=False)
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(future), timeout_s)
+                deadline = loop.time() + timeout_s
+                try:  # the send counts too: it waits while no connection is up (CURVE, tcp)
+                    await asyncio.wait_for(self._socket.send_multipart(frames, copy=False),
+                                           timeout_s)
+                    reply = await asyncio.wait_for(asyncio.shield(future),
+                                                   max(0.0, deadline - loop.time()))
                 except asyncio.TimeoutError:
                     continue
                 if reply.ok:
