@@ -40,6 +40,17 @@ def _stats(url: str) -> dict:
     return json.loads(urllib.request.urlopen(url + "stats.json", timeout=5).read())
 
 
+def _wait_for_results(url: str, graph, timeout_s: float = 30) -> None:
+    """Until the view has a result to draw: before it, it rightly shows frames bare."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _stats(url).get("results", 0) > 0:
+            return
+        graph.assert_running()
+        time.sleep(0.1)
+    raise AssertionError("the visualizer received no result")
+
+
 def _read_frames(stream, count: int) -> bytes:
     """Read `count` JPEG frames off the page's stream: each one is a newly drawn view."""
     data = b""
@@ -62,6 +73,7 @@ def _screenshot(url: str, path: Path) -> np.ndarray:
                     "(apt-get install chromium) so the page cannot be rendered")
 def test_page_shows_live_video_in_a_browser(graph, tmp_path):
     url = _start(graph)
+    _wait_for_results(url, graph)
     first = _screenshot(url, tmp_path / "first.png")
     with urllib.request.urlopen(url + "stream.mjpg", timeout=10) as stream:
         _read_frames(stream, count=5)  # the view moved on: new frames were drawn
