@@ -20,7 +20,7 @@ from edge.endpoints import bind, close_socket, connect, remove_ipc
 from edge.errors import InvalidArgument
 from edge.memory.shm import SHM_SUFFIX, ShmReader
 from edge.ratelimit import RateLimitedLog
-from messages import DecodeError, Limits, StreamMessage, new_encoder
+from messages import DecodeError, Limits, StreamMessage, new_stream_encoder
 from messages.codec import STREAM_LIMITS
 
 from messages.shm import ShmFrame
@@ -85,7 +85,7 @@ class Publisher:
         self.endpoint = bind(self.socket, endpoint)
         self.also: list[str] = []   # more bound endpoints: ipc for this host, tcp for others
         self.source = source
-        self._encoder = new_encoder()
+        self._encoder = new_stream_encoder()
         self._seq: dict[str, int] = {}
 
     def _open(self) -> zmq.Socket:

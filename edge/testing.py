@@ -22,7 +22,7 @@ from edge.errors import InvalidArgument, NotFound
 from edge.node import Event
 from edge.nodetype import check_live_value
 from edge.timers import Timers
-from messages import StreamMessage, new_encoder
+from messages import StreamMessage, new_stream_encoder
 
 MAX_STEPS = 1_000_000  # next_event calls before a loop that never ends is called a bug
 
@@ -107,7 +107,7 @@ class FakeNode:
         self._script, self._idle_until = list(script), None
         self._pending: list[Event] = []
         self._timers = Timers(self.clock.monotonic)
-        self._encoder, self._seq = new_encoder(), {}
+        self._encoder, self._seq = new_stream_encoder(), {}
         self._received: dict[str, list[int]] = {}   # input -> [received, dropped]
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._steps_left, self._state = max_steps, "running"
