@@ -15,6 +15,7 @@ from typing import Optional
 ENV_VAR = "EDGE_NODE_CONFIG"
 CONTROL_ENV_VAR = "EDGE_CONTROL"
 RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
+SHM_MIN_BYTES = 256 << 10  # transport auto: arrays from this size go by shared memory on one host
 
 
 @dataclass
@@ -29,7 +30,7 @@ class InputConfig:
     queue_bytes: Optional[int] = None
     max_message_bytes: Optional[int] = None
     max_age_s: Optional[float] = None
-    transport: str = "zmq"  # "shm": frames by shared memory when the publisher is on this host
+    transport: str = "zmq"  # "shm"/"auto": read the shm form when the publisher is on this host
     overflow: str = "drop_oldest"  # a full queue keeps the newest; "drop_newest" refuses at the HWM
 
 
@@ -37,7 +38,10 @@ class InputConfig:
 class OutputConfig:
     topic: str
     endpoint: Optional[str] = None
-    transport: str = "zmq"  # "shm": loaned frames go to local readers by shared memory
+    # "auto": arrays of at least shm_min_bytes (and loaned frames) go to readers on this host
+    # by shared memory; "shm": every loaned frame does; "zmq": never
+    transport: str = "auto"
+    shm_min_bytes: int = SHM_MIN_BYTES
 
 
 @dataclass

@@ -55,7 +55,7 @@ class NodeSpec:
     parameters: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)    # local name -> InputSpec
     outputs: dict = field(default_factory=dict)   # local name -> topic
-    transports: dict = field(default_factory=dict)  # local output name -> "shm" (else zmq)
+    transports: dict = field(default_factory=dict)  # local output name -> transport (else auto)
     restart: str = DEFAULT_RESTART
     max_restarts: int = DEFAULT_MAX_RESTARTS
     env: dict = field(default_factory=dict)
