@@ -19,9 +19,7 @@ from edge.bag.reader import read_messages
 from messages import DecodeError
 from netns import EDGE, network_or_skip
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.skip(
-    reason="the launcher-agent link (edge.launch.remote.RemoteChild) is not yet ported to the "
-           "event-driven supervisor merged from main; this test passed on the branch before it")]
+pytestmark = pytest.mark.timeout(120)
 
 
 def graph_text(net, record_path) -> str:
