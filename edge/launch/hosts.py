@@ -26,8 +26,11 @@ from edge.errors import InvalidArgument
 from edge.security.keys import check_public_key
 from edge.launch.graph import Graph, Problem
 
-HOST_KEYS = ("address", "key", "agent")
+HOST_KEYS = ("address", "key", "agent", "ports")
 AGENT_PORT = 5700       # where `edge agent` listens unless the host entry says `agent: PORT`
+NODE_PORTS = (5800, 5999)  # unless `ports: FIRST-LAST` (or `ports: FIRST`): node i of a host
+                           # publishes on FIRST + 2i and serves on FIRST + 2i + 1
+MIN_NODE_PORT = 1024       # below: privileged ports
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -40,6 +43,7 @@ class HostSpec:
     key: Optional[str] = None
     line: Optional[int] = None
     agent_port: int = AGENT_PORT
+    node_ports: tuple[int, int] = NODE_PORTS   # first and last port, both included
 
     @property
     def loopback(self) -> bool:
@@ -93,8 +97,27 @@ def parse_hosts(value: Any, problem: Callable[..., None]) -> dict[str, HostSpec]
             problem(f"'agent' must be the agent's TCP port, 1-65535, got {port!r}",
                     key=f"{key}.agent", where=entry, at="agent")
             port = AGENT_PORT
-        hosts[name] = HostSpec(name, address, public, line, port)
+        ports = parse_node_ports(entry.get("ports"), lambda text: problem(
+            text, key=f"{key}.ports", where=entry, at="ports"))
+        hosts[name] = HostSpec(name, address, public, line, port, ports)
     return hosts
+
+
+def parse_node_ports(value: Any, problem: Callable[[str], None]) -> tuple[int, int]:
+    """`ports: 6000-6099` / `ports: 6000` (to 65535) -> (first, last); NODE_PORTS if absent."""
+    if value is None:
+        return NODE_PORTS
+    text = str(value).strip() if type(value) in (int, str) else ""
+    first, dash, last = text.partition("-")
+    if not (first.strip().isdigit() and (not dash or last.strip().isdigit())):
+        problem(f"'ports' must be FIRST-LAST or FIRST (node TCP ports), got {value!r}")
+        return NODE_PORTS
+    low, high = int(first), int(last) if dash else 65535
+    if not MIN_NODE_PORT <= low <= high <= 65535:
+        problem(f"'ports' {value} is out of range: node ports must be within "
+                f"{MIN_NODE_PORT}-65535, first <= last")
+        return NODE_PORTS
+    return low, high
 
 
 def _valid_address(address: str) -> bool:
@@ -120,6 +143,7 @@ def check_hosts(graph: Graph) -> list[Problem]:
             known = ", ".join(graph.hosts) or "none declared in 'hosts'"
             problems.append(Problem(file, f"unknown host {node.host!r} (hosts: {known})",
                                     node.name, "host", node.line_of("host")))
+    problems += _check_node_ports(graph)
     producers = graph.producers()
     for topic, consumers in graph.consumers().items():
         for producer, local in producers.get(topic, [])[:1]:
@@ -130,6 +154,25 @@ def check_hosts(graph: Graph) -> list[Problem]:
                         file, f"topic {topic!r} comes from node {producer.name!r} on "
                         f"{_where(producer.host)}, which {why}", consumer.name,
                         f"inputs.{input_name}", consumer.line_of(f"inputs.{input_name}")))
+    return problems
+
+
+def _check_node_ports(graph: Graph) -> list[Problem]:
+    """Each host's node ports: room for two per node, clear of its agent's port."""
+    problems, file = [], str(graph.path)
+    for host in graph.hosts.values():
+        count = sum(1 for n in graph.nodes if n.host == host.name)
+        first, last = host.node_ports
+        needed_last = first + 2 * count - 1
+        if needed_last > last:
+            problems.append(Problem(file, f"ports {first}-{last} hold {(last - first + 1) // 2} "
+                                    f"node(s), but {count} run on host {host.name!r} (two ports "
+                                    "each: publisher, service)", key=f"hosts.{host.name}.ports",
+                                    line=host.line))
+        elif count and first <= host.agent_port <= needed_last:
+            problems.append(Problem(file, f"agent port {host.agent_port} clashes with node "
+                                    f"ports {first}-{needed_last} of host {host.name!r}",
+                                    key=f"hosts.{host.name}.ports", line=host.line))
     return problems
 
 
@@ -170,9 +213,6 @@ def is_this_machine(address: str) -> bool:
     return False
 
 
-NODE_PORT_BASE = 5800   # a node on a host publishes on BASE + 2i and serves on BASE + 2i + 1
-
-
 def place_on_hosts(wiring, graph: Graph) -> None:
     """Nodes with a `host` publish and serve on TCP (CURVE) at that host's address, so
     subscribers and the launcher on other machines reach them; fixed ports, so a
@@ -189,7 +229,7 @@ def place_on_hosts(wiring, graph: Graph) -> None:
             continue
         slot = index[host.name] = index.get(host.name, -1) + 1
         address = f"[{host.address}]" if ":" in host.address else host.address
-        port = NODE_PORT_BASE + 2 * slot
+        port = host.node_ports[0] + 2 * slot
         wiring.publishers[node.name] = f"tcp://{address}:{port}"
         wiring.services[node.name] = f"tcp://{address}:{port + 1}"
         local = None

@@ -46,6 +46,23 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def kill_namespace_processes(namespace: str, wait_s: float = 5.0) -> None:
+    """SIGKILL every process inside `namespace` (`ip netns pids`), and wait until none is left."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
+                               text=True, timeout=10)
+        pids = [int(p) for p in found.stdout.split() if p.isdigit()]
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
 def namespaces_unavailable() -> str | None:
     """Why namespaces cannot be made here, or None."""
     if os.geteuid() != 0:
@@ -125,6 +142,8 @@ class Network:
     def __exit__(self, *exc) -> None:
         for proc in self.procs:
             proc.kill()
+        for name in self._made:
+            kill_namespace_processes(name)  # also orphans whose parent died first
         for name in reversed(self._made):
             try:
                 _ip("netns", "del", name)

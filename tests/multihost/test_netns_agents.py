@@ -113,6 +113,11 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         assert {n: (v["state"], v.get("host")) for n, v in nodes.items()} == {
             "camera": ("running", "camera"), "relay": ("running", "compute"),
             "recorder": ("running", "compute")}
+        table = op.run(EDGE, "nodes", "-c", control).stdout.splitlines()
+        assert table[0].split()[:3] == ["NAME", "STATE", "HOST"]
+        column = table[0].index("HOST")   # aligned: each host starts under the title
+        assert {row.split()[0]: row[column:].split()[0] for row in table[1:]} == {
+            "camera": "camera", "relay": "compute", "recorder": "compute"}
         assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-c",
                       control).returncode == 0
         # an ad-hoc subscriber on the operator's machine joins through the control endpoint
