@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from edge.config import RUNTIME_PLACEHOLDER
-from edge.errors import InvalidArgument
+from edge.errors import FailedPrecondition, InvalidArgument
 from edge.security.keys import check_public_key
 from edge.launch.graph import Graph, Problem
 
@@ -174,6 +174,27 @@ def _check_node_ports(graph: Graph) -> list[Problem]:
                                     f"ports {first}-{needed_last} of host {host.name!r}",
                                     key=f"hosts.{host.name}.ports", line=host.line))
     return problems
+
+
+def used_node_ports(graph: Graph, host: HostSpec) -> Optional[tuple[int, int]]:
+    """The first and last port the host's nodes take, or None when it runs none."""
+    count = sum(1 for n in graph.nodes if n.host == host.name)
+    return (host.node_ports[0], host.node_ports[0] + 2 * count - 1) if count else None
+
+
+def refuse_control_on_node_ports(graph: Graph, control: Optional[str]) -> None:
+    """FailedPrecondition when a TCP control endpoint would take one of its host's node ports."""
+    if not control or not control.startswith("tcp://"):
+        return
+    address, _, port = control[len("tcp://"):].rpartition(":")
+    if not port.isdigit():
+        return
+    for host in graph.hosts.values():
+        used = used_node_ports(graph, host)
+        if used and host.address == address.strip("[]") and used[0] <= int(port) <= used[1]:
+            raise FailedPrecondition(
+                f"control endpoint {control} takes a node port of host {host.name!r} (its nodes "
+                f"use {used[0]}-{used[1]}): choose another port or set the host's 'ports'")
 
 
 def unreachable(graph: Graph, producer_host: Optional[str], consumer_host: Optional[str]) -> str:

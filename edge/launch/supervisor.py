@@ -26,7 +26,7 @@ from edge.launch.children import Children
 from edge.launch.commands import serve as serve_commands
 from edge.launch.endpoint import ControlEndpoint, bind as bind_control
 from edge.launch.graph import Graph
-from edge.launch.hosts import place_on_hosts, server_key_of
+from edge.launch.hosts import place_on_hosts, refuse_control_on_node_ports, server_key_of
 from edge.launch.remote import Remote, share_host_keys
 from edge.launch.guardian import Guardian
 from edge.launch.process import ChildProcess, OutputPrinter
@@ -206,6 +206,7 @@ class Supervisor:
     # -- starting ----------------------------------------------------------------------------------
     def _prepare(self) -> None:
         self._launch_dir = launch_directory(runtime_dir())
+        refuse_control_on_node_ports(self.graph, self._control_arg)
         share_host_keys(self.graph)  # before the first bind: the ZAP handler reads them once
         self._control = bind_control(self._control_arg, self.graph.name, self.log)
         serve_commands(self, self._control.service)

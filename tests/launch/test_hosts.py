@@ -137,6 +137,18 @@ def test_launch_needs_a_reachable_control_endpoint_for_other_machines(tmp_path):
         "on an address they can reach, e.g. --control tcp://10.0.0.1:5600")
 
 
+def test_launch_refuses_a_control_endpoint_on_a_node_port(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(graph_text("camera: {address: 127.0.0.1, ports: 6200}\n", relay_host="camera"))
+    env = {**os.environ, "EDGE_RUNTIME_DIR": str(tmp_path / "run")}
+    result = subprocess.run([EDGE, "launch", str(path), "--control", "tcp://127.0.0.1:6201"],
+                            capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: FAILED_PRECONDITION: control endpoint tcp://127.0.0.1:6201 takes a node port of "
+        "host 'camera' (its nodes use 6200-6203): choose another port or set the host's 'ports'")
+
+
 def test_wiring_keeps_ipc_between_nodes_of_one_host(tmp_path, monkeypatch):
     text = graph_text("camera: 10.77.0.1\ncompute: 10.77.0.2\n") + """\
   - name: sink
