@@ -38,7 +38,20 @@ def graph_text(net, record_path) -> str:
               outputs: {{out: relayed}}}}
           - {{name: recorder, type: recorder, host: compute, parameters: {{path: {record_path}}},
               inputs: {{in: relayed}}, env: {{OMP_NUM_THREADS: "1"}}}}
+          - {{name: probe, type: ./probe_node.py, host: compute}}
         """)
+
+
+# a node type given as a script on the launcher's machine: the launcher sends it to the agent
+PROBE = """\
+import os
+from edge import Node
+node = Node("probe")
+print("probe runs from", os.path.dirname(os.path.abspath(__file__)), flush=True)
+for event in node:
+    pass
+node.close()
+"""
 
 
 def records(path) -> list[dict]:
@@ -81,8 +94,9 @@ def test_graph_across_namespaces_with_agents_and_recovery():
             keys.trust("operator", operator_key, role="admin", directory=host.keys_dir)
         record_path = comp.dir / "records.mcap"
         (op.dir / "robot.yaml").write_text(graph_text(net, record_path))
+        (op.dir / "probe_node.py").write_text(PROBE)
         checked = op.run(EDGE, "check", str(op.dir / "robot.yaml"))
-        assert checked.returncode == 0 and "ok (graph 'robot': 3 node(s)" in checked.stdout
+        assert checked.returncode == 0 and "ok (graph 'robot': 4 node(s)" in checked.stdout
 
         agent_ports = {"camera": 5700, "compute": 5710}
         agents = {h.name: net.start(h.name, EDGE, "agent", "--listen",
@@ -93,7 +107,10 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         control = f"tcp://{op.address}:5600"
         launch = net.start("operator", EDGE, "launch", str(op.dir / "robot.yaml"), "--no-color",
                            "--control", control)
-        launch.wait_for(r"all 3 node\(s\) ready", 60)
+        ready = launch.wait_for(r"all 4 node\(s\) ready", 60)
+        print(f"edge launch -> {ready.split('| ')[-1]}")
+        probe = launch.wait_for(r"^probe\s+\| probe runs from ", 10).split("from ")[-1]
+        assert probe.startswith(str(comp.runtime_dir / "agent-")), probe   # the agent's own dir
 
         # messages flow camera -> relay -> recorder across two namespaces, over CURVE
         first = wait_until(lambda: len(records(record_path)) >= 20 and records(record_path),
@@ -112,12 +129,12 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         nodes = {n["name"]: n for n in json.loads(shown.stdout)}
         assert {n: (v["state"], v.get("host")) for n, v in nodes.items()} == {
             "camera": ("running", "camera"), "relay": ("running", "compute"),
-            "recorder": ("running", "compute")}
+            "recorder": ("running", "compute"), "probe": ("running", "compute")}
         table = op.run(EDGE, "nodes", "-c", control).stdout.splitlines()
         assert table[0].split()[:3] == ["NAME", "STATE", "HOST"]
         column = table[0].index("HOST")   # aligned: each host starts under the title
         assert {row.split()[0]: row[column:].split()[0] for row in table[1:]} == {
-            "camera": "camera", "relay": "compute", "recorder": "compute"}
+            "camera": "camera", "relay": "compute", "recorder": "compute", "probe": "compute"}
         assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-c",
                       control).returncode == 0
         # an ad-hoc subscriber on the operator's machine joins through the control endpoint
@@ -156,7 +173,7 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         # launched again on the same agents; `edge shutdown` stops the remote nodes cleanly
         again = net.start("operator", EDGE, "launch", str(op.dir / "robot.yaml"), "--no-color",
                           "--control", control)
-        again.wait_for(r"all 3 node\(s\) ready", 60)
+        again.wait_for(r"all 4 node\(s\) ready", 60)
         pids = [n["pid"] for n in json.loads(op.run(EDGE, "nodes", "--json").stdout)]
         assert op.run(EDGE, "shutdown").returncode == 0   # the local ipc endpoint, no flags
         assert again.wait_exit(30) == 0
