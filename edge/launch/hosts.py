@@ -19,10 +19,12 @@ import ipaddress
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from edge.config import RUNTIME_PLACEHOLDER
 from edge.errors import FailedPrecondition, InvalidArgument
+from edge.launch.scripts import MAX_SCRIPT_BYTES, check_script_name
 from edge.security.keys import check_public_key
 from edge.launch.graph import Graph, Problem
 
@@ -143,7 +145,7 @@ def check_hosts(graph: Graph) -> list[Problem]:
             known = ", ".join(graph.hosts) or "none declared in 'hosts'"
             problems.append(Problem(file, f"unknown host {node.host!r} (hosts: {known})",
                                     node.name, "host", node.line_of("host")))
-    problems += _check_node_ports(graph)
+    problems += _check_node_ports(graph) + _check_scripts(graph)
     producers = graph.producers()
     for topic, consumers in graph.consumers().items():
         for producer, local in producers.get(topic, [])[:1]:
@@ -173,6 +175,25 @@ def _check_node_ports(graph: Graph) -> list[Problem]:
             problems.append(Problem(file, f"agent port {host.agent_port} clashes with node "
                                     f"ports {first}-{needed_last} of host {host.name!r}",
                                     key=f"hosts.{host.name}.ports", line=host.line))
+    return problems
+
+
+def _check_scripts(graph: Graph) -> list[Problem]:
+    """Script types of nodes with a host: what an agent accepts (a plain NAME.py, its size)."""
+    problems = []
+    for node in graph.nodes:
+        if node.host not in graph.hosts or not (node.type.endswith(".py") or "/" in node.type):
+            continue
+        path = Path(node.type) if Path(node.type).is_absolute() else graph.base_dir / node.type
+        try:
+            check_script_name(path.name)
+            if path.is_file() and path.stat().st_size > MAX_SCRIPT_BYTES:
+                raise InvalidArgument(f"script {path.name} is {path.stat().st_size} bytes, more "
+                                      f"than the {MAX_SCRIPT_BYTES} an agent accepts")
+        except InvalidArgument as exc:
+            problems.append(Problem(str(graph.path), f"{exc.message} (host {node.host!r} runs it "
+                                    "through its agent)", node.name, "type",
+                                    node.line_of("type")))
     return problems
 
 

@@ -68,8 +68,8 @@ class AgentLink:
         self._thread.start()
 
     def call(self, child: RemoteChild, method: str, body: dict, tag=None) -> None:
-        """Send from the link's thread; the reply or error reaches `child` as an event
-        (`(tag, result)` / `(tag, error text)` when a tag is given)."""
+        """Send from the link's thread; the reply or EdgeError reaches `child` as an event
+        (`(tag, result)` / `(tag, error)` when a tag is given)."""
         self._commands.put((child, method, body, tag))
         self._kick.set()
 
@@ -130,8 +130,7 @@ class AgentLink:
                 result = client.call(method, {"session": self.session, **body})
                 child.inbox.put((method, result if tag is None else (tag, result)))
             except EdgeError as exc:
-                text = str(exc)
-                child.inbox.put((method + ":failed", text if tag is None else (tag, text)))
+                child.inbox.put((method + ":failed", exc if tag is None else (tag, exc)))
             self.wake()
 
     def _lost(self, reason: str, boot_id: Optional[str]) -> None:

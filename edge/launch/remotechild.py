@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
+from edge.errors import EdgeError, InvalidArgument, PermissionDenied
 from edge.launch.agent import ENV_FORWARDED
 from edge.launch.process import LIVE_STATES, OutputPrinter
 from edge.launch.restart import RestartPolicy
@@ -49,6 +50,7 @@ class RemoteChild:
         self.boot_id: Optional[str] = None   # the agent run that started this node
         self._then_start = False
         self._spawn_id: Optional[int] = None  # agent.start sent for this spawn, no answer yet
+        self._lost = False                    # lost, and said so once: retries stay quiet
         link.children[name] = self
         printer.add(name)
 
@@ -173,19 +175,25 @@ class RemoteChild:
             return   # the answer to a start since superseded
         self._spawn_id = None
         if self.alive:
-            self.pid, self.boot_id = result.get("pid"), result.get("boot_id")
+            self.pid, self.boot_id, self._lost = result.get("pid"), result.get("boot_id"), False
 
-    def _start_failed(self, tag: int, reason: str) -> None:
+    def _start_failed(self, tag: int, error: EdgeError) -> None:
         if tag != self._spawn_id:
             return
         self._spawn_id = None
-        if self.state == "starting":
-            self._lose(reason)
-        elif self.state == "stopping":
+        if self.state == "stopping":
             self._gone(None)
+        elif self.state == "starting" and isinstance(error, (InvalidArgument, PermissionDenied)):
+            self.state, self.pid, self._lost = "failed", None, False   # retrying cannot help
+            self.log(f"node {self.name!r} FAILED: the agent on host {self.host!r} refused to "
+                     f"start it: {error}")
+        elif self.state == "starting":
+            self._lose(str(error))
 
     def _lose(self, reason: str) -> None:
-        self.log(f"node {self.name!r} lost: {reason}; retrying in {LOST_RETRY_S:g} s")
+        if not self._lost:
+            self.log(f"node {self.name!r} lost: {reason}; retrying every {LOST_RETRY_S:g} s")
+        self._lost = True
         self.state, self.pid, self.restart_at = "backoff", None, self.clock() + LOST_RETRY_S
 
     def _exited(self, code: Optional[int]) -> None:

@@ -21,14 +21,18 @@ _SCRIPT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}\.py$")
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def check_script_name(name: Any) -> str:
+    if not isinstance(name, str) or not _SCRIPT_NAME.match(name):
+        raise InvalidArgument(f"script name must be a plain NAME.py (letters, digits, '_', '-'; "
+                              f"at most 64 before .py), got {str(name)[:80]!r}")
+    return name
+
+
 def check_script(script: Any) -> tuple[str, bytes]:
     """`{name, source}` from agent.start -> (name, source), or InvalidArgument."""
     if not isinstance(script, dict):
         raise InvalidArgument("agent.start: 'script' must be {name, source}")
-    name, source = script.get("name"), script.get("source")
-    if not isinstance(name, str) or not _SCRIPT_NAME.match(name):
-        raise InvalidArgument(f"agent.start: script name must be a plain NAME.py (letters, "
-                              f"digits, '_', '-'), got {str(name)[:80]!r}")
+    name, source = check_script_name(script.get("name")), script.get("source")
     if not isinstance(source, bytes):
         raise InvalidArgument("agent.start: script source must be bytes")
     if len(source) > MAX_SCRIPT_BYTES:

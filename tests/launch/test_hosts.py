@@ -174,3 +174,18 @@ def test_wiring_keeps_ipc_between_nodes_of_one_host(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGE_NODE_CONFIG", sink.to_json())
     here = NodeConfig.take_from_env()
     assert here.inputs["in"].endpoint == local.replace("{runtime}", str(tmp_path / "rt"))
+
+
+def test_script_types_on_hosts_must_be_what_an_agent_accepts(tmp_path):
+    (tmp_path / "my.node.py").write_text("print('hi')\n")
+    (tmp_path / "big.py").write_bytes(b"#" * (512 * 1024 + 1))
+    text = graph_text("camera: 10.77.0.1\ncompute: 10.77.0.2\n").replace(
+        "type: ticker", "type: ./my.node.py").replace("type: relay", "type: big.py")
+    graph, problems = parse(text, tmp_path / "robot.yaml")
+    found = [str(p) for p in problems + check(graph)[1]]
+    assert f"{tmp_path / 'robot.yaml'}:8: node 'camera': type: script name must be a plain " \
+           "NAME.py (letters, digits, '_', '-'; at most 64 before .py), got 'my.node.py' " \
+           "(host 'camera' runs it through its agent)" in found
+    assert f"{tmp_path / 'robot.yaml'}:12: node 'relay': type: script big.py is 524289 bytes, " \
+           "more than the 524288 an agent accepts (host 'compute' runs it through its agent)" \
+           in found

@@ -10,6 +10,7 @@ import io
 import pytest
 
 from edge.config import ENV_VAR, NodeConfig
+from edge.errors import PermissionDenied, Unavailable
 from edge.launch.hosts import HostSpec
 from edge.launch.process import OutputPrinter
 from edge.launch.remotechild import LOST_RETRY_S, RemoteChild
@@ -101,9 +102,26 @@ def test_a_lost_agent_retries_until_it_answers():
     clock.now += LOST_RETRY_S
     child.tick()
     assert child.state == "starting" and link.sent[-1][0] == "agent.start"
-    child.inbox.put(("agent.start:failed", (link.sent[-1][2], "timed out")))
+    child.inbox.put(("agent.start:failed", (link.sent[-1][2], Unavailable("timed out"))))
     child.tick()
-    assert child.state == "backoff"   # still down: try again later
+    assert child.state == "backoff" and len(logs) == 1   # still down: again later, quietly
+    clock.now += LOST_RETRY_S
+    child.tick()
+    started(child, link, 12)
+    child.inbox.put(("lost", ("the agent on host 'board' restarted", "boot1")))
+    child.tick()
+    assert child.state == "backoff" and len(logs) == 2   # a new loss is told again
+
+
+def test_an_agent_that_refuses_the_start_fails_the_node_in_one_line():
+    child, link, _, logs = remote_child()
+    child.start()
+    child.inbox.put(("agent.start:failed", (link.sent[-1][2], PermissionDenied(
+        "key 'laptop' has role read"))))
+    child.tick()
+    assert child.state == "failed" and logs == [
+        "node 'cam' FAILED: the agent on host 'board' refused to start it: PERMISSION_DENIED: "
+        "key 'laptop' has role read"]
 
 
 def test_a_stop_the_agent_never_confirms_ends_at_its_deadline():
