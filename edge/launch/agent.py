@@ -38,6 +38,8 @@ from messages.codec import CONTROL_LIMITS
 log = logging.getLogger("edge.agent")
 
 HEARTBEAT_TIMEOUT_S = 3.0
+IDLE_WAKE_S = 1.0          # with nothing due, the loop still wakes this often
+EXIT_POLL_S = 0.05         # where the kernel has no pidfd, exits are polled this often
 MAX_EVENTS = 5000          # per session: output lines and exits not yet polled
 # what a launcher passes of its own environment; plus the node's `env:` from the launch file
 ENV_FORWARDED = (CONTROL_ENV_VAR, "EDGE_PEER_KEYS", "EDGE_INSECURE")
@@ -177,15 +179,27 @@ class Agent:
             poller.register(item, flags)
         poller.register(signals.wake_fd, zmq.POLLIN)
         outputs = {c.output_fd: c for c in self.children.values() if c.output_fd is not None}
-        for fd in outputs:
+        exits = {c.exit_fd for c in self.children.values() if c.exit_fd is not None}
+        for fd in (*outputs, *exits):  # an exit only wakes the loop; _tick reaps it
             poller.register(fd, zmq.POLLIN)
-        for item, _ in poller.poll(50):
+        for item, _ in poller.poll(self._wait_ms()):
             if item == signals.wake_fd:
                 signals.clear()
             elif item in outputs:
                 outputs[item].read_output()
-            else:
+            elif item not in exits:
                 self.service.process()
+
+    def _wait_ms(self) -> int:
+        """Until the next stop escalation or heartbeat expiry; a short poll without pidfds."""
+        now, children = time.monotonic(), list(self.children.values())
+        deadlines = [d for c in children if (d := c.next_deadline()) is not None]
+        deadlines += [expiry for s in self.sessions.values()   # past ones were handled
+                      if (expiry := s.last_seen + self.heartbeat_timeout_s) > now]
+        if any(c.exit_polled for c in children):
+            deadlines.append(now + EXIT_POLL_S)
+        due = min(deadlines, default=now + IDLE_WAKE_S)
+        return max(1, int(min(IDLE_WAKE_S, due - now + 0.001) * 1000))
 
     def _tick(self) -> None:
         now = time.monotonic()
