@@ -100,7 +100,7 @@ class AgentLink:
                     self._lost(f"the agent on host {self.host.name!r} restarted", boot_id)
                     cursor = 0
                 if not self.up:
-                    self.log(f"agent on host {self.host.name!r} ({self.endpoint}) is up")
+                    self._say(f"agent on host {self.host.name!r} ({self.endpoint}) is up")
                 boot_id, self.up, last_ok = reply["boot_id"], True, time.monotonic()
                 cursor = self._deliver(reply["events"], cursor)
                 self._sleep()
@@ -132,6 +132,14 @@ class AgentLink:
             except EdgeError as exc:
                 child.inbox.put((method + ":failed", exc if tag is None else (tag, exc)))
             self.wake()
+
+    def _say(self, text: str) -> None:
+        """Log on the supervisor's loop (it owns the output): through a child's inbox."""
+        for child in self.children.values():
+            child.inbox.put(("log", text))
+            self.wake()
+            return
+        self.log(text)
 
     def _lost(self, reason: str, boot_id: Optional[str]) -> None:
         """Nodes started by the agent run `boot_id` are gone."""

@@ -156,6 +156,8 @@ class RemoteChild:
     def _apply(self, kind: str, payload) -> None:
         if kind == "line":
             self.printer.line(self.name, payload)
+        elif kind == "log":
+            self.log(payload)
         elif kind == "agent.start":
             self._started(*payload)
         elif kind == "agent.start:failed":

@@ -105,10 +105,12 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         for agent in agents.values():
             agent.wait_for("listening on tcp://")
         control = f"tcp://{op.address}:5600"
+        launched_at = time.monotonic()
         launch = net.start("operator", EDGE, "launch", str(op.dir / "robot.yaml"), "--no-color",
                            "--control", control)
         ready = launch.wait_for(r"all 4 node\(s\) ready", 60)
-        print(f"edge launch -> {ready.split('| ')[-1]}")
+        print(f"edge launch -> {ready.split('| ')[-1]} (supervisor clock); "
+              f"{time.monotonic() - launched_at:.2f} s from starting `edge launch`")
         probe = launch.wait_for(r"^probe\s+\| probe runs from ", 10).split("from ")[-1]
         assert probe.startswith(str(comp.runtime_dir / "agent-")), probe   # the agent's own dir
 
@@ -140,6 +142,10 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         # an ad-hoc subscriber on the operator's machine joins through the control endpoint
         echo = op.run(EDGE, "topic", "echo", "relayed", "--count", "3", "--duration", "20")
         assert echo.returncode == 0 and echo.stdout.count("from relay") == 3, echo.stderr
+
+        topics = {t["topic"]: t for t in json.loads(op.run(EDGE, "topic", "list", "--json", "-c",
+                                                           control).stdout)}
+        assert topics["frames"]["publisher"] == "camera" and topics["frames"]["rate_hz"] > 0
 
         # a remote node that dies on its own: the restart policy, as for a local one; the
         # value set live is kept for the new process
