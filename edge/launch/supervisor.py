@@ -216,17 +216,18 @@ class Supervisor:
                               self._signals.wake)
         self._guardian = Guardian.start(self.grace_s)
         for node in self.graph.nodes:
-            argv = [sys.executable, "-u", "-m", "edge.run"]
-            policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
-            env = lambda name=node.name: self._env(name)  # noqa: E731 (read at each start)
-            if self._remote.runs(node):
-                self._children.add(self._remote.child(node, env, policy, self.printer,
-                                                      self.clock, self.types[node.name]))
-                continue
-            self._children.add(ChildProcess(
-                node.name, argv, env, policy, self.printer,
-                log=self.log, clock=self.clock, guardian=self._guardian))
+            self._children.add(self._make_child(node))
         self._remote.start()
+
+    def _make_child(self, node) -> ChildProcess:
+        """A local ChildProcess, or a RemoteChild (same interface) for a node on another host."""
+        policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
+        env = lambda: self._env(node.name)  # noqa: E731 (read at each start: live parameters)
+        if self._remote.runs(node):
+            return self._remote.child(node, env, policy, self.printer, self.clock,
+                                      self.types[node.name])
+        return ChildProcess(node.name, [sys.executable, "-u", "-m", "edge.run"], env, policy,
+                            self.printer, log=self.log, clock=self.clock, guardian=self._guardian)
 
     def _env(self, name: str) -> dict:
         node = self.graph.node(name)

@@ -67,7 +67,8 @@ def test_unknown_host_duplicate_address_bad_key_and_address():
            "b'not-a-key'" in found
     assert "robot.yaml:4: hosts.compute: address 10.77.0.1 is also host 'camera''s " \
            "(one entry per machine)" in found
-    assert "robot.yaml:5: hosts.spare: unknown key 'port' (known: address, key, agent, ports)" in found
+    assert "robot.yaml:5: hosts.spare: unknown key 'port' (known: address, key, agent, " \
+           "ports)" in found
     assert any(p.startswith("robot.yaml:5: hosts.spare.address: 'address' must be an IP address")
                for p in found)
     assert "robot.yaml:6: hosts.board.agent: 'agent' must be the agent's TCP port, 1-65535, " \
