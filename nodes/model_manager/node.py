@@ -61,10 +61,10 @@ class ModelManagerNode(NodeType):
                 hosted.service.attach(own.add)
                 own.start()
                 log.info("model manager %s serving on %s", node.name, own.endpoint)
-            if hosted.grpc is not None:
-                log.info("model manager %s: gRPC on %s", node.name, hosted.grpc_address)
             else:
                 hosted.service.attach(node.serve)
+            if hosted.grpc is not None:
+                log.info("model manager %s: gRPC on %s", node.name, hosted.grpc_address)
             for event in node:
                 if event.kind == "stop":
                     break

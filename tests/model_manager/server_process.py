@@ -12,12 +12,24 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 READY_PREFIX = "model manager serving on "
 GRPC_RE = re.compile(r"grpc (\S+?)\)?$")
+
+
+def service_of(control, name: str, old_pid: int | None = None) -> str:
+    """The service endpoint of launched node `name` once ready (a new pid after `old_pid`)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        node = next(n for n in control.nodes() if n["name"] == name)
+        if node["ready"] and node["service"] and node["pid"] != old_pid:
+            return node["service"]
+        time.sleep(0.1)
+    raise AssertionError(f"node {name!r} never became ready")
 
 
 def edge_command() -> list[str]:

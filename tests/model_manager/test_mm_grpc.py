@@ -19,7 +19,8 @@ import onnx_fixtures
 from grpc_clients import (InferenceServerException, grpc, infer_inputs, kos_array, kos_call,
                           kos_tensor, service_pb2, service_pb2_grpc, tritongrpc)
 from nodes.model_manager.client import ModelManagerClient
-from server_process import ServerProcess, edge_command
+from edge.launch.control import ControlClient
+from server_process import ServerProcess, edge_command, service_of
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -295,6 +296,11 @@ def test_launched_node_serves_grpc(tmp_path, add_matmul_bytes):
             assert time.monotonic() < deadline and proc.poll() is None, "no gRPC from the node"
             time.sleep(0.2)
         assert client.get_model_repository_index().models == []
+        with ControlClient(f"ipc://{runtime}/control.sock") as control:
+            endpoint = service_of(control, "models")  # ZeroMQ too, on the node's own service
+        with ModelManagerClient(endpoint, timeout_s=10) as zmq_client:
+            uid = zmq_client.upload_model(add_matmul_bytes)
+        assert len(client.get_model_repository_index().models) == 1, uid
     finally:
         client.close()
         proc.send_signal(signal.SIGINT)

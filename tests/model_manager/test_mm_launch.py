@@ -15,7 +15,7 @@ import pytest
 
 from edge.launch.control import ControlClient
 from nodes.model_manager.client import ModelManagerClient
-from server_process import edge_command
+from server_process import edge_command, service_of
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -33,16 +33,6 @@ def wait_for_line(proc: subprocess.Popen, text: str) -> None:
             if text in line:
                 return
     raise AssertionError(f"edge launch did not print {text!r} in {WAIT_S}s")
-
-
-def service_of(control: ControlClient, name: str, old_pid: int | None = None) -> str:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        node = next(n for n in control.nodes() if n["name"] == name)
-        if node["ready"] and node["service"] and node["pid"] != old_pid:
-            return node["service"]
-        time.sleep(0.1)
-    raise AssertionError(f"node {name!r} never became ready")
 
 
 def test_launched_manager_serves_and_survives_a_kill(tmp_path, add_matmul_bytes):
