@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
-from edge.errors import EdgeError, InvalidArgument, PermissionDenied
+from edge.errors import EdgeError, FailedPrecondition, InvalidArgument, PermissionDenied
 from edge.launch.agent import ENV_FORWARDED
 from edge.launch.process import LIVE_STATES, OutputPrinter
 from edge.launch.restart import RestartPolicy
@@ -190,6 +190,8 @@ class RemoteChild:
             self.log(f"node {self.name!r} FAILED: the agent on host {self.host!r} refused to "
                      f"start it: {error}")
         elif self.state == "starting":
+            if isinstance(error, FailedPrecondition):   # the agent still runs the run we lost
+                self.link.call(self, "agent.stop", {"name": self.name, "grace_s": 0.0})
             self._lose(str(error))
 
     def _lose(self, reason: str) -> None:

@@ -10,7 +10,7 @@ import io
 import pytest
 
 from edge.config import ENV_VAR, NodeConfig
-from edge.errors import PermissionDenied, Unavailable
+from edge.errors import FailedPrecondition, PermissionDenied, Unavailable
 from edge.launch.hosts import HostSpec
 from edge.launch.process import OutputPrinter
 from edge.launch.remotechild import LOST_RETRY_S, RemoteChild
@@ -111,6 +111,27 @@ def test_a_lost_agent_retries_until_it_answers():
     child.inbox.put(("lost", ("the agent on host 'board' restarted", "boot1")))
     child.tick()
     assert child.state == "backoff" and len(logs) == 2   # a new loss is told again
+
+
+def test_a_run_the_agent_still_has_is_stopped_before_the_retry():
+    """Lost for longer than the launcher waits but shorter than the agent's heartbeat: the
+    agent still runs the old node, so the new start is refused until that one is stopped."""
+    child, link, clock, logs = remote_child()
+    child.start()
+    started(child, link, 21)
+    child.inbox.put(("lost", ("the agent on host 'board' is not answering", "boot1")))
+    child.tick()
+    clock.now += LOST_RETRY_S
+    child.tick()
+    child.inbox.put(("agent.start:failed", (link.sent[-1][2], FailedPrecondition(
+        "node 'cam' is already running here (pid 21)"))))
+    child.tick()
+    assert link.sent[-1] == ("agent.stop", {"name": "cam", "grace_s": 0.0}, None)
+    assert child.state == "backoff"
+    clock.now += LOST_RETRY_S
+    child.tick()
+    started(child, link, 22)
+    assert child.pid == 22 and child.state == "starting"
 
 
 def test_an_agent_that_refuses_the_start_fails_the_node_in_one_line():

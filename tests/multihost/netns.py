@@ -88,6 +88,10 @@ class Host:
         for key in ("EDGE_CONTROL", "EDGE_NODE_CONFIG", "EDGE_SERVER_KEY", "EDGE_INSECURE"):
             self.env.pop(key, None)
 
+    def link(self, state: str) -> None:
+        """Unplug (`down`) or plug in (`up`) this host's network cable."""
+        _ip("-n", self.namespace, "link", "set", "eth0", state)
+
     def argv(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.namespace, *argv]
 
@@ -175,11 +179,16 @@ class Proc:
         with self._changed:
             return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout_s: float = 20.0) -> str:
+    def mark(self) -> int:
+        """How many lines there are now: wait_for(..., since=mark) looks only after them."""
+        with self._changed:
+            return len(self.lines)
+
+    def wait_for(self, pattern: str, timeout_s: float = 20.0, since: int = 0) -> str:
         regex, deadline = re.compile(pattern), time.monotonic() + timeout_s
         with self._changed:
             while True:
-                for line in self.lines:
+                for line in self.lines[since:]:
                     if regex.search(line):
                         return line
                 remaining = deadline - time.monotonic()

@@ -169,6 +169,17 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         launch.wait_for(r"node 'recorder' ready again", 60)
         count = len(records(record_path))
         wait_until(lambda: len(records(record_path)) > count + 10, 30, "records after recovery")
+
+        # the compute board's cable is out for longer than the heartbeat: the agent stops the
+        # launcher's nodes, the launcher marks them lost; plugged in again, they come back
+        seen, agent_seen = launch.mark(), agents["compute"].mark()
+        comp.link("down")
+        launch.wait_for(r"node 'relay' lost: .*not answering", 15, since=seen)
+        agents["compute"].wait_for(r"silent for .* stopping its 3 node", 10, since=agent_seen)
+        comp.link("up")
+        launch.wait_for(r"node 'recorder' ready again", 30, since=seen)
+        count = len(records(record_path))
+        wait_until(lambda: len(records(record_path)) > count + 10, 30, "records after the cable")
         nodes = {n["name"]: n for n in json.loads(op.run(EDGE, "nodes", "--json", "-c",
                                                          control).stdout)}
         assert nodes["relay"]["state"] == "running" and nodes["relay"]["restarts"] >= 1
