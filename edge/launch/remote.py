@@ -160,7 +160,8 @@ class Remote:
         if not self.hosts:
             return
         if not control_endpoint.startswith("tcp://") \
-                or any(w in control_endpoint for w in ("0.0.0.0", "*", "[::]")):
+                or any(w in control_endpoint for w in ("0.0.0.0", "*", "[::]")) \
+                or HostSpec("launcher", endpoint_host(control_endpoint)).loopback:
             raise FailedPrecondition(
                 f"nodes run on {', '.join(sorted(self.hosts))}: bind the control endpoint on an "
                 "address they can reach, e.g. --control tcp://10.0.0.1:5600")

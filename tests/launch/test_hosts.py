@@ -130,12 +130,13 @@ def test_launch_needs_a_reachable_control_endpoint_for_other_machines(tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text(graph_text("camera: 10.77.0.1\ncompute: 192.0.2.77\n"))
     env = {**os.environ, "EDGE_RUNTIME_DIR": str(tmp_path / "run")}
-    result = subprocess.run([EDGE, "launch", str(path)], capture_output=True, text=True,
-                            timeout=30, env=env)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "error: FAILED_PRECONDITION: nodes run on camera, compute: bind the control endpoint "
-        "on an address they can reach, e.g. --control tcp://10.0.0.1:5600")
+    for control in ([], ["--control", "tcp://127.0.0.1:5633"]):   # ipc, loopback: out of reach
+        result = subprocess.run([EDGE, "launch", str(path), *control], capture_output=True,
+                                text=True, timeout=30, env=env)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(
+            "error: FAILED_PRECONDITION: nodes run on camera, compute: bind the control endpoint "
+            "on an address they can reach, e.g. --control tcp://10.0.0.1:5600")
 
 
 def test_launch_refuses_a_control_endpoint_on_a_node_port(tmp_path):
