@@ -192,11 +192,11 @@ class RemoteChild:
         elif self.state == "starting":
             if isinstance(error, FailedPrecondition):   # the agent still runs the run we lost
                 self.link.call(self, "agent.stop", {"name": self.name, "grace_s": 0.0})
-            self._lose(str(error))
+            self._lose(str(error), "not started")
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, what: str = "lost") -> None:
         if not self._lost:
-            self.log(f"node {self.name!r} lost: {reason}; retrying every {LOST_RETRY_S:g} s")
+            self.log(f"node {self.name!r} {what}: {reason}; retrying every {LOST_RETRY_S:g} s")
         self._lost = True
         self.state, self.pid, self.restart_at = "backoff", None, self.clock() + LOST_RETRY_S
 
