@@ -84,10 +84,12 @@ class NodeSender:
 
     def max_in_flight(self, payload: np.ndarray):
         """More shm frames in flight than the pool has slots overwrite unread ones (drops)."""
+        if self.transport == "zmq":
+            return None
         from edge.config import SHM_MIN_BYTES
         from edge.memory.shm import DEFAULT_SLOTS
 
-        if self.shm or self.transport == "auto" and payload.nbytes >= SHM_MIN_BYTES:
+        if self.shm or payload.nbytes >= SHM_MIN_BYTES:
             return DEFAULT_SLOTS
         return None
 
