@@ -305,9 +305,11 @@ class Node:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
+                    if fresh:
+                        return None
+                    remaining = 0.0  # not polled yet: look once without waiting
                 wait_s = remaining if wait_s is None else min(wait_s, remaining)
-            self._poll(-1 if wait_s is None else max(0, int(wait_s * 1000) + 1))
+            self._poll(-1 if wait_s is None else 0 if wait_s <= 0 else int(wait_s * 1000) + 1)
             fresh = True
 
     def _queued(self) -> bool:
