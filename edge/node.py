@@ -307,7 +307,9 @@ class Node:
                 if remaining <= 0:
                     if fresh:
                         return None
-                    remaining = 0.0  # not polled yet: look once without waiting
+                    self._collect()  # not looked yet: an EVENTS query costs less than a poll
+                    fresh = True
+                    continue
                 wait_s = remaining if wait_s is None else min(wait_s, remaining)
             self._poll(-1 if wait_s is None else 0 if wait_s <= 0 else int(wait_s * 1000) + 1)
             fresh = True
