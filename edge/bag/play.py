@@ -4,7 +4,7 @@ Each played topic must be declared `external` in the graph's launch file: the pl
 that endpoint, where the graph's subscribers already connect. An XPUB socket sees their
 subscriptions, so playback starts once they are connected instead of after a guess.
 Messages go out with their recorded frames; only `pub_ns` (and with restamp, `stamp_ns`)
-is rewritten in the header.
+is rewritten in the header, and a trail's times move with `pub_ns` (restamp drops it).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from edge.endpoints import bind, remove_ipc
 from edge.errors import FailedPrecondition, InvalidArgument
 from edge.launch.control import ControlClient
 from edge.signals import StopSignals
+from messages.trail import shifted
 
 SEND_HWM = 1000
 CLOSE_LINGER_MS = 2000   # the final messages still go out; a gone subscriber cannot hold us
@@ -127,6 +128,9 @@ class Player:
     def _send(self, item: BagMessage, restamp: bool) -> None:
         now_ns = time.time_ns()
         fields = {"pub_ns": now_ns, **({"stamp_ns": now_ns} if restamp else {})}
+        trail = item.message.trail
+        if trail is not None:  # re-timed with pub_ns, so its hops still end at this publish
+            fields["trail"] = None if restamp else shifted(trail, now_ns - item.message.pub_ns)
         topic = self.remap.get(item.topic, item.topic)
         self.send_frames([topic.encode(), rewrite_header(item.frames[0], **fields), *item.frames[1:]])
 
