@@ -47,7 +47,7 @@ def hwm_for(queue_bytes: int, message_bytes: int) -> int:
     return max(1, min(DEFAULT_HWM, queue_bytes // max(1, message_bytes)))
 
 
-def _headroom(message_bytes: int) -> int:
+def headroom(message_bytes: int) -> int:
     return message_bytes + message_bytes // 4  # so slowly growing sizes do not resize every time
 
 
@@ -118,7 +118,7 @@ class Publisher:
         return seq
 
     def _resize(self, message_bytes: int) -> None:
-        self._sized_for = _headroom(message_bytes)
+        self._sized_for = headroom(message_bytes)
         hwm = hwm_for(self.queue_bytes, self._sized_for)
         if hwm >= self.hwm:
             return
@@ -270,7 +270,7 @@ class Input:
 
     def _resize(self, message_bytes: int) -> collections.deque:
         """Bigger messages than assumed: fewer fit the budget, in the queue and in the pipe."""
-        self._sized_for = _headroom(message_bytes)
+        self._sized_for = headroom(message_bytes)
         self.queue = collections.deque(self.queue, maxlen=self._queue_len())
         hwm = self._hwm()
         if hwm < self.hwm:
