@@ -113,7 +113,9 @@ class FakeNode:
         self._steps_left, self._state = max_steps, "running"
 
     # -- what node types call ------------------------------------------------------------
-    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None) -> int:
+    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None,
+                parent: Event | None = None) -> int:
+        """As Node.publish; the double keeps no per-hop trail, so `parent` is not used."""
         port = self.config.outputs.get(name)
         if port is None:
             raise NotFound(f"node {self.name!r} published on {name!r}, which is not one of its "
