@@ -16,6 +16,7 @@ from messages.codec import DecodeError, short
 MAX_HOPS = 32               # a longer trail is refused on receipt; appending keeps the newest hops
 MAX_NODE_NAME_BYTES = 256   # per hop
 _MAX_NS = (1 << 63) - 1
+_SURELY_SHORT = MAX_NODE_NAME_BYTES // 4
 
 
 def check_trail(trail: Any) -> list:
@@ -28,7 +29,8 @@ def check_trail(trail: Any) -> list:
         if (type(hop) is not list or len(hop) != 3 or type(hop[0]) is not str
                 or type(hop[1]) is not int or type(hop[2]) is not int):
             raise DecodeError(f"trail hop {short(hop)} is not [node: str, recv_ns: int, pub_ns: int]")
-        if len(hop[0]) > MAX_NODE_NAME_BYTES or len(hop[0].encode()) > MAX_NODE_NAME_BYTES:
+        name = hop[0]  # a UTF-8 character is at most 4 bytes: short names need no encode
+        if len(name) > _SURELY_SHORT and len(name.encode()) > MAX_NODE_NAME_BYTES:
             raise DecodeError(f"trail hop node name is longer than {MAX_NODE_NAME_BYTES} bytes")
         if not (0 <= hop[1] <= _MAX_NS and 0 <= hop[2] <= _MAX_NS):
             raise DecodeError("trail hop times must be in [0, 2**63)")
@@ -37,7 +39,7 @@ def check_trail(trail: Any) -> list:
 
 def extend(hops: Optional[list], node: str, recv_ns: int, pub_ns: int) -> list:
     """`hops` plus this node's hop, keeping the newest MAX_HOPS (the oldest are dropped)."""
-    if len(node) > MAX_NODE_NAME_BYTES // 4 and len(node.encode()) > MAX_NODE_NAME_BYTES:
+    if len(node) > _SURELY_SHORT and len(node.encode()) > MAX_NODE_NAME_BYTES:
         node = node.encode()[:MAX_NODE_NAME_BYTES].decode(errors="ignore")
     hop = [node, recv_ns, pub_ns]
     if not hops:
