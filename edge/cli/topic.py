@@ -79,8 +79,9 @@ def echo(name: str, endpoint: str | None, count: int | None, duration_s: float |
     for index, event in enumerate(_watch(name, endpoint, duration_s, control, on_quiet),
                                   start=1):
         latency_ms = (time.time_ns() - event.stamp_ns) / 1e6
+        trail = f" trail {' > '.join(hop[0] for hop in event.trail)}" if event.trail else ""
         click.echo(f"[{event.seq}] from {event.source} age {latency_ms:.2f} ms "
-                   f"dropped {event.dropped}: {summarise(event.value, array_stats=True)}")
+                   f"dropped {event.dropped}{trail}: {summarise(event.value, array_stats=True)}")
         if count and index >= count:
             return
 
