@@ -78,7 +78,9 @@ class Node:
         self.config = config
         self._trail = config.trail if config.trail is not None else trail_from_env()
         self._trail_modes: dict[str, Optional[bool]] = {}  # output name -> True/False/None
-        self._handling: Optional[Event] = None  # the input event being handled: publish's parent
+        # (trail, recv_ns) of the input event being handled: publish's default parent. Not the
+        # event itself, which would keep its frame (and a shared-memory lock) alive.
+        self._handling: Optional[tuple] = None
         self.name = config.name
         self.launched = config.launched
         self.params: dict = dict(config.parameters)
@@ -140,13 +142,11 @@ class Node:
             mode = self._trail_modes[name] = own if own is not None else self._trail
         if mode is False:
             return None, None
-        if parent is None:
-            parent = self._handling
-        if parent is not None and parent.trail is not None:
-            return parent.trail, parent.recv_ns
-        if mode:
-            return [], (parent.recv_ns if parent is not None else None)
-        return None, None
+        trail, recv_ns = (parent.trail, parent.recv_ns) if parent is not None else \
+            (self._handling or (None, None))
+        if trail is not None:
+            return trail, recv_ns
+        return ([], recv_ns) if mode else (None, None)
 
     def loan(self, shape, dtype=np.uint8) -> np.ndarray:
         """A writable array in shared memory to fill and then publish (once) on any output.
@@ -313,7 +313,7 @@ class Node:
                 self._collect()
             event = self._ready_event()
             if event is not None:
-                self._handling = event if event.kind == "input" else None
+                self._handling = (event.trail, event.recv_ns) if event.kind == "input" else None
                 return event
             wait_s = self._timers.seconds_until_due()
             if deadline is not None:
