@@ -69,9 +69,12 @@ def record(topics: tuple, all_topics: bool, output: str, duration_s: float | Non
               help="wait for this many subscribers per topic before playing")
 @click.option("--wait", "wait_s", type=float, default=5.0, show_default=True,
               help="longest wait for subscribers, seconds")
+@click.option("--queue-bytes", type=click.IntRange(min=1), default=64 << 20, show_default=True,
+              help="most bytes queued for each subscriber; beyond it a slow one misses messages "
+                   "(it counts them as drops)")
 @control_option
 def play(path: str, rate: float, loop: bool, topics: tuple, remap: tuple, restamp: bool,
-         subscribers: int, wait_s: float, control: str | None) -> None:
+         subscribers: int, wait_s: float, queue_bytes: int, control: str | None) -> None:
     """Publish a recording into a running graph (its topics declared `external`)."""
     from edge.bag.play import Player, parse_remap, resolve_external
     from edge.bag.reader import read_messages, recorded_topics
@@ -83,7 +86,7 @@ def play(path: str, rate: float, loop: bool, topics: tuple, remap: tuple, restam
     if unknown:
         raise click.BadParameter(f"{path} has no topic(s) {unknown}; it holds {available}", param_hint="--topics")
     endpoints = resolve_external(control, [renames.get(t, t) for t in chosen])
-    player = Player(endpoints, remap=renames)
+    player = Player(endpoints, remap=renames, queue_bytes=queue_bytes)
     try:
         missing = player.wait_for_subscribers(subscribers, wait_s)
         if missing:
