@@ -63,6 +63,8 @@ def test_latency_names_the_hops_in_order_and_they_add_up(launch, edge_env):
     assert sum(means[:-1]) == pytest.approx(means[-1], abs=0.05), out   # rounding of 6 rows
     p50s = [float(row[1]) for row in rows]
     assert p50s[-1] <= sum(max(float(row[4]), 0) for row in rows[:-1]), out
+    capture_p50 = float(re.search(r"capture -> here: p50 ([\d.]+) ms", out).group(1))
+    assert p50s[-1] == pytest.approx(capture_p50, abs=0.011), out   # the source hop starts at capture
     echo = _edge(edge_env, "topic", "echo", "t/out", "-n", "1", *control)
     assert re.search(r"from last age [\d.]+ ms dropped \d+ trail source > middle > last: ", echo)
     recorded = str(Path(edge_env["EDGE_RUNTIME_DIR"]) / "trail.mcap")
