@@ -33,6 +33,7 @@ from edge.signals import StopSignals
 from edge.timers import SYSTEM_CLOCK, Timers
 from messages import Limits
 from messages.codec import STREAM_LIMITS
+from messages.trail import carried as carried_trail
 
 log = logging.getLogger("edge.node")
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic costs µs per event
@@ -140,13 +141,8 @@ class Node:
         if mode is ...:
             own = getattr(port, "trail", None)
             mode = self._trail_modes[name] = own if own is not None else self._trail
-        if mode is False:
-            return None, None
-        trail, recv_ns = (parent.trail, parent.recv_ns) if parent is not None else \
-            (self._handling or (None, None))
-        if trail is not None:
-            return trail, recv_ns
-        return ([], recv_ns) if mode else (None, None)
+        return carried_trail(mode, (parent.trail, parent.recv_ns) if parent is not None
+                             else self._handling)
 
     def loan(self, shape, dtype=np.uint8) -> np.ndarray:
         """A writable array in shared memory to fill and then publish (once) on any output.

@@ -49,6 +49,20 @@ def extend(hops: Optional[list], node: str, recv_ns: int, pub_ns: int) -> list:
     return [*hops, hop]
 
 
+def carried(setting: Optional[bool], parent: Optional[tuple]) -> tuple:
+    """(earlier hops or None for no trail, recv_ns of the new hop) for a publish.
+
+    `setting`: True on, False off, None follow (a trail only when the parent has one);
+    `parent`: (trail, recv_ns) of the input the value derives from, or None.
+    """
+    if setting is False:
+        return None, None
+    trail, recv_ns = parent if parent is not None else (None, None)
+    if trail is not None:
+        return trail, recv_ns
+    return ([], recv_ns) if setting else (None, None)
+
+
 def shifted(trail: list, delta_ns: int) -> list:
     """The same hops moved in time by `delta_ns` (playback re-times a recording)."""
     return [[node, max(0, recv_ns + delta_ns), max(0, pub_ns + delta_ns)]

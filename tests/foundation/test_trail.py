@@ -122,3 +122,15 @@ def test_trail_off_drops_it_and_env_turns_it_on(chain, short_dir, monkeypatch):
     _connected(env_on, sink)
     env_on.publish("o", 5, stamp_ns=77)
     assert sink.next_event(timeout_s=2).trail[0][:2] == ["env", 77]
+
+
+def test_carried_follows_the_setting_and_the_parent():
+    from messages.trail import carried
+
+    hops = [["cam", 1, 2]]
+    assert carried(None, None) == (None, None)            # follow, no parent: no trail
+    assert carried(None, (None, 5)) == (None, None)        # follow, parent without one
+    assert carried(None, (hops, 5)) == (hops, 5)           # follow: carried on
+    assert carried(True, None) == ([], None)               # on, no parent: starts at capture
+    assert carried(True, (None, 5)) == ([], 5)             # on: starts at the parent's receive
+    assert carried(False, (hops, 5)) == (None, None)       # off: dropped
