@@ -71,8 +71,10 @@ class ShmOutput:
         return found
 
     def send(self, topic: str, value: Any, stamp_ns: Optional[int], pool: Optional[FramePool],
-             min_bytes: int = 0, make_pool: Callable[[], FramePool] | None = None) -> int:
-        """Publish `value`; `min_bytes` > 0 (auto): copy arrays that big into shared memory."""
+             min_bytes: int = 0, make_pool: Callable[[], FramePool] | None = None,
+             hops: Optional[list] = None, recv_ns: Optional[int] = None) -> int:
+        """Publish `value`; `min_bytes` > 0 (auto): copy arrays that big into shared memory.
+        `hops`/`recv_ns`: the trail, as for Publisher.send (both forms carry the same)."""
         publisher = self.publisher
         want_shm, want_plain, shm_topic = self.forms(topic)
         loaned = pool is not None and pool.is_loaned(value)
@@ -82,9 +84,10 @@ class ShmOutput:
             shm_value = self._copy_in(make_pool(), value)
         seq, pub_ns = publisher.next_seq(topic), time.time_ns()
         if want_shm:
-            publisher.send_as(shm_topic, shm_value, stamp_ns, seq, pub_ns)
+            publisher.send_as(shm_topic, shm_value, stamp_ns, seq, pub_ns, hops, recv_ns)
         if want_plain:  # the publisher's own path, and its sizing for big copies
-            publisher.send_as(topic, np.array(value) if loaned else value, stamp_ns, seq, pub_ns)
+            publisher.send_as(topic, np.array(value) if loaned else value, stamp_ns, seq,
+                              pub_ns, hops, recv_ns)
         return seq
 
     def _copy_in(self, pool: FramePool, value: np.ndarray) -> Any:
