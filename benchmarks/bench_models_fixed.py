@@ -119,6 +119,9 @@ def main() -> None:
                          "ping": round_trip(echo, small),
                          "live": lambda: client.call("is_server_live")}
                 report(args, calls)
+                stats = client.get_inference_statistics([uid])[0]
+                print(f"runs on the socket thread (inline): {stats['inline_count']} of "
+                      f"{stats['execution_count']}")
         finally:
             stop(echo_proc, echo, [b"stop"])
             stop(raw_proc, raw, [b"stop", b""])

@@ -61,6 +61,8 @@ def run_batch(model: LoadedModel, batch: list[Request], inline: bool = False) ->
 
 def _compute(model: LoadedModel, batch: list[Request],
              inline: bool) -> list[dict[str, np.ndarray]]:
+    tracked = len(batch) == 1 and not model.queue.batching  # may later run inline
+    cpu_ns = time.thread_time_ns() if tracked else 0
     start_ns = time.monotonic_ns()
     feeds = stack_inputs(batch)
     ran_ns = time.monotonic_ns()
@@ -73,8 +75,10 @@ def _compute(model: LoadedModel, batch: list[Request],
     done_ns = time.monotonic_ns()
     per_request = split_outputs(model.output_names, outputs, batch)
     end_ns = time.monotonic_ns()
-    if len(batch) == 1 and not model.queue.batching:
-        model.quick.record(shape_key(batch[0].inputs), end_ns - start_ns)
+    if tracked:
+        took_ns = (time.thread_time_ns() - cpu_ns if model.quick.cpu_clock
+                   else end_ns - start_ns)
+        model.quick.record(shape_key(batch[0].inputs), took_ns)
     model.stats.record_batch(
         queue_ns=[start_ns - r.enqueue_ns for r in batch],
         request_ns=[end_ns - r.enqueue_ns for r in batch],

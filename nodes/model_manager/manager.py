@@ -329,7 +329,7 @@ class ModelManager:
         queue = ModelQueue(config, batchable(record.input_specs, record.output_specs))
         model = LoadedModel(uid, session, record.input_specs,
                             [s.name for s in record.output_specs], config, queue,
-                            self._stats_for(uid), QuickRuns(config.inline_max_us))
+                            self._stats_for(uid), QuickRuns(config.inline_max_us, config.intra_op_threads == 1))
         if current is not None:
             self._scheduler.remove(uid)
         self._scheduler.add(model)
