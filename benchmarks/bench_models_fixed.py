@@ -82,7 +82,8 @@ def one_round(calls: dict, iterations: int) -> dict[str, float]:
 
 
 def spread(values: list[float]) -> str:
-    return f"min {min(values):5.2f}  median {statistics.median(values):5.2f}  max {max(values):5.2f}"
+    middle = statistics.median(values)
+    return f"min {min(values):5.2f}  median {middle:5.2f}  max {max(values):5.2f}"
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ A hand-off to a worker and the wake-up back cost more than a tiny model's run, s
 idle manager runs such a request where it arrived (see Scheduler.run_inline). Only runs
 known to be quick qualify: the last STREAK runs of the model with the same input
 shapes each took at most the model's ``inline_max_us``: CPU time of the running thread
-when the session runs on that one thread (intra_op_threads 1), so time the thread spent
-preempted on a busy machine does not count; wall time otherwise. A slower run resets the streak,
-so the socket thread is held that long at most once, and the shapes go back to the
-workers until they have been quick STREAK times in a row again.
+when the session runs on that one thread (intra_op_threads 1), so time spent preempted on
+a busy machine does not count; wall time otherwise. A slower run resets the streak, so
+the socket thread is held that long at most once, and the shapes go back to the workers
+until they have been quick STREAK times in a row again.
 """
 from __future__ import annotations
 

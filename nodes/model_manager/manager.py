@@ -327,9 +327,10 @@ class ModelManager:
         record = self._require(uid)
         session = open_session(self._repo.read_model(uid), config)
         queue = ModelQueue(config, batchable(record.input_specs, record.output_specs))
+        quick = QuickRuns(config.inline_max_us, cpu_clock=config.intra_op_threads == 1)
         model = LoadedModel(uid, session, record.input_specs,
                             [s.name for s in record.output_specs], config, queue,
-                            self._stats_for(uid), QuickRuns(config.inline_max_us, config.intra_op_threads == 1))
+                            self._stats_for(uid), quick)
         if current is not None:
             self._scheduler.remove(uid)
         self._scheduler.add(model)
