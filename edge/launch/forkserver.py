@@ -141,12 +141,10 @@ class ForkServer:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
+        if self._proc is not None:  # it holds nothing: the nodes are our children, not its
+            if self._proc.poll() is None:
                 self._proc.kill()
-                self._proc.wait()
+            self._proc.wait()
             self._proc = None
 
     # -- internals ---------------------------------------------------------------------------

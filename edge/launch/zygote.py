@@ -41,7 +41,10 @@ def main() -> int:
         return 2
     for name in PRELOAD:
         __import__(name)
-    channel.send(b'{"ready": true}')
+    try:
+        channel.send(b'{"ready": true}')
+    except OSError:
+        return 0  # the supervisor is gone already
     request = serve(channel, supervisor_pid)
     if request is None:
         return 0
