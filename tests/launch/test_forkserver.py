@@ -1,0 +1,166 @@
+"""Nodes forked from the fork server (edge.launch.zygote) behave like spawned ones."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.launch.control import ControlClient
+from launch_process import alive, counter_graph, descendants, read_sink, wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+PROBE = """\
+import os
+from edge import Node
+from edge.memory.allocator import tune_allocator
+node = Node()
+probes = ",".join(sorted(k for k in os.environ if k.startswith("PROBE_")))
+print("probe", node.name, os.environ.get("PROBE_MINE"), node.params["tag"], probes,
+      bool(tune_allocator()), os.getpgid(0) == os.getpid(), flush=True)
+for event in node:
+    pass
+node.close()
+"""
+
+
+def nodes_by_name(control: str) -> dict:
+    with ControlClient(control) as client:
+        return {n["name"]: n for n in client.nodes()}
+
+
+def forked(pid: int) -> bool:
+    """A forked node still has the fork server's command line."""
+    return b"edge.launch.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def probe_graph(script: Path) -> str:
+    return f"""\
+nodes:
+  - {{name: first, type: {script.name}, parameters: {{tag: one}},
+     env: {{PROBE_MINE: a, PROBE_SECRET: only-first}}}}
+  - {{name: second, type: {script.name}, parameters: {{tag: two}}, env: {{PROBE_MINE: b}}}}
+  - {{name: third, type: {script.name}, parameters: {{tag: three}},
+     env: {{PROBE_MINE: c, MALLOC_ARENA_MAX: "2"}}}}
+"""
+
+
+def test_forked_nodes_get_only_their_own_env_params_group_and_malloc_tuning(launch, rt_dir):
+    script = rt_dir / "probe_node.py"
+    script.write_text(PROBE)
+    graph = launch(probe_graph(script))
+    graph.wait_ready()
+    graph.wait_for(r"\| probe ", count=3)
+    expected = {"first": "a one PROBE_MINE,PROBE_SECRET", "second": "b two PROBE_MINE",
+                "third": "c three PROBE_MINE"}
+    for name, values in expected.items():
+        graph.wait_for(rf"^{name}\s+\| probe {name} {values} True True$")
+    nodes = nodes_by_name(graph.control)
+    assert forked(nodes["first"]["pid"]) and forked(nodes["second"]["pid"])
+    # MALLOC_* is read when the C library starts: that node must be a fresh process
+    assert not forked(nodes["third"]["pid"])
+    for node in nodes.values():  # every node is the launcher's own child, whoever forked it
+        assert _parent(node["pid"]) == graph.proc.pid
+    graph.proc.send_signal(signal.SIGINT)
+    assert graph.wait_exit(15) == 130
+
+
+def test_kill_9_of_a_forked_node_restarts_it_forked_and_a_dead_fork_server_falls_back(
+        launch, rt_dir):
+    sink = rt_dir / "sink.txt"
+    graph = launch(counter_graph(sink))
+    graph.wait_ready()
+    before = nodes_by_name(graph.control)
+    assert all(forked(n["pid"]) for n in before.values())
+    os.kill(before["scale"]["pid"], signal.SIGKILL)
+    graph.wait_for(r"node 'scale' ready again", 15)
+    scale = nodes_by_name(graph.control)["scale"]
+    assert scale["pid"] != before["scale"]["pid"] and forked(scale["pid"])
+
+    node_pids = {n["pid"] for n in nodes_by_name(graph.control).values()}
+    server = [pid for pid in descendants(graph.proc.pid)
+              if pid not in node_pids and alive(pid) and forked(pid)]
+    assert len(server) == 1
+    os.kill(server[0], signal.SIGKILL)
+    graph.wait_for(r"fork server exited .*: starting nodes as separate processes from now on")
+    os.kill(scale["pid"], signal.SIGKILL)
+    graph.wait_for(r"node 'scale' ready again", 15, count=2)
+    scale = nodes_by_name(graph.control)["scale"]
+    assert not forked(scale["pid"])
+    count = len(read_sink(sink))
+    wait_until(lambda: len(read_sink(sink)) > count + 5, 10, "data through the respawned node")
+    graph.proc.send_signal(signal.SIGINT)
+    assert graph.wait_exit(15) == 130
+    assert graph.output.count("fork server") == 1
+    assert not any(alive(pid) for pid in node_pids | {scale["pid"]})
+
+
+def test_opting_out_spawns_every_node(launch, edge_env, rt_dir):
+    edge_env["EDGE_FORK_SERVER"] = "0"
+    graph = launch(counter_graph(rt_dir / "sink.txt"))
+    graph.wait_ready()
+    pids = [n["pid"] for n in nodes_by_name(graph.control).values()]
+    assert not any(forked(pid) for pid in pids)
+    assert not any(forked(pid) for pid in descendants(graph.proc.pid) if alive(pid))
+    graph.proc.send_signal(signal.SIGINT)
+    assert graph.wait_exit(15) == 130
+
+
+def _start_zygote(theirs: socket.socket, *wrapper: str) -> subprocess.Popen:
+    argv = [*wrapper, sys.executable, "-u", "-m", "edge.launch.zygote", str(theirs.fileno())]
+    return subprocess.Popen(argv, pass_fds=(theirs.fileno(),), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def test_the_fork_server_answers_only_the_process_that_started_it():
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours, theirs:  # started by a shell: its peer (us) is not its parent
+        proc = _start_zygote(theirs, "/bin/sh", "-c", 'exec "$0" "$@"; exit 9')
+        theirs.close()
+        # `exec` keeps the pid: the parent is us, so this one must accept ...
+        ours.settimeout(30)
+        assert ours.recv(100) == b'{"ready": true}'
+    assert proc.wait(timeout=10) == 0  # ... and exit when its channel closes
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours, theirs:
+        proc = _start_zygote(theirs, "/bin/sh", "-c", '"$0" "$@"; exit $?')
+        theirs.close()
+        ours.settimeout(30)
+        assert proc.wait(timeout=30) == 2  # its parent is the shell, its peer is us: refused
+        assert ours.recv(100) == b""
+
+
+def test_bad_requests_get_one_line_errors_and_the_server_keeps_serving():
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours, theirs:
+        proc = _start_zygote(theirs)
+        theirs.close()
+        ours.settimeout(30)
+        assert ours.recv(100) == b'{"ready": true}'
+        read_fd, write_fd = os.pipe()
+        try:
+            bad = [(b"\xff not json", [write_fd]), (b"[1, 2]", [write_fd]),
+                   (json.dumps({"argv": ["x", "-c", "print(1)"], "env": {}}).encode(),
+                    [write_fd]),
+                   (json.dumps({"argv": ["x", "-u", "-m", "m"], "env": {"A": 1}}).encode(),
+                    [write_fd]),
+                   (json.dumps({"argv": ["x", "-u", "-m", "m"], "env": {}}).encode(), [])]
+            for data, fds in bad:
+                socket.send_fds(ours, [data], fds)
+                reply = json.loads(ours.recv(4096))
+                assert set(reply) == {"error"} and "\n" not in reply["error"]
+        finally:
+            os.close(read_fd), os.close(write_fd)
+        assert proc.poll() is None
+    assert proc.wait(timeout=10) == 0
+    assert proc.stderr.read() == b""
