@@ -164,3 +164,22 @@ def test_bad_requests_get_one_line_errors_and_the_server_keeps_serving():
         assert proc.poll() is None
     assert proc.wait(timeout=10) == 0
     assert proc.stderr.read() == b""
+
+
+def test_what_a_dead_node_leaves_behind_is_reaped_not_left_as_zombies(launch, rt_dir):
+    script = rt_dir / "parent_node.py"
+    script.write_text(
+        "import subprocess\nfrom edge import Node\nnode = Node()\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        "print('child', child.pid, flush=True)\n"
+        "for event in node:\n    pass\n")
+    graph = launch(f"nodes:\n  - {{name: parent, type: {script.name}, restart: never}}\n"
+                   f"  - {{name: other, type: graph_nodes:Counter}}\n")
+    graph.wait_ready()
+    line = graph.wait_for(r"^parent\s+\| child \d+$")[0]
+    child = int(line.split()[-1])
+    os.kill(nodes_by_name(graph.control)["parent"]["pid"], signal.SIGKILL)
+    # its group is killed; the orphan was re-parented to the launcher, which must reap it
+    wait_until(lambda: not Path(f"/proc/{child}").exists(), 10, "the orphan to be reaped")
+    graph.proc.send_signal(signal.SIGINT)
+    assert graph.wait_exit(15) == 130
