@@ -96,6 +96,16 @@ def one_run(workdir: Path, variant: str) -> dict:
             proc.wait()
 
 
+def import_cpu_s(code: str, runs: int = 5) -> float:
+    """Median CPU of a fresh `python -c CODE`: what a spawned node pays before its own work."""
+    values = []
+    for _ in range(runs):
+        before = children_cpu_s()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        values.append(children_cpu_s() - before)
+    return statistics.median(values)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -127,6 +137,9 @@ def main() -> int:
             values = [r[key] for r in runs[variant]]
             print(f"{label:34s} {variant:6s} median {statistics.median(values):.3f} s  "
                   f"min {min(values):.3f}  max {max(values):.3f}")
+    bare, node = import_cpu_s("pass"), import_cpu_s("import edge.run")
+    print(f"CPU of a fresh interpreter: {bare:.3f} s; importing edge.run (numpy, zmq, msgpack, "
+          f"the core) adds {node - bare:.3f} s (medians of 5)")
     if len(variants) == 2:
         first, second = ([statistics.median(r["ready_s"] for r in runs[v]) for v in variants])
         print(f"ready time {variants[0]}/{variants[1]} (medians): {first / second:.2f}")

@@ -27,7 +27,7 @@ import time
 
 from edge.launch.forkserver import die_with_parent
 
-PRELOAD = ("numpy", "zmq", "msgpack", "yaml", "messages", "edge.node", "edge.run")
+PRELOAD = ("numpy", "zmq", "msgpack", "messages", "edge.node", "edge.run")  # what every node needs
 MAX_REQUEST_BYTES = 1 << 20
 REPARENT_WAIT_S = 2.0   # how long a fresh node waits to be re-parented to the supervisor
 
