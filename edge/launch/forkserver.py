@@ -9,12 +9,15 @@ interpreter start (PYTHON*, LD_*, MALLOC_*, thread-count variables). Otherwise, 
 good once the fork server fails (one log line), it spawns as before.
 
 The supervisor becomes a child subreaper so forked nodes are its own children: pidfd,
-waitpid exit codes, process groups and the guardian work unchanged. Opt out with
+waitpid exit codes, process groups and the guardian work unchanged; it also reaps
+whatever a dead node's own children leave behind (`reap_orphans`), so it must be the only
+code in its process that starts children (true of `edge launch`). Opt out with
 EDGE_FORK_SERVER=0.
 """
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import socket
@@ -174,7 +177,7 @@ class ForkServer:
             reply = json.loads(self._channel.recv(4096) or b"null")
         except OSError as exc:
             os.close(read_fd)
-            if getattr(exc, "errno", None) == 90:  # EMSGSIZE: this one environment is too big
+            if exc.errno == errno.EMSGSIZE:  # this one environment is too big for a packet
                 return None
             return self._fail(f"stopped answering ({exc})")
         except ValueError as exc:

@@ -52,6 +52,9 @@ nodes:
   - {{name: second, type: {script.name}, parameters: {{tag: two}}, env: {{PROBE_MINE: b}}}}
   - {{name: third, type: {script.name}, parameters: {{tag: three}},
      env: {{PROBE_MINE: c, MALLOC_ARENA_MAX: "2"}}}}
+  - {{name: fourth, type: {script.name}, parameters: {{tag: four}},
+     env: {{PROBE_MINE: d, PROBE_BIG1: {"x" * 100_000}, PROBE_BIG2: {"x" * 100_000},
+           PROBE_BIG3: {"x" * 100_000}, PROBE_BIG4: {"x" * 100_000}}}}}
 """
 
 
@@ -60,15 +63,17 @@ def test_forked_nodes_get_only_their_own_env_params_group_and_malloc_tuning(laun
     script.write_text(PROBE)
     graph = launch(probe_graph(script))
     graph.wait_ready()
-    graph.wait_for(r"\| probe ", count=3)
+    graph.wait_for(r"\| probe ", count=4)
     expected = {"first": "a one PROBE_MINE,PROBE_SECRET", "second": "b two PROBE_MINE",
-                "third": "c three PROBE_MINE"}
+                "third": "c three PROBE_MINE", "fourth": "d four PROBE_BIG1,PROBE_BIG2,PROBE_BIG3,PROBE_BIG4,PROBE_MINE"}
     for name, values in expected.items():
         graph.wait_for(rf"^{name}\s+\| probe {name} {values} True True$")
     nodes = nodes_by_name(graph.control)
     assert forked(nodes["first"]["pid"]) and forked(nodes["second"]["pid"])
     # MALLOC_* is read when the C library starts: that node must be a fresh process
     assert not forked(nodes["third"]["pid"])
+    assert not forked(nodes["fourth"]["pid"])  # an environment too big for one request
+    assert "fork server" not in graph.output  # ... which is no failure of the fork server
     for node in nodes.values():  # every node is the launcher's own child, whoever forked it
         assert _parent(node["pid"]) == graph.proc.pid
     graph.proc.send_signal(signal.SIGINT)
