@@ -75,14 +75,20 @@ def serve(channel: socket.socket, supervisor_pid: int):
         except ValueError as exc:
             for fd in fds:
                 os.close(fd)
-            channel.send(json.dumps({"error": str(exc)}).encode())
+            try:
+                channel.send(json.dumps({"error": str(exc)}).encode())
+            except OSError:
+                return None
             continue
         request["supervisor_pid"] = supervisor_pid
         pid, error = _fork_node(channel, request)
         if pid == 0:
             return request
         os.close(request["output_fd"])
-        channel.send(json.dumps({"pid": pid} if error is None else {"error": error}).encode())
+        try:
+            channel.send(json.dumps({"pid": pid} if error is None else {"error": error}).encode())
+        except OSError:
+            return None  # the supervisor is gone
 
 
 def _parse(data: bytes, fds: list) -> dict:
@@ -107,24 +113,34 @@ def _fork_node(channel: socket.socket, request: dict):
     except OSError as exc:
         os.close(read_fd), os.close(write_fd)
         return None, f"fork failed: {exc}"
-    if first == 0:  # the short-lived middle process
-        os.close(read_fd)
-        node = os.fork()
-        if node == 0:
-            os.close(write_fd)
-            channel.close()
-            return 0, None
+    if first == 0:  # the short-lived middle process: it never returns to the loop
         try:
-            os.setpgid(node, node)  # before anyone can signal the group (see _become_node)
-        except OSError:
+            if _fork_again(channel, read_fd, write_fd) == 0:
+                return 0, None  # in the node
+        except BaseException:
             pass
-        os.write(write_fd, str(node).encode())
         os._exit(0)
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as pipe:
         text = pipe.read()
     os.waitpid(first, 0)  # once it is gone, the node's parent is the supervisor
     return (int(text), None) if text.isdigit() else (None, "the forked node did not start")
+
+
+def _fork_again(channel: socket.socket, read_fd: int, write_fd: int) -> int:
+    """In the middle process: fork the node, hand its pid to the zygote; 0 in the node."""
+    os.close(read_fd)
+    node = os.fork()
+    if node == 0:
+        os.close(write_fd)
+        channel.close()
+        return 0
+    try:
+        os.setpgid(node, node)  # before anyone can signal the group (see _become_node)
+    except OSError:
+        pass
+    os.write(write_fd, str(node).encode())
+    return node
 
 
 def _become_node(request: dict) -> None:
@@ -138,6 +154,7 @@ def _become_node(request: dict) -> None:
     os.environ.update(request["env"])
     if request.get("cwd"):
         os.chdir(request["cwd"])
+        sys.path[0] = os.getcwd()  # where `python -m` puts the working directory
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
