@@ -1,6 +1,6 @@
 """How fast `edge launch` gets a 4-node graph going, and how fast it stops.
 
-    python benchmarks/bench_launch.py [--runs 5] [--variants fork,spawn]
+    python benchmarks/bench_launch.py [--runs 5] [--variants fork,spawn] [--graph FILE]
 
 Per run, from the moment `edge launch` is spawned: until the supervisor reports every
 node ready, and until the first message lands at the sink (a recorder's file); then
@@ -9,6 +9,7 @@ node had used when the graph was ready (/proc/PID/stat), and the CPU of the whol
 (supervisor, guardian, fork server, nodes) from start to exit.
 Variants, interleaved round by round: `fork` (nodes forked from the pre-imported fork
 server, the default) and `spawn` (EDGE_FORK_SERVER=0: one fresh interpreter per node).
+With --graph, that launch file instead of the built-in graph (no first-message time).
 Targets on a 2-core machine: ready < 1.0 s, shutdown < 1 s.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 EDGE = str(Path(sys.executable).parent / "edge")
 GRAPH = """\
@@ -54,10 +56,12 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one_run(workdir: Path, variant: str) -> dict:
+def one_run(workdir: Path, variant: str, graph_file: Optional[str]) -> dict:
     record = workdir / "record.jsonl"
-    graph = workdir / "bench.yaml"
-    graph.write_text(GRAPH.format(record=record))
+    graph = Path(graph_file) if graph_file else workdir / "bench.yaml"
+    if not graph_file:
+        graph.write_text(GRAPH.format(record=record))
+    wanted = 3 if graph_file else 4
     env = dict(os.environ, EDGE_RUNTIME_DIR=str(workdir / "rt"),
                EDGE_FORK_SERVER="0" if variant == "spawn" else "1")
     env.pop("EDGE_CONTROL", None)
@@ -69,18 +73,18 @@ def one_run(workdir: Path, variant: str) -> dict:
     result, output = {}, ""
     try:
         deadline = started + 30
-        while len(result) < 4 and time.perf_counter() < deadline:
+        while len(result) < wanted and time.perf_counter() < deadline:
             output += (proc.stdout.read() or b"").decode(errors="replace")
             now = time.perf_counter() - started
-            m = re.search(r"all 4 node\(s\) ready in ([\d.]+) s", output)
+            m = re.search(r"all \d+ node\(s\) ready in ([\d.]+) s", output)
             if "ready_s" not in result and m:
                 result["ready_s"], result["supervisor_ready_s"] = now, float(m.group(1))
                 pids = [int(p) for p in re.findall(r"ready \(pid (\d+)\)", output)]
                 result["node_cpu_s"] = statistics.mean(cpu_s(p) for p in pids)
-            if "first_message_s" not in result and record.exists() and record.stat().st_size > 0:
+            if not graph_file and "first_message_s" not in result and record.exists() and record.stat().st_size > 0:
                 result["first_message_s"] = now
             time.sleep(0.002)
-        if len(result) < 4:
+        if len(result) < wanted:
             raise RuntimeError(f"graph did not get going in 30 s:\n{output}")
         stop_at = time.perf_counter()
         proc.send_signal(signal.SIGINT)
@@ -110,6 +114,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--variants", default="fork,spawn")
+    parser.add_argument("--graph", help="a launch file to start instead of the built-in graph")
     args = parser.parse_args()
     variants = args.variants.split(",")
     runs: dict = {v: [] for v in variants}
@@ -118,12 +123,13 @@ def main() -> int:
         for variant in variants:
             workdir = Path(tempfile.mkdtemp(dir="/tmp", prefix="ebench"))
             try:
-                run = one_run(workdir, variant)
+                run = one_run(workdir, variant, args.graph)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             if index:
                 runs[variant].append(run)
-    print(f"edge launch, 4-node graph (ticker -> relay -> relay -> recorder), {args.runs} rounds "
+    what = args.graph or "4-node graph (ticker -> relay -> relay -> recorder)"
+    print(f"edge launch, {what}, {args.runs} rounds "
           f"of {'/'.join(variants)} interleaved, {os.cpu_count()} CPUs, load average "
           f"before {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
     labels = {"ready_s": "launch -> all nodes ready",
@@ -134,7 +140,9 @@ def main() -> int:
               "launch_cpu_s": "CPU of the whole launch"}
     for key, label in labels.items():
         for variant in variants:
-            values = [r[key] for r in runs[variant]]
+            values = [r[key] for r in runs[variant] if key in r]
+            if not values:
+                continue
             print(f"{label:34s} {variant:6s} median {statistics.median(values):.3f} s  "
                   f"min {min(values):.3f}  max {max(values):.3f}")
     bare, node = import_cpu_s("pass"), import_cpu_s("import edge.run")
