@@ -61,7 +61,7 @@ def one_run(workdir: Path, variant: str, graph_file: Optional[str]) -> dict:
     graph = Path(graph_file) if graph_file else workdir / "bench.yaml"
     if not graph_file:
         graph.write_text(GRAPH.format(record=record))
-    wanted = 3 if graph_file else 4
+    wanted = 4 if graph_file else 5
     env = dict(os.environ, EDGE_RUNTIME_DIR=str(workdir / "rt"),
                EDGE_FORK_SERVER="0" if variant == "spawn" else "1")
     env.pop("EDGE_CONTROL", None)
@@ -81,6 +81,7 @@ def one_run(workdir: Path, variant: str, graph_file: Optional[str]) -> dict:
                 result["ready_s"], result["supervisor_ready_s"] = now, float(m.group(1))
                 pids = [int(p) for p in re.findall(r"ready \(pid (\d+)\)", output)]
                 result["node_cpu_s"] = statistics.mean(cpu_s(p) for p in pids)
+                result["launcher_cpu_s"] = cpu_s(proc.pid)
             if not graph_file and "first_message_s" not in result and record.exists() and record.stat().st_size > 0:
                 result["first_message_s"] = now
             time.sleep(0.002)
@@ -137,6 +138,7 @@ def main() -> int:
               "supervisor_ready_s": "  (supervisor start -> all ready)",
               "shutdown_s": "SIGINT -> exited",
               "node_cpu_s": "CPU per node at ready",
+              "launcher_cpu_s": "CPU of `edge launch` at ready",
               "launch_cpu_s": "CPU of the whole launch"}
     for key, label in labels.items():
         for variant in variants:
