@@ -46,6 +46,23 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def kill_namespace_processes(namespace: str, wait_s: float = 5.0) -> None:
+    """SIGKILL every process inside `namespace` (`ip netns pids`), and wait until none is left."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
+                               text=True, timeout=10)
+        pids = [int(p) for p in found.stdout.split() if p.isdigit()]
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
 def namespaces_unavailable() -> str | None:
     """Why namespaces cannot be made here, or None."""
     if os.geteuid() != 0:
@@ -70,6 +87,10 @@ class Host:
                     "EDGE_RUNTIME_DIR": str(self.runtime_dir)}
         for key in ("EDGE_CONTROL", "EDGE_NODE_CONFIG", "EDGE_SERVER_KEY", "EDGE_INSECURE"):
             self.env.pop(key, None)
+
+    def link(self, state: str) -> None:
+        """Unplug (`down`) or plug in (`up`) this host's network cable."""
+        _ip("-n", self.namespace, "link", "set", "eth0", state)
 
     def argv(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.namespace, *argv]
@@ -125,6 +146,8 @@ class Network:
     def __exit__(self, *exc) -> None:
         for proc in self.procs:
             proc.kill()
+        for name in self._made:
+            kill_namespace_processes(name)  # also orphans whose parent died first
         for name in reversed(self._made):
             try:
                 _ip("netns", "del", name)
@@ -156,11 +179,16 @@ class Proc:
         with self._changed:
             return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout_s: float = 20.0) -> str:
+    def mark(self) -> int:
+        """How many lines there are now: wait_for(..., since=mark) looks only after them."""
+        with self._changed:
+            return len(self.lines)
+
+    def wait_for(self, pattern: str, timeout_s: float = 20.0, since: int = 0) -> str:
         regex, deadline = re.compile(pattern), time.monotonic() + timeout_s
         with self._changed:
             while True:
-                for line in self.lines:
+                for line in self.lines[since:]:
                     if regex.search(line):
                         return line
                 remaining = deadline - time.monotonic()
