@@ -210,4 +210,8 @@ class ForkServer:
             self._channel = None
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
+            try:
+                self._proc.wait(timeout=2.0)  # reaped now: a zombie would stall reap_orphans
+            except subprocess.TimeoutExpired:
+                pass
         return None
