@@ -171,23 +171,30 @@ class ForkServer:
             return None
         request = json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode()
         read_fd, write_fd = os.pipe()
+        go_read, go_write = os.pipe()  # the node runs once we write here (see zygote)
         try:
             self._channel.settimeout(REPLY_TIMEOUT_S)
-            socket.send_fds(self._channel, [request], [write_fd])
+            socket.send_fds(self._channel, [request], [write_fd, go_read])
             reply = json.loads(self._channel.recv(4096) or b"null")
         except OSError as exc:
-            os.close(read_fd)
+            os.close(read_fd), os.close(go_write)
             if exc.errno == errno.EMSGSIZE:  # this one environment is too big for a packet
                 return None
             return self._fail(f"stopped answering ({exc})")
         except ValueError as exc:
-            os.close(read_fd)
+            os.close(read_fd), os.close(go_write)
             return self._fail(f"answered nonsense ({exc})")
         finally:
-            os.close(write_fd)
+            os.close(write_fd), os.close(go_read)
         if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
-            os.close(read_fd)
+            os.close(read_fd), os.close(go_write)
             return self._fail(f"could not fork: {reply}" if reply else "has exited")
+        try:
+            os.write(go_write, b"1")
+        except OSError:
+            pass  # the node is gone already: its exit shows as any node's would
+        finally:
+            os.close(go_write)
         return ForkedProcess(reply["pid"], read_fd)
 
     def _await_ready(self) -> bool:

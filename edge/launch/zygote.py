@@ -5,8 +5,11 @@ fork a node per request, so no node pays ~0.3 s of CPU importing them again.
 
 FD is one end of a SOCK_SEQPACKET socketpair whose other end only the supervisor holds:
 there is no path in the filesystem to reach it. Each request is one JSON packet
-{"argv", "env", "cwd"} carrying one fd (the write end of the node's output pipe); each
-reply is {"pid"} or {"error"}. No zmq context, socket or thread of ours exists here
+{"argv", "env", "cwd"} carrying two fds: the write end of the node's output pipe and
+the read end of its go pipe; each reply is {"pid"} or {"error"}. A forked node waits on
+its go pipe and runs only once the supervisor writes a byte there; at EOF (the supervisor
+gave up on the reply, or died) it exits unseen, so a slow reply never leaves a second,
+unknown copy of a node running beside the one the supervisor then spawns. No zmq context, socket or thread of ours exists here
 before a fork (forking a live zmq context is unsafe).
 
 A node is forked twice: the first child forks the node and exits at once, so the node
@@ -65,7 +68,7 @@ def serve(channel: socket.socket, supervisor_pid: int):
     return that node's request with the process already set up."""
     while True:
         try:
-            data, fds, _flags, _addr = socket.recv_fds(channel, MAX_REQUEST_BYTES, 1)
+            data, fds, _flags, _addr = socket.recv_fds(channel, MAX_REQUEST_BYTES, 2)
         except OSError:
             return None
         if not data:
@@ -85,6 +88,7 @@ def serve(channel: socket.socket, supervisor_pid: int):
         if pid == 0:
             return request
         os.close(request["output_fd"])
+        os.close(request["go_fd"])
         try:
             channel.send(json.dumps({"pid": pid} if error is None else {"error": error}).encode())
         except OSError:
@@ -92,8 +96,8 @@ def serve(channel: socket.socket, supervisor_pid: int):
 
 
 def _parse(data: bytes, fds: list) -> dict:
-    if len(fds) != 1:
-        raise ValueError(f"a request carries exactly one fd, not {len(fds)}")
+    if len(fds) != 2:
+        raise ValueError(f"a request carries exactly two fds, not {len(fds)}")
     request = json.loads(data)
     if not (isinstance(request, dict) and isinstance(request.get("argv"), list)
             and len(request["argv"]) == 4 and request["argv"][1:3] == ["-u", "-m"]
@@ -101,7 +105,7 @@ def _parse(data: bytes, fds: list) -> dict:
             and all(isinstance(k, str) and isinstance(v, str)
                     for k, v in request["env"].items())):
         raise ValueError("a request is {argv: [python, -u, -m, module], env: {str: str}, cwd}")
-    request["output_fd"] = fds[0]
+    request["output_fd"], request["go_fd"] = fds
     return request
 
 
@@ -149,6 +153,7 @@ def _become_node(request: dict) -> None:
     except OSError:
         pass
     _wait_for_reparent(request["supervisor_pid"])
+    _wait_for_go(request["go_fd"])
     _set_output(request["output_fd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -175,6 +180,17 @@ def _wait_for_reparent(supervisor_pid: int) -> None:
     die_with_parent()
     if os.getppid() != supervisor_pid:
         os._exit(1)
+
+
+def _wait_for_go(go_fd: int) -> None:
+    """Run only if the supervisor took the reply (it writes a byte); at EOF, leave unseen."""
+    try:
+        go = os.read(go_fd, 1)
+    except OSError:
+        go = b""
+    if not go:
+        os._exit(0)
+    os.close(go_fd)
 
 
 def _set_output(output_fd: int) -> None:

@@ -153,13 +153,14 @@ def test_bad_requests_get_one_line_errors_and_the_server_keeps_serving():
         ours.settimeout(30)
         assert ours.recv(100) == b'{"ready": true}'
         read_fd, write_fd = os.pipe()
+        fds = [write_fd, read_fd]
         try:
-            bad = [(b"\xff not json", [write_fd]), (b"[1, 2]", [write_fd]),
-                   (json.dumps({"argv": ["x", "-c", "print(1)"], "env": {}}).encode(),
-                    [write_fd]),
-                   (json.dumps({"argv": ["x", "-u", "-m", "m"], "env": {"A": 1}}).encode(),
-                    [write_fd]),
-                   (json.dumps({"argv": ["x", "-u", "-m", "m"], "env": {}}).encode(), [])]
+            bad = [(b"\xff not json", fds), (b"[1, 2]", fds),
+                   (json.dumps({"argv": ["x", "-c", "print(1)"], "env": {}}).encode(), fds),
+                   (json.dumps({"argv": ["x", "-u", "-m", "m"], "env": {"A": 1}}).encode(), fds),
+                   (json.dumps({"argv": ["x", "-u", "-m", "m"], "env": {}}).encode(), []),
+                   (json.dumps({"argv": ["x", "-u", "-m", "m"], "env": {}}).encode(),
+                    [write_fd])]
             for data, fds in bad:
                 socket.send_fds(ours, [data], fds)
                 reply = json.loads(ours.recv(4096))
@@ -169,6 +170,43 @@ def test_bad_requests_get_one_line_errors_and_the_server_keeps_serving():
         assert proc.poll() is None
     assert proc.wait(timeout=10) == 0
     assert proc.stderr.read() == b""
+
+
+GATE_PROBE = """\
+import ctypes, json, os, socket, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # a subreaper, as edge launch is
+ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+zygote = subprocess.Popen([sys.executable, "-u", "-m", "edge.launch.zygote", str(theirs.fileno())],
+                          pass_fds=(theirs.fileno(),), stdout=subprocess.DEVNULL)
+theirs.close()
+ours.settimeout(30)
+assert ours.recv(100) == b'{"ready": true}'
+results = []
+for go in (False, True):
+    out_read, out_write = os.pipe()
+    go_read, go_write = os.pipe()
+    request = {"argv": [sys.executable, "-u", "-m", "this"], "env": dict(os.environ), "cwd": None}
+    socket.send_fds(ours, [json.dumps(request).encode()], [out_write, go_read])
+    pid = json.loads(ours.recv(4096))["pid"]
+    os.close(out_write), os.close(go_read)
+    if go:
+        os.write(go_write, b"1")
+    os.close(go_write)  # without a byte first: the supervisor gave up on this node
+    with os.fdopen(out_read, "rb") as output:
+        printed = output.read()
+    results.append([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), b"Zen of Python" in printed])
+ours.close()
+zygote.wait(10)
+print(json.dumps(results))
+"""
+
+
+def test_a_node_the_supervisor_gave_up_on_never_runs():
+    """A fork whose reply came too late (the supervisor spawned the node instead) must not
+    run beside that copy: it waits for the supervisor's go and leaves at EOF."""
+    done = subprocess.run([sys.executable, "-c", GATE_PROBE], capture_output=True, timeout=50)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert json.loads(done.stdout) == [[0, False], [0, True]]
 
 
 def test_what_a_dead_node_leaves_behind_is_reaped_not_left_as_zombies(launch, rt_dir):
