@@ -90,6 +90,7 @@ class Published:
     stamp_ns: int
     pub_ns: int
     at_s: float
+    parent: Optional[Event] = None   # the input event it derives from (Node.publish's rule)
 
 
 class FakeNode:
@@ -111,9 +112,13 @@ class FakeNode:
         self._received: dict[str, list[int]] = {}   # input -> [received, dropped]
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._steps_left, self._state = max_steps, "running"
+        self._handling: Optional[Event] = None   # the input event being handled
 
     # -- what node types call ------------------------------------------------------------
-    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None) -> int:
+    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None,
+                parent: Event | None = None) -> int:
+        """As Node.publish; the double records the input event it derives from (explicit
+        `parent`, else the input event being handled) in Published.parent."""
         port = self.config.outputs.get(name)
         if port is None:
             raise NotFound(f"node {self.name!r} published on {name!r}, which is not one of its "
@@ -123,7 +128,7 @@ class FakeNode:
         message = _over_the_wire(StreamMessage(port.topic, value, seq, pub_ns if stamp_ns is None
                                                else stamp_ns, pub_ns, self.name), self._encoder)
         self.published.append(Published(name, port.topic, message.value, seq, message.stamp_ns,
-                                        pub_ns, self.clock.elapsed_s))
+                                        pub_ns, self.clock.elapsed_s, parent or self._handling))
         return seq
 
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
@@ -241,6 +246,7 @@ class FakeNode:
 
     def _deliver(self, event: Event) -> Event:
         self.delivered.append(event)
+        self._handling = event if event.kind == "input" else None
         return event
 
 
