@@ -141,6 +141,9 @@ def main() -> None:
         print(f"skipped (not installed): {', '.join(missing)}")
     variants = [v for v in variants if v in available]
     labels = [s.strip() for s in args.sizes.split(",")]
+    unknown = [label for label in labels if label not in bus_loop.SIZES]
+    if unknown:
+        parser.error(f"unknown size {', '.join(unknown)}: choose from {', '.join(bus_loop.SIZES)}")
     print(f"cores={os.cpu_count()} pyzmq={zmq.__version__} libzmq={zmq.zmq_version()} "
           f"variants={','.join(variants)} rounds={args.rounds} loadavg={os.getloadavg()}")
     rounds = []
