@@ -79,8 +79,9 @@ class Launch:
         with self._changed:
             return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout_s: float = 15.0, count: int = 1) -> list[str]:
-        """Wait until `count` output lines match the regex `pattern`."""
+    def wait_for(self, pattern: str, timeout_s: float = 30.0, count: int = 1) -> list[str]:
+        """Wait until `count` output lines match the regex `pattern` (returns as soon as they
+        do: the timeout only guards against a hang, and process start-ups are slow under load)."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout_s
         with self._changed:
@@ -94,7 +95,7 @@ class Launch:
                                          f"{timeout_s} s; output:\n" + "\n".join(self.lines))
                 self._changed.wait(min(remaining, 0.1))
 
-    def wait_ready(self, timeout_s: float = 20.0) -> None:
+    def wait_ready(self, timeout_s: float = 45.0) -> None:
         self.wait_for(r"edge\s+\| all \d+ node\(s\) ready", timeout_s)
 
     def wait_exit(self, timeout_s: float = 15.0) -> int:
