@@ -54,7 +54,10 @@ class Client:
             deadline = time.monotonic() + timeout_s
             socket = self._connected()
             if socket.poll(_ms_until(deadline), zmq.POLLOUT):
-                socket.send_multipart([b"", *frames], copy=False, flags=zmq.NOBLOCK)
+                try:
+                    socket.send_multipart([b"", *frames], copy=False, flags=zmq.NOBLOCK)
+                except zmq.Again:  # its connection dropped after the poll: this attempt is lost
+                    pass
             reply = self._wait(socket, request.id, deadline)
             if reply is not None:
                 if reply.ok:
