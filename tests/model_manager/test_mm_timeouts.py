@@ -2,9 +2,9 @@
 against real peers that never answer: a ZeroMQ ROUTER that never reads, and a bare
 TCP listener that never completes the ZeroMQ handshake.
 
-The time that counts is the caller's own: wall-clock time less the time its thread
-waited, runnable, for a CPU (Linux schedstat). On a loaded machine that wait is the
-machine's, not the client's; wall-clock alone failed the 10 % at a load of 13 on 2 cores."""
+The time that counts is the caller's own (tests/own_time.py): wall-clock time less the
+time its thread waited, runnable, for a CPU. That wait is the machine's, not the
+client's; wall-clock alone failed the 10 % at a load of 13 on 2 cores."""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +15,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -26,6 +25,7 @@ from edge import Client
 from edge.errors import ServiceTimeout
 from nodes.model_manager.aio import AsyncModelManagerClient
 from nodes.model_manager.client import ModelManagerClient
+from own_time import OwnTime, run_queue_wait_s
 from server_process import edge_command
 
 ATTEMPTS = 3  # the model manager client's default: retries=2
@@ -51,27 +51,15 @@ def _silent(kind: str) -> Iterator[str]:
         listener.close()
 
 
-def run_queue_wait_s(task: str = "thread-self") -> float:
-    """Time a thread (a process: its main thread) has spent runnable but not running;
-    0 where the kernel does not say."""
-    try:
-        return int(Path(f"/proc/{task}/schedstat").read_text().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def within_bound(call, timeout_s: float, attempts: int) -> float:
     """`call` raises ServiceTimeout after `attempts` attempts, within timeout_s x attempts
     + 10 % of its own time (see the module docstring)."""
     bound_s = timeout_s * attempts
-    started, waited_s = time.monotonic(), run_queue_wait_s()
-    with pytest.raises(ServiceTimeout, match=rf"after {attempts} attempt"):
+    with OwnTime() as timed, pytest.raises(ServiceTimeout, match=rf"after {attempts} attempt"):
         call()
-    load_s = run_queue_wait_s() - waited_s
-    elapsed = time.monotonic() - started - load_s
-    assert elapsed <= bound_s * 1.1, \
-        f"took {elapsed:.2f}s (+{load_s:.2f}s waiting for a CPU), bound {bound_s:.2f}s + 10 %"
-    return elapsed
+    assert timed.elapsed_s <= bound_s * 1.1, (f"took {timed.elapsed_s:.2f}s (+{timed.load_s:.2f}s "
+                                              f"waiting for a CPU), bound {bound_s:.2f}s + 10 %")
+    return timed.elapsed_s
 
 
 @pytest.mark.timeout(60)
