@@ -98,7 +98,8 @@ class OutputProcess:
                                          f"{timeout_s} s; output:\n" + "\n".join(self.lines))
                 self._changed.wait(min(remaining, 0.1))
 
-    def wait_exit(self, timeout_s: float = 15.0) -> int:
+    def wait_exit(self, timeout_s: float = 30.0) -> int:
+        """The exit code; the timeout only guards against a hang (stops are slow under load)."""
         code = self.proc.wait(timeout=timeout_s)
         self._reader.join(timeout=5)
         return code

@@ -77,7 +77,7 @@ def test_raw_req_socket_nodes_param_set_restart_shutdown(launch, rt_dir):
         assert req.call("shutdown")["body"]["stopping"] is True
     finally:
         req.close()
-    assert graph.wait_exit(15) == 0
+    assert graph.wait_exit() == 0
     assert "shutdown requested over the control endpoint" in graph.output
 
 
@@ -137,4 +137,4 @@ def test_python_client_topics_stats_resolve(launch, rt_dir):
         assert client.stats("scale")["inputs"]["in"]["topic"] == "numbers"
         assert "node.restart" in client.call("help")
         client.shutdown()
-    assert graph.wait_exit(15) == 0
+    assert graph.wait_exit() == 0
