@@ -56,13 +56,14 @@ def _seconds(value) -> str:
 @control_option
 @json_option
 def nodes(control: str | None, as_json: bool) -> None:
-    """List the nodes of the running launch: state, pid, restarts, uptime."""
+    """List the nodes of the running launch: state, host, pid, restarts, uptime."""
     with ControlClient(control) as graph:
         rows = graph.nodes()
     if as_json:
         print_value(rows)
         return
-    _table(rows, [("NAME", "name", _text), ("STATE", "state", _text), ("PID", "pid", _text),
+    _table(rows, [("NAME", "name", _text), ("STATE", "state", _text), ("HOST", "host", _text),
+                  ("PID", "pid", _text),
                   ("RESTARTS", "restarts", _text), ("UPTIME", "uptime_s", _seconds),
                   ("EXIT", "exit_code", _text), ("TYPE", "type", _text)])
 

@@ -20,4 +20,9 @@ Built on the bus core in `edge` and never imported by it: an ad-hoc script that 
     endpoint    where the control endpoint listens
     control     ControlClient, the Python face of the control endpoint
     topicstats  topic rates and drops from the nodes' counters
+    hosts       `hosts:` and `host:`: checks, node ports, placement per host
+    remote      the launcher's side of `edge agent`: one AgentLink thread per host
+    remotechild a node run by an agent, offered to the supervisor as a ChildProcess
+    agent       `edge agent`: runs a launcher's nodes on its machine
+    scripts     node scripts sent to an agent, kept in its private runtime dir
 """

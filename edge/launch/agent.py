@@ -1,8 +1,10 @@
 """`edge agent`: starts and stops a launcher's nodes on this machine (docs/DEPLOY.md).
 
 A launcher (`edge launch` on another machine) calls, over CURVE with an admin key:
-  agent.start {session, config, env}         run `python -m edge.run` with that node config
-                                             and env added to the agent's environment
+  agent.start {session, config, env,         run `python -m edge.run` with that node config
+               script?: {name, source}}      and env added to the agent's environment; a
+                                             script type is stored in the agent's private
+                                             runtime dir first (edge.launch.scripts)
   agent.stop  {session, name, grace_s}       stop event, grace, SIGTERM, SIGKILL
   agent.poll  {session, cursor}              output lines and exits since `cursor`; also the
                                              launcher's heartbeat
@@ -24,18 +26,26 @@ from typing import Optional
 import zmq
 
 from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
+from edge.endpoints import runtime_dir
 from edge.errors import FailedPrecondition, InvalidArgument, NotFound
 from edge.launch.process import ChildProcess
 from edge.launch.restart import RestartPolicy
+from edge.launch.scripts import MAX_SCRIPT_BYTES, remove_scripts, store_script
 from edge.service import Request, Service
 from edge.signals import StopSignals
+from messages.codec import CONTROL_LIMITS
 
 log = logging.getLogger("edge.agent")
 
 HEARTBEAT_TIMEOUT_S = 3.0
+IDLE_WAKE_S = 1.0          # with nothing due, the loop still wakes this often
+EXIT_POLL_S = 0.05         # where the kernel has no pidfd, exits are polled this often
 MAX_EVENTS = 5000          # per session: output lines and exits not yet polled
 # what a launcher passes of its own environment; plus the node's `env:` from the launch file
 ENV_FORWARDED = (CONTROL_ENV_VAR, "EDGE_PEER_KEYS", "EDGE_INSECURE")
+# small commands, plus one node script
+AGENT_LIMITS = CONTROL_LIMITS.replace(max_header_bytes=MAX_SCRIPT_BYTES + (256 << 10),
+                                      max_total_bytes=MAX_SCRIPT_BYTES + (256 << 10))
 
 
 class SessionLog:
@@ -63,7 +73,8 @@ class Agent:
     def __init__(self, endpoint: str, *, heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S):
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.boot_id = uuid.uuid4().hex[:12]
-        self.service = Service(endpoint, name="agent")
+        self.scripts_dir = runtime_dir() / f"agent-{self.boot_id}"  # private: 0700 runtime dir
+        self.service = Service(endpoint, name="agent", limits=AGENT_LIMITS)
         self.sessions: dict[str, SessionLog] = {}
         self.children: dict[tuple[str, str], ChildProcess] = {}
         self._pids: dict[tuple[str, str], Optional[int]] = {}
@@ -92,13 +103,17 @@ class Agent:
         if not isinstance(config, str) or not isinstance(env, dict):
             raise InvalidArgument("agent.start needs {session, name, config: json, env: map}")
         try:
-            name = NodeConfig.from_json(config).name
-        except (ValueError, TypeError, KeyError) as exc:
+            node_config = NodeConfig.from_json(config)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidArgument(f"agent.start: config is not a node config: {exc}") from None
+        name = node_config.name
         key = (body["session"], name)
         child = self.children.get(key)
         if child is not None and child.alive:
             raise FailedPrecondition(f"node {name!r} is already running here (pid {child.pid})")
+        if body.get("script") is not None:
+            node_config.type = str(store_script(self.scripts_dir, key[0], body["script"]))
+            config = node_config.to_json()
         node_env = {**os.environ, **{str(k): str(v) for k, v in env.items()},
                     ENV_VAR: config, "PYTHONUNBUFFERED": "1"}
         child = ChildProcess(name, [sys.executable, "-u", "-m", "edge.run"], node_env,
@@ -156,6 +171,7 @@ class Agent:
                 child.kill()
             self.service.close()
             signals.close()
+            remove_scripts(self.scripts_dir)
 
     def _poll_once(self, signals: StopSignals) -> None:
         poller = zmq.Poller()
@@ -163,15 +179,27 @@ class Agent:
             poller.register(item, flags)
         poller.register(signals.wake_fd, zmq.POLLIN)
         outputs = {c.output_fd: c for c in self.children.values() if c.output_fd is not None}
-        for fd in outputs:
+        exits = {c.exit_fd for c in self.children.values() if c.exit_fd is not None}
+        for fd in (*outputs, *exits):  # an exit only wakes the loop; _tick reaps it
             poller.register(fd, zmq.POLLIN)
-        for item, _ in poller.poll(50):
+        for item, _ in poller.poll(self._wait_ms()):
             if item == signals.wake_fd:
                 signals.clear()
             elif item in outputs:
                 outputs[item].read_output()
-            else:
+            elif item not in exits:
                 self.service.process()
+
+    def _wait_ms(self) -> int:
+        """Until the next stop escalation or heartbeat expiry; a short poll without pidfds."""
+        now, children = time.monotonic(), list(self.children.values())
+        deadlines = [d for c in children if (d := c.next_deadline()) is not None]
+        deadlines += [expiry for s in self.sessions.values()   # past ones were handled
+                      if (expiry := s.last_seen + self.heartbeat_timeout_s) > now]
+        if any(c.exit_polled for c in children):
+            deadlines.append(now + EXIT_POLL_S)
+        due = min(deadlines, default=now + IDLE_WAKE_S)
+        return max(1, int(min(IDLE_WAKE_S, due - now + 0.001) * 1000))
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -193,6 +221,7 @@ class Agent:
 
     def _forget(self, session: str) -> None:
         del self.sessions[session]
+        remove_scripts(self.scripts_dir, session)
         for key in [k for k in self.children if k[0] == session]:
             del self.children[key]
             self._pids.pop(key, None)

@@ -40,7 +40,7 @@ class Children:
 
     def next_deadline(self, now: float) -> Optional[float]:
         deadlines = [d for c in self if (d := c.next_deadline()) is not None]
-        if any(c.alive and c.exit_fd is None for c in self):
+        if any(c.exit_polled for c in self):
             deadlines.append(now + NO_PIDFD_POLL_S)
         return min(deadlines, default=None)
 

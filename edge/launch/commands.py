@@ -213,7 +213,7 @@ def graph(sup: ControlSurface, body: dict) -> dict:
 
 @command("nodes")
 def nodes(sup: ControlSurface, body: dict) -> list:
-    """Every node: its state, pid, restarts, uptime and endpoints.
+    """Every node: its state, host, pid, restarts, uptime and endpoints.
 
     Reply: `[Node]`.
     """

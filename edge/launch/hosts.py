@@ -19,15 +19,20 @@ import ipaddress
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from edge.config import RUNTIME_PLACEHOLDER
-from edge.errors import InvalidArgument
+from edge.errors import FailedPrecondition, InvalidArgument
+from edge.launch.scripts import MAX_SCRIPT_BYTES, check_script_name
 from edge.security.keys import check_public_key
 from edge.launch.graph import Graph, Problem
 
-HOST_KEYS = ("address", "key", "agent")
+HOST_KEYS = ("address", "key", "agent", "ports")
 AGENT_PORT = 5700       # where `edge agent` listens unless the host entry says `agent: PORT`
+NODE_PORTS = (5800, 5999)  # unless `ports: FIRST-LAST` (or `ports: FIRST`): node i of a host
+                           # publishes on FIRST + 2i and serves on FIRST + 2i + 1
+MIN_NODE_PORT = 1024       # below: privileged ports
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -40,6 +45,7 @@ class HostSpec:
     key: Optional[str] = None
     line: Optional[int] = None
     agent_port: int = AGENT_PORT
+    node_ports: tuple[int, int] = NODE_PORTS   # first and last port, both included
 
     @property
     def loopback(self) -> bool:
@@ -93,8 +99,27 @@ def parse_hosts(value: Any, problem: Callable[..., None]) -> dict[str, HostSpec]
             problem(f"'agent' must be the agent's TCP port, 1-65535, got {port!r}",
                     key=f"{key}.agent", where=entry, at="agent")
             port = AGENT_PORT
-        hosts[name] = HostSpec(name, address, public, line, port)
+        ports = parse_node_ports(entry.get("ports"), lambda text: problem(
+            text, key=f"{key}.ports", where=entry, at="ports"))
+        hosts[name] = HostSpec(name, address, public, line, port, ports)
     return hosts
+
+
+def parse_node_ports(value: Any, problem: Callable[[str], None]) -> tuple[int, int]:
+    """`ports: 6000-6099` / `ports: 6000` (to 65535) -> (first, last); NODE_PORTS if absent."""
+    if value is None:
+        return NODE_PORTS
+    text = str(value).strip() if type(value) in (int, str) else ""
+    first, dash, last = text.partition("-")
+    if not (first.strip().isdigit() and (not dash or last.strip().isdigit())):
+        problem(f"'ports' must be FIRST-LAST or FIRST (node TCP ports), got {value!r}")
+        return NODE_PORTS
+    low, high = int(first), int(last) if dash else 65535
+    if not MIN_NODE_PORT <= low <= high <= 65535:
+        problem(f"'ports' {value} is out of range: node ports must be within "
+                f"{MIN_NODE_PORT}-65535, first <= last")
+        return NODE_PORTS
+    return low, high
 
 
 def _valid_address(address: str) -> bool:
@@ -120,6 +145,7 @@ def check_hosts(graph: Graph) -> list[Problem]:
             known = ", ".join(graph.hosts) or "none declared in 'hosts'"
             problems.append(Problem(file, f"unknown host {node.host!r} (hosts: {known})",
                                     node.name, "host", node.line_of("host")))
+    problems += _check_node_ports(graph) + _check_scripts(graph)
     producers = graph.producers()
     for topic, consumers in graph.consumers().items():
         for producer, local in producers.get(topic, [])[:1]:
@@ -131,6 +157,65 @@ def check_hosts(graph: Graph) -> list[Problem]:
                         f"{_where(producer.host)}, which {why}", consumer.name,
                         f"inputs.{input_name}", consumer.line_of(f"inputs.{input_name}")))
     return problems
+
+
+def _check_node_ports(graph: Graph) -> list[Problem]:
+    """Each host's node ports: room for two per node, clear of its agent's port."""
+    problems, file = [], str(graph.path)
+    for host in graph.hosts.values():
+        count = sum(1 for n in graph.nodes if n.host == host.name)
+        first, last = host.node_ports
+        needed_last = first + 2 * count - 1
+        if needed_last > last:
+            problems.append(Problem(file, f"ports {first}-{last} hold {(last - first + 1) // 2} "
+                                    f"node(s), but {count} run on host {host.name!r} (two ports "
+                                    "each: publisher, service)", key=f"hosts.{host.name}.ports",
+                                    line=host.line))
+        elif count and first <= host.agent_port <= needed_last:
+            problems.append(Problem(file, f"agent port {host.agent_port} clashes with node "
+                                    f"ports {first}-{needed_last} of host {host.name!r}",
+                                    key=f"hosts.{host.name}.ports", line=host.line))
+    return problems
+
+
+def _check_scripts(graph: Graph) -> list[Problem]:
+    """Script types of nodes with a host: what an agent accepts (a plain NAME.py, its size)."""
+    problems = []
+    for node in graph.nodes:
+        if node.host not in graph.hosts or not (node.type.endswith(".py") or "/" in node.type):
+            continue
+        path = Path(node.type) if Path(node.type).is_absolute() else graph.base_dir / node.type
+        try:
+            check_script_name(path.name)
+            if path.is_file() and path.stat().st_size > MAX_SCRIPT_BYTES:
+                raise InvalidArgument(f"script {path.name} is {path.stat().st_size} bytes, more "
+                                      f"than the {MAX_SCRIPT_BYTES} an agent accepts")
+        except InvalidArgument as exc:
+            problems.append(Problem(str(graph.path), f"{exc.message} (host {node.host!r} runs it "
+                                    "through its agent)", node.name, "type",
+                                    node.line_of("type")))
+    return problems
+
+
+def used_node_ports(graph: Graph, host: HostSpec) -> Optional[tuple[int, int]]:
+    """The first and last port the host's nodes take, or None when it runs none."""
+    count = sum(1 for n in graph.nodes if n.host == host.name)
+    return (host.node_ports[0], host.node_ports[0] + 2 * count - 1) if count else None
+
+
+def refuse_control_on_node_ports(graph: Graph, control: Optional[str]) -> None:
+    """FailedPrecondition when a TCP control endpoint would take one of its host's node ports."""
+    if not control or not control.startswith("tcp://"):
+        return
+    address, _, port = control[len("tcp://"):].rpartition(":")
+    if not port.isdigit():
+        return
+    for host in graph.hosts.values():
+        used = used_node_ports(graph, host)
+        if used and host.address == address.strip("[]") and used[0] <= int(port) <= used[1]:
+            raise FailedPrecondition(
+                f"control endpoint {control} takes a node port of host {host.name!r} (its nodes "
+                f"use {used[0]}-{used[1]}): choose another port or set the host's 'ports'")
 
 
 def unreachable(graph: Graph, producer_host: Optional[str], consumer_host: Optional[str]) -> str:
@@ -170,9 +255,6 @@ def is_this_machine(address: str) -> bool:
     return False
 
 
-NODE_PORT_BASE = 5800   # a node on a host publishes on BASE + 2i and serves on BASE + 2i + 1
-
-
 def place_on_hosts(wiring, graph: Graph) -> None:
     """Nodes with a `host` publish and serve on TCP (CURVE) at that host's address, so
     subscribers and the launcher on other machines reach them; fixed ports, so a
@@ -189,7 +271,7 @@ def place_on_hosts(wiring, graph: Graph) -> None:
             continue
         slot = index[host.name] = index.get(host.name, -1) + 1
         address = f"[{host.address}]" if ":" in host.address else host.address
-        port = NODE_PORT_BASE + 2 * slot
+        port = host.node_ports[0] + 2 * slot
         wiring.publishers[node.name] = f"tcp://{address}:{port}"
         wiring.services[node.name] = f"tcp://{address}:{port + 1}"
         local = None

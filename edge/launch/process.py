@@ -114,6 +114,11 @@ class ChildProcess:
         """Readable once the process has exited (None: no process, or no pidfd support)."""
         return self._pidfd
 
+    @property
+    def exit_polled(self) -> bool:
+        """Alive without a pidfd: the loop must poll for its exit."""
+        return self.popen is not None and self._pidfd is None
+
     def start(self) -> None:
         """Start by hand (or for the first time): earlier failures are forgotten."""
         self.policy.reset()

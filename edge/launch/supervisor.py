@@ -26,8 +26,8 @@ from edge.launch.children import Children
 from edge.launch.commands import serve as serve_commands
 from edge.launch.endpoint import ControlEndpoint, bind as bind_control
 from edge.launch.graph import Graph
-from edge.launch.hosts import place_on_hosts, server_key_of
-from edge.launch.remote import refuse_remote_hosts, share_host_keys
+from edge.launch.hosts import place_on_hosts, refuse_control_on_node_ports, server_key_of
+from edge.launch.remote import Remote, share_host_keys
 from edge.launch.guardian import Guardian
 from edge.launch.process import ChildProcess, OutputPrinter
 from edge.launch.restart import RestartPolicy
@@ -36,6 +36,7 @@ from edge.launch.wiring import Wiring, launch_directory, plan
 from edge.launch.workers import NodeCalls, Workers
 from edge.signals import StopSignals
 
+LOCAL_HOST = "local"  # `edge nodes` HOST of a node without `host:`
 IDLE_WAKE_S = 1.0  # with nothing due, the loop still wakes this often (a safety net)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -60,6 +61,7 @@ class Supervisor:
         self._calls = NodeCalls(self._workers, types)
         self._waiters = Waiters(clock)
         self._guardian: Optional[Guardian] = None
+        self._remote: Optional[Remote] = None  # nodes on other machines, through agents
         self._signals: Optional[StopSignals] = None
         self._poller = zmq.Poller()
         self._polled: dict = {}
@@ -101,8 +103,8 @@ class Supervisor:
         return self._children.names()
 
     def describe(self, name: str) -> dict:
-        child = self._child(name)
-        return {**child.describe(), "type": self.graph.node(name).type,
+        child, node = self._child(name), self.graph.node(name)
+        return {"host": node.host or LOCAL_HOST, **child.describe(), "type": node.type,
                 "endpoint": self._wiring.publishers[name], "service": self._wiring.services[name]}
 
     def resolve(self, topic: str) -> dict:
@@ -204,19 +206,28 @@ class Supervisor:
     # -- starting ----------------------------------------------------------------------------------
     def _prepare(self) -> None:
         self._launch_dir = launch_directory(runtime_dir())
-        refuse_remote_hosts(self.graph)  # the agent link is not in this supervisor yet
+        refuse_control_on_node_ports(self.graph, self._control_arg)
         share_host_keys(self.graph)  # before the first bind: the ZAP handler reads them once
         self._control = bind_control(self._control_arg, self.graph.name, self.log)
         serve_commands(self, self._control.service)
         self._wiring = plan(self.graph, self._launch_dir, self._control.for_nodes)
         place_on_hosts(self._wiring, self.graph)
+        self._remote = Remote(self.graph, self._control.service.endpoint, self.log,
+                              self._signals.wake)
         self._guardian = Guardian.start(self.grace_s)
         for node in self.graph.nodes:
-            argv = [sys.executable, "-u", "-m", "edge.run"]
-            policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
-            self._children.add(ChildProcess(
-                node.name, argv, lambda name=node.name: self._env(name), policy, self.printer,
-                log=self.log, clock=self.clock, guardian=self._guardian))
+            self._children.add(self._make_child(node))
+        self._remote.start()
+
+    def _make_child(self, node) -> ChildProcess:
+        """A local ChildProcess, or a RemoteChild (same interface) for a node on another host."""
+        policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
+        env = lambda: self._env(node.name)  # noqa: E731 (read at each start: live parameters)
+        if self._remote.runs(node):
+            return self._remote.child(node, env, policy, self.printer, self.clock,
+                                      self.types[node.name])
+        return ChildProcess(node.name, [sys.executable, "-u", "-m", "edge.run"], env, policy,
+                            self.printer, log=self.log, clock=self.clock, guardian=self._guardian)
 
     def _env(self, name: str) -> dict:
         node = self.graph.node(name)
@@ -335,6 +346,8 @@ class Supervisor:
             self._children.kill_all()  # only after an error: reap, so nothing is left behind
         self._waiters.cancel_all()
         self._workers.close()
+        if self._remote is not None:
+            self._remote.close()
         if self._control is not None:
             self._control.close()
             self._control = None

@@ -82,14 +82,20 @@ class OutputProcess:
         with self._changed:
             return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout_s: float = 30.0, count: int = 1) -> list[str]:
-        """Wait until `count` output lines match the regex `pattern` (returns as soon as they
-        do: the timeout only guards against a hang, and process start-ups are slow under load)."""
+    def mark(self) -> int:
+        """How many lines there are now: wait_for(..., since=mark) looks only after them."""
+        with self._changed:
+            return len(self.lines)
+
+    def wait_for(self, pattern: str, timeout_s: float = 30.0, count: int = 1,
+                 since: int = 0) -> list[str]:
+        """Wait until `count` output lines (after the first `since`) match the regex `pattern`;
+        returns as soon as they do: the timeout only guards against a hang."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout_s
         with self._changed:
             while True:
-                found = [line for line in self.lines if regex.search(line)]
+                found = [line for line in self.lines[since:] if regex.search(line)]
                 if len(found) >= count:
                     return found
                 remaining = deadline - time.monotonic()

@@ -78,3 +78,37 @@ def test_agent_runs_a_node_reports_its_exit_and_stops_it_without_heartbeats(agen
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     assert "silent for" in proc.stdout.read()
+
+
+SCRIPT = b"print('hello from a script node', flush=True)\n"
+
+
+def test_agent_stores_a_node_script_in_its_runtime_dir_and_refuses_hostile_ones(agent, rt_dir):
+    endpoint, proc = agent
+    config = NodeConfig(name="scripted", type="/launcher/only/my_node.py").to_json()
+    with Client(endpoint, timeout_s=5, retries=0) as client:
+        for name in ("../escape.py", "/etc/x.py", ".hidden.py", "a/b.py", "x.sh", "x" * 70 + ".py",
+                     None):
+            with pytest.raises(InvalidArgument, match="script name must be a plain NAME.py"):
+                client.call("agent.start", {"session": "s4", "config": config, "env": {},
+                                            "script": {"name": name, "source": SCRIPT}})
+        with pytest.raises(InvalidArgument, match="more than the 524288 an agent accepts"):
+            client.call("agent.start", {"session": "s4", "config": config, "env": {},
+                                        "script": {"name": "big.py", "source": b"#" * 524289}})
+        with pytest.raises(InvalidArgument, match="plain token"):
+            client.call("agent.start", {"session": "../s4", "config": config, "env": {},
+                                        "script": {"name": "ok.py", "source": SCRIPT}})
+        assert not [p for p in rt_dir.rglob("*.py")] and not (rt_dir.parent / "escape.py").exists()
+        client.call("agent.start", {"session": "s4", "config": config, "env": {},
+                                    "script": {"name": "my_node.py", "source": SCRIPT}})
+        events = wait_until(lambda: [e for e in client.call(
+            "agent.poll", {"session": "s4", "cursor": 0})["events"] if e[2] == "scripted"
+            and e[1] == "exit"] and client.call("agent.poll", {"session": "s4", "cursor": 0})[
+            "events"], 10, "the script's output and exit")
+        assert "hello from a script node" in [e[3] for e in events if e[1] == "line"]
+        stored = list(rt_dir.glob("agent-*/s4/my_node.py"))
+        assert len(stored) == 1 and stored[0].read_bytes() == SCRIPT
+        assert oct(stored[0].stat().st_mode & 0o777) == "0o600"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert not list(rt_dir.glob("agent-*"))   # an agent that ends takes its scripts along

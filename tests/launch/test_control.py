@@ -96,8 +96,10 @@ def test_cli_over_tcp_and_local_ipc(launch, rt_dir, edge_env):
         return result.stdout if ok else result.stderr
 
     table = edge("nodes", "--control", endpoint)
-    assert table.splitlines()[0].split() == ["NAME", "STATE", "PID", "RESTARTS", "UPTIME", "EXIT", "TYPE"]
+    assert table.splitlines()[0].split() == ["NAME", "STATE", "HOST", "PID", "RESTARTS", "UPTIME", "EXIT",
+                                         "TYPE"]
     assert "scale    running" in table
+    assert {line.split()[2] for line in table.splitlines()[1:]} == {"local"}  # no host: key
     assert "scale    running" in edge("nodes")  # the local ipc endpoint is bound as well
     topics = edge("topic", "list", "-c", endpoint)
     assert "numbers  counter" in topics and "scale.in" in topics and "/s" in topics

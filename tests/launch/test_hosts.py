@@ -67,13 +67,47 @@ def test_unknown_host_duplicate_address_bad_key_and_address():
            "b'not-a-key'" in found
     assert "robot.yaml:4: hosts.compute: address 10.77.0.1 is also host 'camera''s " \
            "(one entry per machine)" in found
-    assert "robot.yaml:5: hosts.spare: unknown key 'port' (known: address, key, agent)" in found
+    assert "robot.yaml:5: hosts.spare: unknown key 'port' (known: address, key, agent, " \
+           "ports)" in found
     assert any(p.startswith("robot.yaml:5: hosts.spare.address: 'address' must be an IP address")
                for p in found)
     assert "robot.yaml:6: hosts.board.agent: 'agent' must be the agent's TCP port, 1-65535, " \
            "got 70000" in found
     assert "robot.yaml:15: node 'relay': host: unknown host 'elsewhere' " \
            "(hosts: camera, compute, board)" in found
+
+
+def test_node_ports_out_of_range_too_few_or_on_the_agent_port():
+    found = problems_of(graph_text("""\
+        camera: {address: 10.77.0.1, ports: 80-90}
+        compute: {address: 10.77.0.2, ports: "6000-6000"}
+        board: {address: 10.77.0.3, ports: many}
+        """))
+    assert "robot.yaml:3: hosts.camera.ports: 'ports' 80-90 is out of range: node ports must " \
+           "be within 1024-65535, first <= last" in found
+    assert "robot.yaml:4: hosts.compute.ports: ports 6000-6000 hold 0 node(s), but 1 run on " \
+           "host 'compute' (two ports each: publisher, service)" in found
+    assert "robot.yaml:5: hosts.board.ports: 'ports' must be FIRST-LAST or FIRST " \
+           "(node TCP ports), got 'many'" in found
+    clash = problems_of(graph_text("""\
+        camera: {address: 10.77.0.1, ports: 5699, agent: 5700}
+        compute: {address: 10.77.0.2, ports: 6000-6001}
+        """))
+    assert clash == ["robot.yaml:3: hosts.camera.ports: agent port 5700 clashes with node ports "
+                     "5699-5700 of host 'camera'"]
+
+
+def test_node_ports_place_publishers_and_services(tmp_path):
+    graph, problems = parse(graph_text("""\
+        camera: {address: 10.77.0.1, ports: 6100}
+        compute: 10.77.0.2
+        """), tmp_path / "robot.yaml")
+    assert problems == [] and check(graph)[1] == []
+    wiring = plan(graph, tmp_path, "ipc:///nowhere")
+    place_on_hosts(wiring, graph)
+    assert (wiring.publishers["camera"], wiring.services["camera"]) == \
+        ("tcp://10.77.0.1:6100", "tcp://10.77.0.1:6101")
+    assert wiring.publishers["relay"] == "tcp://10.77.0.2:5800"   # the default range
 
 
 def test_topics_that_cannot_cross_machines():
@@ -96,11 +130,25 @@ def test_launch_needs_a_reachable_control_endpoint_for_other_machines(tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text(graph_text("camera: 10.77.0.1\ncompute: 192.0.2.77\n"))
     env = {**os.environ, "EDGE_RUNTIME_DIR": str(tmp_path / "run")}
-    result = subprocess.run([EDGE, "launch", str(path)], capture_output=True, text=True,
-                            timeout=30, env=env)
+    for control in ([], ["--control", "tcp://127.0.0.1:5633"]):   # ipc, loopback: out of reach
+        result = subprocess.run([EDGE, "launch", str(path), *control], capture_output=True,
+                                text=True, timeout=30, env=env)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(
+            "error: FAILED_PRECONDITION: nodes run on camera, compute: bind the control endpoint "
+            "on an address they can reach, e.g. --control tcp://10.0.0.1:5600")
+
+
+def test_launch_refuses_a_control_endpoint_on_a_node_port(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(graph_text("camera: {address: 127.0.0.1, ports: 6200}\n", relay_host="camera"))
+    env = {**os.environ, "EDGE_RUNTIME_DIR": str(tmp_path / "run")}
+    result = subprocess.run([EDGE, "launch", str(path), "--control", "tcp://127.0.0.1:6201"],
+                            capture_output=True, text=True, timeout=30, env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "error: FAILED_PRECONDITION: nodes run on camera, compute, not on this machine")
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: FAILED_PRECONDITION: control endpoint tcp://127.0.0.1:6201 takes a node port of "
+        "host 'camera' (its nodes use 6200-6203): choose another port or set the host's 'ports'")
 
 
 def test_wiring_keeps_ipc_between_nodes_of_one_host(tmp_path, monkeypatch):
@@ -128,3 +176,18 @@ def test_wiring_keeps_ipc_between_nodes_of_one_host(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGE_NODE_CONFIG", sink.to_json())
     here = NodeConfig.take_from_env()
     assert here.inputs["in"].endpoint == local.replace("{runtime}", str(tmp_path / "rt"))
+
+
+def test_script_types_on_hosts_must_be_what_an_agent_accepts(tmp_path):
+    (tmp_path / "my.node.py").write_text("print('hi')\n")
+    (tmp_path / "big.py").write_bytes(b"#" * (512 * 1024 + 1))
+    text = graph_text("camera: 10.77.0.1\ncompute: 10.77.0.2\n").replace(
+        "type: ticker", "type: ./my.node.py").replace("type: relay", "type: big.py")
+    graph, problems = parse(text, tmp_path / "robot.yaml")
+    found = [str(p) for p in problems + check(graph)[1]]
+    assert f"{tmp_path / 'robot.yaml'}:8: node 'camera': type: script name must be a plain " \
+           "NAME.py (letters, digits, '_', '-'; at most 64 before .py), got 'my.node.py' " \
+           "(host 'camera' runs it through its agent)" in found
+    assert f"{tmp_path / 'robot.yaml'}:12: node 'relay': type: script big.py is 524289 bytes, " \
+           "more than the 524288 an agent accepts (host 'compute' runs it through its agent)" \
+           in found

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,23 @@ def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
     if result.returncode != 0:
         raise OSError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+def kill_namespace_processes(namespace: str, wait_s: float = 5.0) -> None:
+    """SIGKILL every process inside `namespace` (`ip netns pids`), and wait until none is left."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
+                               text=True, timeout=10)
+        pids = [int(p) for p in found.stdout.split() if p.isdigit()]
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
 
 
 def namespaces_unavailable() -> str | None:
@@ -52,6 +70,10 @@ class Host:
                     "EDGE_RUNTIME_DIR": str(self.runtime_dir)}
         for key in ("EDGE_CONTROL", "EDGE_NODE_CONFIG", "EDGE_SERVER_KEY", "EDGE_INSECURE"):
             self.env.pop(key, None)
+
+    def link(self, state: str) -> None:
+        """Unplug (`down`) or plug in (`up`) this host's network cable."""
+        _ip("-n", self.namespace, "link", "set", "eth0", state)
 
     def argv(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.namespace, *argv]
@@ -107,6 +129,8 @@ class Network:
     def __exit__(self, *exc) -> None:
         for proc in self.procs:
             proc.kill()
+        for name in self._made:
+            kill_namespace_processes(name)  # also orphans whose parent died first
         for name in reversed(self._made):
             try:
                 _ip("netns", "del", name)

@@ -19,9 +19,7 @@ from edge.bag.reader import read_messages
 from messages import DecodeError
 from netns import EDGE, network_or_skip
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.skip(
-    reason="the launcher-agent link (edge.launch.remote.RemoteChild) is not yet ported to the "
-           "event-driven supervisor merged from main; this test passed on the branch before it")]
+pytestmark = pytest.mark.timeout(120)
 
 
 def graph_text(net, record_path) -> str:
@@ -40,7 +38,20 @@ def graph_text(net, record_path) -> str:
               outputs: {{out: relayed}}}}
           - {{name: recorder, type: recorder, host: compute, parameters: {{path: {record_path}}},
               inputs: {{in: relayed}}, env: {{OMP_NUM_THREADS: "1"}}}}
+          - {{name: probe, type: ./probe_node.py, host: compute}}
         """)
+
+
+# a node type given as a script on the launcher's machine: the launcher sends it to the agent
+PROBE = """\
+import os
+from edge import Node
+node = Node("probe")
+print("probe runs from", os.path.dirname(os.path.abspath(__file__)), flush=True)
+for event in node:
+    pass
+node.close()
+"""
 
 
 def records(path) -> list[dict]:
@@ -83,8 +94,9 @@ def test_graph_across_namespaces_with_agents_and_recovery():
             keys.trust("operator", operator_key, role="admin", directory=host.keys_dir)
         record_path = comp.dir / "records.mcap"
         (op.dir / "robot.yaml").write_text(graph_text(net, record_path))
+        (op.dir / "probe_node.py").write_text(PROBE)
         checked = op.run(EDGE, "check", str(op.dir / "robot.yaml"))
-        assert checked.returncode == 0 and "ok (graph 'robot': 3 node(s)" in checked.stdout
+        assert checked.returncode == 0 and "ok (graph 'robot': 4 node(s)" in checked.stdout
 
         agent_ports = {"camera": 5700, "compute": 5710}
         agents = {h.name: net.start(h.name, EDGE, "agent", "--listen",
@@ -93,9 +105,14 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         for agent in agents.values():
             agent.wait_for("listening on tcp://")
         control = f"tcp://{op.address}:5600"
+        launched_at = time.monotonic()
         launch = net.start("operator", EDGE, "launch", str(op.dir / "robot.yaml"), "--no-color",
                            "--control", control)
-        launch.wait_for(r"all 3 node\(s\) ready", 60)
+        [ready] = launch.wait_for(r"all 4 node\(s\) ready", 60)
+        print(f"edge launch -> {ready.split('| ')[-1]} (supervisor clock); "
+              f"{time.monotonic() - launched_at:.2f} s from starting `edge launch`")
+        probe = launch.wait_for(r"^probe\s+\| probe runs from ", 10)[0].split("from ")[-1]
+        assert probe.startswith(str(comp.runtime_dir / "agent-")), probe   # the agent's own dir
 
         # messages flow camera -> relay -> recorder across two namespaces, over CURVE
         first = wait_until(lambda: len(records(record_path)) >= 20 and records(record_path),
@@ -114,12 +131,33 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         nodes = {n["name"]: n for n in json.loads(shown.stdout)}
         assert {n: (v["state"], v.get("host")) for n, v in nodes.items()} == {
             "camera": ("running", "camera"), "relay": ("running", "compute"),
-            "recorder": ("running", "compute")}
+            "recorder": ("running", "compute"), "probe": ("running", "compute")}
+        table = op.run(EDGE, "nodes", "-c", control).stdout.splitlines()
+        assert table[0].split()[:3] == ["NAME", "STATE", "HOST"]
+        column = table[0].index("HOST")   # aligned: each host starts under the title
+        assert {row.split()[0]: row[column:].split()[0] for row in table[1:]} == {
+            "camera": "camera", "relay": "compute", "recorder": "compute", "probe": "compute"}
         assert op.run(EDGE, "param", "set", "camera", "rate_hz", "40", "-c",
                       control).returncode == 0
         # an ad-hoc subscriber on the operator's machine joins through the control endpoint
         echo = op.run(EDGE, "topic", "echo", "relayed", "--count", "3", "--duration", "20")
         assert echo.returncode == 0 and echo.stdout.count("from relay") == 3, echo.stderr
+
+        topics = {t["topic"]: t for t in json.loads(op.run(EDGE, "topic", "list", "--json", "-c",
+                                                           control).stdout)}
+        assert topics["frames"]["publisher"] == "camera" and topics["frames"]["rate_hz"] > 0
+
+        # a remote node that dies on its own: the restart policy, as for a local one; the
+        # value set live is kept for the new process
+        os.kill(nodes["camera"]["pid"], 9)
+        launch.wait_for(r"node 'camera' on host 'camera' was killed by SIGKILL; restarting", 10)
+        launch.wait_for(r"node 'camera' ready again", 20)
+        value = op.run(EDGE, "param", "get", "camera", "rate_hz", "-c", control)
+        assert value.stdout.strip() == "40.0", value.stderr
+        stopped = op.run(EDGE, "node", "stop", "probe", "-c", control)
+        assert stopped.stdout.startswith("stopped probe: stopped"), stopped.stderr
+        started = op.run(EDGE, "node", "start", "probe", "-c", control)
+        assert started.stdout.startswith("started probe: running"), started.stderr
 
         # kill -9 the compute agent: its nodes go with it; the launcher notices and retries;
         # systemd would restart the agent; so do we
@@ -131,10 +169,21 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         launch.wait_for(r"node 'recorder' ready again", 60)
         count = len(records(record_path))
         wait_until(lambda: len(records(record_path)) > count + 10, 30, "records after recovery")
+
+        # the compute board's cable is out for longer than the heartbeat: the agent stops the
+        # launcher's nodes, the launcher marks them lost; plugged in again, they come back
+        seen, agent_seen = launch.mark(), agents["compute"].mark()
+        comp.link("down")
+        launch.wait_for(r"node 'relay' lost: .*not answering", 15, since=seen)
+        agents["compute"].wait_for(r"silent for .* stopping its 3 node", 10, since=agent_seen)
+        comp.link("up")
+        launch.wait_for(r"node 'recorder' ready again", 30, since=seen)
+        count = len(records(record_path))
+        wait_until(lambda: len(records(record_path)) > count + 10, 30, "records after the cable")
         nodes = {n["name"]: n for n in json.loads(op.run(EDGE, "nodes", "--json", "-c",
                                                          control).stdout)}
         assert nodes["relay"]["state"] == "running" and nodes["relay"]["restarts"] >= 1
-        assert nodes["camera"]["restarts"] == 0
+        assert nodes["camera"]["restarts"] == 1
         # control of a remote node works as for a local one
         restarted = op.run(EDGE, "node", "restart", "recorder", "-c", control)
         assert restarted.stdout.startswith("restarted recorder: running"), restarted.stderr
@@ -153,7 +202,7 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         # launched again on the same agents; `edge shutdown` stops the remote nodes cleanly
         again = net.start("operator", EDGE, "launch", str(op.dir / "robot.yaml"), "--no-color",
                           "--control", control)
-        again.wait_for(r"all 3 node\(s\) ready", 60)
+        again.wait_for(r"all 4 node\(s\) ready", 60)
         pids = [n["pid"] for n in json.loads(op.run(EDGE, "nodes", "--json").stdout)]
         assert op.run(EDGE, "shutdown").returncode == 0   # the local ipc endpoint, no flags
         assert again.wait_exit(30) == 0
