@@ -23,6 +23,7 @@ import zmq
 TOPIC = "bench/image"
 SHAPE = (1080, 1920, 3)
 HWM = 16   # bounded memory: 16 frames of 6 MB per side
+QUEUE_BYTES = HWM * (int(np.prod(SHAPE)) + 4096) * 5 // 4   # the same in bytes (edge.bus.hwm_for)
 PAUSE_S = 0.002  # between sends: leaves the subscriber CPU on a small machine
 
 
@@ -31,7 +32,8 @@ def publisher(endpoint_q, seconds, go, done):
     from messages import Image
 
     directory = tempfile.mkdtemp(prefix="ebr-", dir="/tmp")
-    pub = Publisher(zmq.Context.instance(), f"ipc://{directory}/pub.sock", source="bench", hwm=HWM)
+    pub = Publisher(zmq.Context.instance(), f"ipc://{directory}/pub.sock", source="bench",
+                    queue_bytes=QUEUE_BYTES)
     endpoint_q.put(pub.endpoint)
     frame = Image(np.full(SHAPE, 7, np.uint8), "bgr8", 0)
     while not go.is_set():               # slow joiner: hello until the subscriber hears one
@@ -70,7 +72,7 @@ def node_sub(endpoint, go, done, out_q):
     from edge import Node
 
     node = Node("bench-sub", handle_signals=False)
-    node.subscribe("image", topic=TOPIC, endpoint=endpoint, queue_size=HWM)
+    node.subscribe("image", topic=TOPIC, endpoint=endpoint, queue_size=HWM, queue_bytes=QUEUE_BYTES)
     times, idle = [], 0
     while not (done.is_set() and idle >= 3):
         event = node.next_event(timeout_s=0.1)
@@ -92,7 +94,7 @@ def record_sub(endpoint, go, done, out_q, directory):
 
     path = os.path.join(directory, f"bench-{os.getpid()}.mcap")
     writer = BagWriter(path)
-    recorder = Recorder(writer, {TOPIC: endpoint}, hwm=HWM, handle_signals=False)
+    recorder = Recorder(writer, {TOPIC: endpoint}, queue_bytes=QUEUE_BYTES, handle_signals=False)
     hello = zmq.Context.instance().socket(zmq.SUB)   # tells the publisher we are connected
     hello.setsockopt(zmq.SUBSCRIBE, TOPIC.encode())
     hello.connect(endpoint)

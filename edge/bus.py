@@ -22,6 +22,7 @@ from edge.memory.shm import SHM_SUFFIX, ShmReader
 from edge.ratelimit import RateLimitedLog
 from messages import DecodeError, Limits, StreamMessage, new_encoder
 from messages.codec import STREAM_LIMITS
+from messages.trail import extend as extend_trail
 
 from messages.shm import ShmFrame
 
@@ -46,7 +47,7 @@ def hwm_for(queue_bytes: int, message_bytes: int) -> int:
     return max(1, min(DEFAULT_HWM, queue_bytes // max(1, message_bytes)))
 
 
-def _headroom(message_bytes: int) -> int:
+def headroom(message_bytes: int) -> int:
     return message_bytes + message_bytes // 4  # so slowly growing sizes do not resize every time
 
 
@@ -94,24 +95,30 @@ class Publisher:
         socket.setsockopt(zmq.SNDHWM, self.hwm)
         return socket
 
-    def send(self, topic: str, value: Any, stamp_ns: Optional[int] = None) -> int:
+    def send(self, topic: str, value: Any, stamp_ns: Optional[int] = None,
+             hops: Optional[list] = None, recv_ns: Optional[int] = None) -> int:
         """Publish without copying C-contiguous arrays; returns the message's seq.
 
         The arrays must not be modified until zmq has sent them; publish a copy
-        if the buffer is reused.
+        if the buffer is reused. With `hops` (a list, maybe empty) the message carries a
+        trail: those hops plus this one, received at `recv_ns` (default: the capture stamp).
         """
         seq = self._seq.get(topic, 0) + 1
         self._seq[topic] = seq
         pub_ns = time.time_ns()
-        message = StreamMessage(topic, value, seq, stamp_ns if stamp_ns is not None else pub_ns,
-                                pub_ns, self.source)
+        if stamp_ns is None:
+            stamp_ns = pub_ns
+        message = StreamMessage(topic, value, seq, stamp_ns, pub_ns, self.source)
+        if hops is not None:
+            message.trail = extend_trail(hops, self.source,
+                                         stamp_ns if recv_ns is None else recv_ns, pub_ns)
         size = send_frames(self.socket, message.to_frames(self._encoder))
         if size > self._sized_for:
             self._resize(size)
         return seq
 
     def _resize(self, message_bytes: int) -> None:
-        self._sized_for = _headroom(message_bytes)
+        self._sized_for = headroom(message_bytes)
         hwm = hwm_for(self.queue_bytes, self._sized_for)
         if hwm >= self.hwm:
             return
@@ -263,7 +270,7 @@ class Input:
 
     def _resize(self, message_bytes: int) -> collections.deque:
         """Bigger messages than assumed: fewer fit the budget, in the queue and in the pipe."""
-        self._sized_for = _headroom(message_bytes)
+        self._sized_for = headroom(message_bytes)
         self.queue = collections.deque(self.queue, maxlen=self._queue_len())
         hwm = self._hwm()
         if hwm < self.hwm:

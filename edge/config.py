@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 ENV_VAR = "EDGE_NODE_CONFIG"
+TRAIL_ENV_VAR = "EDGE_TRAIL"  # "1": trails on in nodes that do not say; "0": off
 CONTROL_ENV_VAR = "EDGE_CONTROL"
 RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
 
@@ -35,9 +36,13 @@ class InputConfig:
 
 @dataclass
 class OutputConfig:
+    """`trail`: True adds this node's hop to every message (starting a trail), False never,
+    None (default) follows the node's setting."""
+
     topic: str
     endpoint: Optional[str] = None
     transport: str = "zmq"  # "shm": loaned frames go to local readers by shared memory
+    trail: Optional[bool] = None
 
 
 @dataclass
@@ -48,7 +53,9 @@ class NodeConfig:
     share it); `service` is where it answers param/stats requests; `control` is the
     supervisor's control endpoint, used for the ready handshake and topic lookups.
     `launched` says the launcher started this node: it binds its outputs before its
-    first event and tells the supervisor it is ready.
+    first event and tells the supervisor it is ready. `trail` (docs/PROTOCOL.md, Trail):
+    True adds the node's hop to everything it publishes, False to nothing, None (default)
+    to outputs derived from an input that carries a trail.
     """
 
     name: str
@@ -61,6 +68,7 @@ class NodeConfig:
     control: Optional[str] = None
     also_bind: list = field(default_factory=list)  # more endpoints for the publisher (ipc + tcp)
     launched: bool = False
+    trail: Optional[bool] = None  # per-hop trail: True on, False off, None follows inputs (below)
 
     def __post_init__(self) -> None:
         self.inputs = {k: v if isinstance(v, InputConfig) else InputConfig(**_as_map(v))
@@ -117,6 +125,12 @@ def claim(name: Optional[str]) -> Optional[NodeConfig]:
     if name is not None and name != config.name:
         raise ValueError(f"Node({name!r}) but the launcher configured node {config.name!r}")
     return config
+
+
+def trail_from_env() -> Optional[bool]:
+    """$EDGE_TRAIL as a node's default trail setting (None when unset or not 0/1)."""
+    text = os.environ.get(TRAIL_ENV_VAR, "").strip().lower()
+    return {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}.get(text)
 
 
 def _as_map(value) -> dict:

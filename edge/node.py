@@ -21,7 +21,7 @@ import numpy as np
 import zmq
 
 from edge.bus import QUEUE_BYTES, Input, Publisher
-from edge.config import InputConfig, NodeConfig, claim as claim_launched_config
+from edge.config import InputConfig, NodeConfig, claim as claim_launched_config, trail_from_env
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
 from edge.memory.allocator import tune_allocator
@@ -33,6 +33,7 @@ from edge.signals import StopSignals
 from edge.timers import SYSTEM_CLOCK, Timers
 from messages import Limits
 from messages.codec import STREAM_LIMITS
+from messages.trail import carried as carried_trail
 
 log = logging.getLogger("edge.node")
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic costs µs per event
@@ -51,6 +52,8 @@ class Event:
     pub_ns: int = 0      # when the upstream node published it
     source: str = ""     # publishing node
     dropped: int = 0     # messages on this input never delivered since its previous event
+    trail: Optional[list] = None  # the message's hops [[node, recv_ns, pub_ns], ...] if it has one
+    recv_ns: int = 0     # when this node got the event (time.time_ns clock); a trail hop's recv_ns
 
 
 class EventLoop:
@@ -95,13 +98,21 @@ class Node(EventLoop):
                  outputs: dict | None = None, parameters: dict | None = None,
                  endpoint: str | None = None, control: str | None = None,
                  config: NodeConfig | None = None, context: zmq.Context | None = None,
-                 limits: Limits = STREAM_LIMITS, handle_signals: bool = True):
+                 limits: Limits = STREAM_LIMITS, handle_signals: bool = True,
+                 trail: bool | None = None):
         tune_allocator()  # before the first frame arrives; see edge/memory/allocator.py
         if config is None:
             config = claim_launched_config(name) or NodeConfig(
                 name=name or f"node-{os.getpid()}", inputs=inputs or {}, outputs=outputs or {},
                 parameters=parameters or {}, endpoint=endpoint, control=control)
+        if trail is not None:
+            config.trail = trail
         self.config = config
+        self._trail = config.trail if config.trail is not None else trail_from_env()
+        self._trail_modes: dict[str, Optional[bool]] = {}  # output name -> True/False/None
+        # (trail, recv_ns) of the input event being handled: publish's default parent. Not the
+        # event itself, which would keep its frame (and a shared-memory lock) alive.
+        self._handling: Optional[tuple] = None
         self.name = config.name
         self.launched = config.launched
         self.params: dict = dict(config.parameters)
@@ -135,21 +146,34 @@ class Node(EventLoop):
             self._ensure_service()
 
     # -- outputs -------------------------------------------------------------------------
-    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None) -> int:
+    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None,
+                parent: Event | None = None) -> int:
         """Publish on a local output name or a global topic; returns the message seq.
 
-        Pass the input's `stamp_ns` on to keep capture time through the hop.
+        Pass the input's `stamp_ns` on to keep capture time through the hop. `parent` is the
+        input event the value was derived from (default: the input event being handled,
+        i.e. the last one this node's loop returned); its trail, if any, is carried on.
         """
         self._check_thread()
         port = self.config.outputs.get(name) or self._lookup.output(name)
+        hops, recv_ns = self._trail_of(name, port, parent)
         publisher = self._publisher(port.endpoint or self._default_endpoint())
         shm = self._shm_outputs.get(publisher.endpoint)
         if shm is not None:
-            return shm.send(port.topic, value, stamp_ns, self._pool)
+            return shm.send(port.topic, value, stamp_ns, self._pool, hops, recv_ns)
         if self._pool is not None and self._pool.is_loaned(value):
             self._pool.release(value)  # this output has no shm readers: send a copy
             value = np.array(value)
-        return publisher.send(port.topic, value, stamp_ns)
+        return publisher.send(port.topic, value, stamp_ns, hops, recv_ns)
+
+    def _trail_of(self, name: str, port, parent: Event | None) -> tuple:
+        """(earlier hops or None for no trail, recv_ns of this hop) for a publish on `name`."""
+        mode = self._trail_modes.get(name, ...)
+        if mode is ...:
+            own = getattr(port, "trail", None)
+            mode = self._trail_modes[name] = own if own is not None else self._trail
+        return carried_trail(mode, (parent.trail, parent.recv_ns) if parent is not None
+                             else self._handling)
 
     def loan(self, shape, dtype=np.uint8) -> np.ndarray:
         """A writable array in shared memory to fill and then publish (once) on any output.
@@ -298,6 +322,7 @@ class Node(EventLoop):
                 self._collect()
             event = self._ready_event()
             if event is not None:
+                self._handling = (event.trail, event.recv_ns) if event.kind == "input" else None
                 return event
             wait_s = self._timers.seconds_until_due()
             if deadline is not None:
@@ -341,7 +366,7 @@ class Node(EventLoop):
                 self._round_robin = index + 1
                 return Event("input", inputs[index].name, message.value, message.topic, message.seq,
                              message.stamp_ns, message.pub_ns, message.source,
-                             inputs[index].take_drops())
+                             inputs[index].take_drops(), message.trail, time.time_ns())
         return None
 
     def _stop_event(self) -> Optional[Event]:

@@ -1,6 +1,6 @@
 """The frame layouts: one class per kind of message owns the order of its frames.
 
-Stream:  [topic, header, *buffers]   header = {v, type, seq, stamp_ns, pub_ns, src, body}
+Stream:  [topic, header, *buffers]   header = {v, type, seq, stamp_ns, pub_ns, src, body, trail?}
 Request: [header, *buffers]          header = {v, id, method, body, timeout_ms?, priority?}
 Reply:   [header, *buffers]          header = {v, id, ok, body} | {v, id, ok: false, error}
 """
@@ -14,6 +14,7 @@ import msgpack
 from messages.codec import (REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder,
                             Limits, PROTOCOL_VERSION, frame_buffer, short, unpack)
 from messages.schema import Schema, decode_typed, schema_to_wire
+from messages.trail import check_trail
 
 
 MAX_SEQ = (1 << 63) - 1  # seq and times fit int64, so counters built on them cannot overflow
@@ -47,7 +48,8 @@ def _field(header: dict, key: str, kind: type | tuple, what: str, default: Any =
 
 @dataclass
 class StreamMessage:
-    """One published value on a topic, with its capture and publish times."""
+    """One published value on a topic, with its capture and publish times, and optionally
+    its trail of hops (messages.trail)."""
 
     topic: str
     value: Any
@@ -55,12 +57,16 @@ class StreamMessage:
     stamp_ns: int = 0
     pub_ns: int = 0
     source: str = ""
+    trail: Optional[list] = None
 
     def to_frames(self, encoder: Encoder) -> list:
         type_name = self.value.TYPE if isinstance(self.value, Schema) else ""
-        header, buffers = encoder.pack({
-            "v": PROTOCOL_VERSION, "type": type_name, "seq": self.seq, "stamp_ns": self.stamp_ns,
-            "pub_ns": self.pub_ns, "src": self.source, "body": encoder.array(self.value)})
+        document = {"v": PROTOCOL_VERSION, "type": type_name, "seq": self.seq,
+                    "stamp_ns": self.stamp_ns, "pub_ns": self.pub_ns, "src": self.source,
+                    "body": encoder.array(self.value)}
+        if self.trail is not None:
+            document["trail"] = self.trail
+        header, buffers = encoder.pack(document)
         return [self.topic.encode(), header, *buffers]
 
     @classmethod
@@ -84,8 +90,9 @@ class StreamMessage:
         if type(type_name) is not str or type(source) is not str:
             raise DecodeError("stream header 'type' and 'src' must be strings")
         value = header.get("body")
+        trail = header.get("trail")
         return cls(topic, decode_typed(type_name, value) if type_name else value,
-                   seq, stamp_ns, pub_ns, source)
+                   seq, stamp_ns, pub_ns, source, None if trail is None else check_trail(trail))
 
 
 @dataclass

@@ -116,7 +116,7 @@ class Recorder(NodeType):
                 if event.kind != "input" or writer.closed:
                     continue
                 message = StreamMessage(event.topic, event.value, event.seq, event.stamp_ns,
-                                        event.pub_ns, event.source)
+                                        event.pub_ns, event.source, event.trail)
                 writer.add_message(message, time.time_ns())
                 if limit and writer.messages >= limit:
                     writer.close()

@@ -73,13 +73,17 @@ def unpack_frames(data: Any) -> list[memoryview]:
 
 
 def rewrite_header(header: Any, **fields: Any) -> bytes:
-    """A stream header with some keys replaced (e.g. pub_ns); array references are kept
-    byte for byte, so the buffer frames still match."""
+    """A stream header with some keys replaced (e.g. pub_ns) or, given None, removed; array
+    references are kept byte for byte, so the buffer frames still match."""
     try:
         document = msgpack.unpackb(memoryview(header), strict_map_key=False)
     except Exception as exc:  # msgpack raises several types for bad input
         raise DecodeError(f"malformed recorded header: {exc}") from None
     if not isinstance(document, dict):
         raise DecodeError("recorded header is not a map")
-    document.update(fields)
+    for key, value in fields.items():
+        if value is None:
+            document.pop(key, None)
+        else:
+            document[key] = value
     return msgpack.packb(document, use_bin_type=True)

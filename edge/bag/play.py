@@ -4,7 +4,7 @@ Each played topic must be declared `external` in the graph's launch file: the pl
 that endpoint, where the graph's subscribers already connect. An XPUB socket sees their
 subscriptions, so playback starts once they are connected instead of after a guess.
 Messages go out with their recorded frames; only `pub_ns` (and with restamp, `stamp_ns`)
-is rewritten in the header.
+is rewritten in the header, and a trail's times move with `pub_ns` (restamp drops it).
 """
 from __future__ import annotations
 
@@ -16,13 +16,15 @@ import zmq
 
 from edge.bag.layout import rewrite_header
 from edge.bag.reader import BagMessage
+from edge.bus import ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, headroom, hwm_for
 from edge.endpoints import bind, remove_ipc
 from edge.errors import FailedPrecondition, InvalidArgument
 from edge.launch.control import ControlClient
 from edge.signals import StopSignals
+from messages.trail import shifted
 
-SEND_HWM = 1000
 CLOSE_LINGER_MS = 2000   # the final messages still go out; a gone subscriber cannot hold us
+REBIND_WAIT_S = 5.0      # how long a re-sized socket waits for its subscribers to come back
 
 
 @dataclass
@@ -64,17 +66,23 @@ def resolve_external(control: Optional[str], topics: Iterable[str]) -> dict:
 
 
 class Player:
-    """Owns one XPUB socket bound to every played topic's endpoint."""
+    """Owns one XPUB socket bound to every played topic's endpoint.
+
+    It holds at most `queue_bytes` per subscriber, like a publisher of the bus (edge.bus):
+    HWM 1000 until a bigger message than 64 KiB comes, then queue_bytes / size. A new HWM
+    needs new pipes, so before sending that message the player rebinds and waits until as
+    many subscribers as before are back (they reconnect by themselves): nothing is lost.
+    """
 
     def __init__(self, endpoints: dict, *, remap: dict | None = None, context: zmq.Context | None = None,
-                 handle_signals: bool = True):
+                 handle_signals: bool = True, queue_bytes: int = QUEUE_BYTES):
         self.remap = dict(remap or {})
         self.endpoints = dict(endpoints)       # output topic -> endpoint
         self.stats = PlayStats()
-        self._socket = (context or zmq.Context.instance()).socket(zmq.XPUB)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.setsockopt(zmq.SNDHWM, SEND_HWM)
-        self._socket.setsockopt(zmq.XPUB_VERBOSE, 1)   # every subscriber's subscription, not just the first
+        self.queue_bytes, self._sized_for = queue_bytes, ASSUMED_MESSAGE_BYTES
+        self.hwm = hwm_for(queue_bytes, self._sized_for)
+        self._context = context or zmq.Context.instance()
+        self._socket = self._open()
         self._bound = [bind(self._socket, endpoint) for endpoint in sorted(set(self.endpoints.values()))]
         self._subscribers: dict[bytes, int] = {}
         self._stopping = False
@@ -82,6 +90,40 @@ class Player:
         self._poller = zmq.Poller()
         self._poller.register(self._socket, zmq.POLLIN)
         self._poller.register(self._signals.wake_fd, zmq.POLLIN)
+
+    def _open(self) -> zmq.Socket:
+        socket = self._context.socket(zmq.XPUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.SNDHWM, self.hwm)
+        socket.setsockopt(zmq.XPUB_VERBOSE, 1)   # every subscriber's subscription, not just the first
+        return socket
+
+    def _fit(self, message_bytes: int) -> None:
+        """Before sending a bigger message than assumed: a smaller HWM, on new pipes."""
+        if message_bytes <= self._sized_for:
+            return
+        self._sized_for = headroom(message_bytes)
+        hwm = hwm_for(self.queue_bytes, self._sized_for)
+        if hwm >= self.hwm:
+            return
+        self.hwm, counts = hwm, dict(self._subscribers)
+        self._poller.unregister(self._socket)
+        self._socket.close(linger=CLOSE_LINGER_MS)   # what was sent still goes out
+        self._socket, self._subscribers = self._open(), {}
+        deadline = time.monotonic() + REBIND_WAIT_S
+        for endpoint in self._bound:
+            while True:
+                try:
+                    bind(self._socket, endpoint)
+                    break
+                except zmq.ZMQError as exc:   # the old socket may hold a tcp port a moment
+                    if exc.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
+        self._poller.register(self._socket, zmq.POLLIN)
+        while not self._stopping and time.monotonic() < deadline and any(
+                self._subscribers.get(topic, 0) < count for topic, count in counts.items()):
+            self._wait(deadline - time.monotonic())
 
     def stop(self) -> None:
         self._stopping = True
@@ -127,15 +169,20 @@ class Player:
     def _send(self, item: BagMessage, restamp: bool) -> None:
         now_ns = time.time_ns()
         fields = {"pub_ns": now_ns, **({"stamp_ns": now_ns} if restamp else {})}
+        trail = item.message.trail
+        if trail is not None:  # re-timed with pub_ns, so its hops still end at this publish
+            fields["trail"] = None if restamp else shifted(trail, now_ns - item.message.pub_ns)
         topic = self.remap.get(item.topic, item.topic)
         self.send_frames([topic.encode(), rewrite_header(item.frames[0], **fields), *item.frames[1:]])
 
     def send_frames(self, frames: list) -> None:
         """Send one stream message's frames [topic, header, *buffers] as they are."""
         topic = bytes(frames[0]).decode()
+        size = sum(len(frame) for frame in frames)
+        self._fit(size)
         self._socket.send_multipart(frames, copy=False)
         self.stats.messages += 1
-        self.stats.bytes += sum(len(frame) for frame in frames)
+        self.stats.bytes += size
         self.stats.per_topic[topic] = self.stats.per_topic.get(topic, 0) + 1
 
     def wait_until(self, due: float) -> bool:

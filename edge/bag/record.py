@@ -1,8 +1,11 @@
 """`edge bag record`: join a running graph like an ad-hoc script and write what it publishes.
 
-One SUB socket connects to every publisher endpoint of the chosen topics. Each message is
-checked (StreamMessage.from_frames), then its frames go to the file as received. Drops are
-seq gaps per (topic, source): counted, shown in the progress line and in the summary.
+One SUB socket per publisher endpoint of the chosen topics, each bounded in bytes like an
+input of the bus (edge.bus): HWM 1000 until a message shows its size, then
+queue_bytes / size, with a reconnect so the new pipe takes it (messages lost then are seq
+gaps, so counted). Each message is checked (StreamMessage.from_frames), then its frames go
+to the file as received. Drops are seq gaps per (topic, source): counted, shown in the
+progress line and in the summary.
 """
 from __future__ import annotations
 
@@ -13,14 +16,16 @@ from typing import Callable, Iterable, Optional
 import zmq
 
 from edge.bag.writer import BagWriter
+from edge.bus import ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, headroom, hwm_for
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.launch.control import ControlClient
 from edge.signals import StopSignals
 from messages import DecodeError, StreamMessage
+from messages.codec import STREAM_LIMITS
 
-RECEIVE_HWM = 1000        # messages queued in the recorder's socket before the publisher drops
 POLL_MS = 100
+BATCH = 256               # messages read from one socket before the others get a turn
 
 
 @dataclass
@@ -48,24 +53,62 @@ def resolve_topics(control: Optional[str], topics: Iterable[str], all_topics: bo
         return {topic: graph.resolve(topic)["endpoint"] for topic in topics}
 
 
+class _Subscription:
+    """One SUB socket on one publisher endpoint, holding at most `queue_bytes`."""
+
+    def __init__(self, context: zmq.Context, endpoint: str, topics: Iterable[bytes],
+                 queue_bytes: int):
+        self.endpoint, self.queue_bytes = endpoint, queue_bytes
+        self.sized_for = ASSUMED_MESSAGE_BYTES
+        self.hwm = hwm_for(queue_bytes, self.sized_for)
+        self.socket = context.socket(zmq.SUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVHWM, self.hwm)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, STREAM_LIMITS.max_frame_bytes)
+        self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        for topic in topics:
+            self.socket.setsockopt(zmq.SUBSCRIBE, topic)
+        connect(self.socket, endpoint)  # CURVE on tcp (edge.security)
+
+    def saw(self, message_bytes: int) -> None:
+        """A bigger message than assumed: fewer fit the budget; a new pipe takes the new HWM."""
+        if message_bytes <= self.sized_for:
+            return
+        self.sized_for = headroom(message_bytes)
+        hwm = hwm_for(self.queue_bytes, self.sized_for)
+        if hwm < self.hwm:
+            self.hwm = hwm
+            self.socket.setsockopt(zmq.RCVHWM, hwm)
+            self.socket.disconnect(self.endpoint)
+            self.socket.connect(self.endpoint)
+
+    def close(self) -> None:
+        close_socket(self.socket)
+
+
 class Recorder:
-    """Owns one SUB socket; `run()` records until `stop()`, a signal or the duration."""
+    """Owns one SUB socket per endpoint; `run()` records until `stop()`, a signal or the
+    duration. `queue_bytes` bounds what each socket holds (default 64 MiB, as for inputs)."""
 
     def __init__(self, writer: BagWriter, endpoints: dict, *, context: zmq.Context | None = None,
-                 hwm: int = RECEIVE_HWM, handle_signals: bool = True):
+                 queue_bytes: int = QUEUE_BYTES, handle_signals: bool = True):
         if not endpoints:
             raise InvalidArgument("no topics to record")
+        if queue_bytes < 1:
+            raise InvalidArgument(f"queue_bytes must be >= 1, got {queue_bytes}")
         self.writer, self.endpoints = writer, dict(endpoints)
         self.stats = RecordStats()
         self._topics = {topic.encode() for topic in self.endpoints}
         self._last: dict[str, tuple[str, int]] = {}
-        self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.setsockopt(zmq.RCVHWM, hwm)
-        for topic in self._topics:
-            self._socket.setsockopt(zmq.SUBSCRIBE, topic)
-        for endpoint in sorted(set(self.endpoints.values())):
-            connect(self._socket, endpoint)  # CURVE on tcp (edge.security)
+        context = context or zmq.Context.instance()
+        self._subscriptions: list[_Subscription] = []
+        try:
+            for endpoint in sorted(set(self.endpoints.values())):
+                topics = [t.encode() for t, e in self.endpoints.items() if e == endpoint]
+                self._subscriptions.append(_Subscription(context, endpoint, topics, queue_bytes))
+        except BaseException:
+            self._close_sockets()
+            raise
         self._stopping = False
         self._signals = StopSignals(lambda signum: self.stop(), enabled=handle_signals)
 
@@ -76,7 +119,8 @@ class Recorder:
     def run(self, duration_s: float | None = None,
             progress: Callable[[RecordStats], None] | None = None, progress_s: float = 0.5) -> RecordStats:
         poller = zmq.Poller()
-        poller.register(self._socket, zmq.POLLIN)
+        for subscription in self._subscriptions:
+            poller.register(subscription.socket, zmq.POLLIN)
         poller.register(self._signals.wake_fd, zmq.POLLIN)
         self.stats.started = time.monotonic()
         stop_at = None if duration_s is None else self.stats.started + duration_s
@@ -89,20 +133,24 @@ class Recorder:
                 progress(self.stats)
                 next_progress = now + progress_s
             wait_s = POLL_MS / 1000 if stop_at is None else min(POLL_MS / 1000, stop_at - now)
-            if poller.poll(max(0, int(wait_s * 1000)) + 1):
-                self._receive_all()
+            ready = dict(poller.poll(max(0, int(wait_s * 1000)) + 1))
+            for subscription in self._subscriptions:
+                if subscription.socket in ready:
+                    self._receive_all(subscription)
         return self.stats
 
-    def _receive_all(self) -> None:
-        """Everything the socket holds now (bounded by a batch, so stop stays responsive)."""
-        for _ in range(256):
+    def _receive_all(self, subscription: _Subscription) -> None:
+        """What one socket holds now (bounded by a batch, so stop stays responsive)."""
+        for _ in range(BATCH):
             try:
-                frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames = subscription.socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self._record(frames, time.time_ns())
+            self._record(frames, time.time_ns(), subscription)
 
-    def _record(self, frames: list, log_time_ns: int) -> None:
+    def _record(self, frames: list, log_time_ns: int, subscription: _Subscription) -> None:
+        size = sum(len(frame) for frame in frames)
+        subscription.saw(size)
         if frames[0].bytes not in self._topics:  # SUBSCRIBE matches prefixes only
             return
         try:
@@ -116,9 +164,13 @@ class Recorder:
         self._last[message.topic] = (message.source, message.seq)
         self.writer.add_frames(frames, log_time_ns, message)
         self.stats.messages += 1
-        self.stats.bytes += sum(len(frame) for frame in frames)
+        self.stats.bytes += size
         self.stats.per_topic[message.topic] = self.stats.per_topic.get(message.topic, 0) + 1
 
+    def _close_sockets(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.close()
+
     def close(self) -> None:
-        close_socket(self._socket)
+        self._close_sockets()
         self._signals.close()

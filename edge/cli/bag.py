@@ -30,9 +30,12 @@ def _status(text: str, final: bool = False) -> None:
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the .mcap file to write")
 @click.option("--duration", "duration_s", type=float, help="stop after S seconds (default: Ctrl-C)")
 @click.option("--compression", type=click.Choice(COMPRESSIONS), default="none", show_default=True)
+@click.option("--queue-bytes", type=click.IntRange(min=1), default=64 << 20, show_default=True,
+              help="most bytes waiting per publisher endpoint; beyond it messages are dropped "
+                   "(and counted)")
 @control_option
 def record(topics: tuple, all_topics: bool, output: str, duration_s: float | None,
-           compression: str, control: str | None) -> None:
+           compression: str, queue_bytes: int, control: str | None) -> None:
     """Record TOPICS (or --all) of a running graph to an MCAP file."""
     from edge.bag import BagWriter
     from edge.bag.record import Recorder, resolve_topics
@@ -41,7 +44,7 @@ def record(topics: tuple, all_topics: bool, output: str, duration_s: float | Non
         raise click.UsageError("name the topics to record, or pass --all")
     endpoints = resolve_topics(control, topics, all_topics)
     with BagWriter(output, compression=compression) as writer:
-        recorder = Recorder(writer, endpoints)
+        recorder = Recorder(writer, endpoints, queue_bytes=queue_bytes)
         try:
             _status(f"recording {len(endpoints)} topic(s) to {output}", final=True)
             stats = recorder.run(duration_s, progress=lambda s: _status(s.line()))
@@ -66,9 +69,12 @@ def record(topics: tuple, all_topics: bool, output: str, duration_s: float | Non
               help="wait for this many subscribers per topic before playing")
 @click.option("--wait", "wait_s", type=float, default=5.0, show_default=True,
               help="longest wait for subscribers, seconds")
+@click.option("--queue-bytes", type=click.IntRange(min=1), default=64 << 20, show_default=True,
+              help="most bytes queued for each subscriber; beyond it a slow one misses messages "
+                   "(it counts them as drops)")
 @control_option
 def play(path: str, rate: float, loop: bool, topics: tuple, remap: tuple, restamp: bool,
-         subscribers: int, wait_s: float, control: str | None) -> None:
+         subscribers: int, wait_s: float, queue_bytes: int, control: str | None) -> None:
     """Publish a recording into a running graph (its topics declared `external`)."""
     from edge.bag.play import Player, parse_remap, resolve_external
     from edge.bag.reader import read_messages, recorded_topics
@@ -80,7 +86,7 @@ def play(path: str, rate: float, loop: bool, topics: tuple, remap: tuple, restam
     if unknown:
         raise click.BadParameter(f"{path} has no topic(s) {unknown}; it holds {available}", param_hint="--topics")
     endpoints = resolve_external(control, [renames.get(t, t) for t in chosen])
-    player = Player(endpoints, remap=renames)
+    player = Player(endpoints, remap=renames, queue_bytes=queue_bytes)
     try:
         missing = player.wait_for_subscribers(subscribers, wait_s)
         if missing:

@@ -79,8 +79,9 @@ def echo(name: str, endpoint: str | None, count: int | None, duration_s: float |
     for index, event in enumerate(_watch(name, endpoint, duration_s, control, on_quiet),
                                   start=1):
         latency_ms = (time.time_ns() - event.stamp_ns) / 1e6
+        trail = f" trail {' > '.join(hop[0] for hop in event.trail)}" if event.trail else ""
         click.echo(f"[{event.seq}] from {event.source} age {latency_ms:.2f} ms "
-                   f"dropped {event.dropped}: {summarise(event.value, array_stats=True)}")
+                   f"dropped {event.dropped}{trail}: {summarise(event.value, array_stats=True)}")
         if count and index >= count:
             return
 
@@ -186,18 +187,17 @@ def _bytes(count: float) -> str:
 @click.option("--duration", "duration_s", type=float, default=5.0, show_default=True)
 @control_option
 def latency(name: str, endpoint: str | None, duration_s: float, control: str | None) -> None:
-    """Age of messages on NAME when they arrive here: capture (stamp_ns) and publish to now."""
-    capture_ms, transport_ms = [], []
+    """Age of messages on NAME when they arrive here: capture (stamp_ns) and publish to now;
+    per hop (time in each node, wait between nodes) when they carry a trail."""
+    from edge.cli.latency import LatencySamples
+
+    samples = LatencySamples()
     for event in _watch(name, endpoint, duration_s, control):
-        now_ns = time.time_ns()
-        capture_ms.append((now_ns - event.stamp_ns) / 1e6)
-        transport_ms.append((now_ns - event.pub_ns) / 1e6)
-    if not capture_ms:
+        samples.add(event.stamp_ns, event.pub_ns, event.trail, event.recv_ns)
+    if not samples.capture_ms:
         raise click.ClickException(f"no message on {name!r} in {duration_s:.1f}s")
-    click.echo(f"{name}: {len(capture_ms)} messages")
-    for label, values in (("capture -> here", capture_ms), ("publish -> here", transport_ms)):
-        p50, p99 = np.percentile(values, [50, 99])
-        click.echo(f"  {label}: p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {max(values):.2f} ms")
+    for line in samples.lines(name):
+        click.echo(line)
 
 
 def _value(text: str | None, npy: str | None, dtype: str | None):

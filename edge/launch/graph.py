@@ -56,6 +56,8 @@ class NodeSpec:
     inputs: dict = field(default_factory=dict)    # local name -> InputSpec
     outputs: dict = field(default_factory=dict)   # local name -> topic
     transports: dict = field(default_factory=dict)  # local output name -> "shm" (else zmq)
+    trail: Optional[bool] = None                  # per-hop trail for all outputs (None: follow)
+    output_trails: dict = field(default_factory=dict)  # local output name -> True/False
     restart: str = DEFAULT_RESTART
     max_restarts: int = DEFAULT_MAX_RESTARTS
     env: dict = field(default_factory=dict)

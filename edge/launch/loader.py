@@ -33,11 +33,11 @@ __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "REST
 
 GRAPH_KEYS = ("name", "description", "external", "hosts", "nodes")
 NODE_KEYS = ("name", "type", "host", "parameters", "inputs", "outputs", "restart", "max_restarts",
-             "env")
+             "env", "trail")
 INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_age_s")
 INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
                 "max_age_s": "a finite number >= 0"}
-OUTPUT_KEYS = ("topic", "transport")
+OUTPUT_KEYS = ("topic", "transport", "trail")
 TRANSPORTS = ("zmq", "shm")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -159,6 +159,7 @@ class _Builder:
             parameters=self.mapping(data, "parameters", label),
             inputs=self.inputs(data, label), outputs=self.outputs(data, label),
             transports=self.transports(data, label),
+            trail=self.trail(data, "trail", label), output_trails=self.output_trails(data, label),
             restart=self.restart(data, label), max_restarts=self.max_restarts(data, label),
             env=self.env(data, label), host=self.host(data, label),
             line=getattr(data, "line", None), lines=_key_lines(data))
@@ -249,6 +250,24 @@ class _Builder:
                                  "transport")
                 elif value["transport"] != "zmq":
                     found[local] = value["transport"]
+        return found
+
+    def trail(self, data: dict, key: str, label: str, at: str = "trail") -> Optional[bool]:
+        """A per-hop trail switch: true, false, or absent (follow the inputs)."""
+        value = data.get(at)
+        if value is not None and type(value) is not bool:
+            self.problem(f"trail must be true or false, got {value!r}", label, key, data, at)
+            return None
+        return value
+
+    def output_trails(self, data: dict, label: str) -> dict:
+        """Outputs written as {topic, trail: true|false}: local name -> the switch."""
+        found = {}
+        for local, value in self.mapping(data, "outputs", label).items():
+            if isinstance(value, dict) and "trail" in value:
+                switch = self.trail(value, f"outputs.{local}", label)
+                if switch is not None:
+                    found[local] = switch
         return found
 
     def restart(self, data: dict, label: str) -> str:

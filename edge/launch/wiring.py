@@ -53,13 +53,14 @@ class Wiring:
                                      **spec.limits)
                   for local, spec in node.inputs.items()}
         outputs = {local: OutputConfig(topic, self.publishers[node.name],
-                                       node.transports.get(local, "zmq"))
+                                       node.transports.get(local, "zmq"),
+                                       node.output_trails.get(local))
                    for local, topic in node.outputs.items()}
         return NodeConfig(name=node.name, type=type_name or node.type,
                           parameters=dict(node.parameters if parameters is None else parameters),
                           inputs=inputs, outputs=outputs, endpoint=self.publishers[node.name],
                           service=self.services[node.name], control=self.control,
-                          also_bind=list(self.also_bind.get(node.name, [])))
+                          also_bind=list(self.also_bind.get(node.name, [])), trail=node.trail)
 
     @staticmethod
     def _endpoint_for(route: Route, node: NodeSpec) -> str:

@@ -16,6 +16,7 @@ import zmq
 from edge.bus import Publisher, send_frames
 from edge.memory.shm import SHM_SUFFIX, FramePool
 from messages import StreamMessage
+from messages.trail import extend as extend_trail
 
 
 class ShmOutput:
@@ -44,18 +45,24 @@ class ShmOutput:
         shm = plain + SHM_SUFFIX.encode()
         return shm in self._subscribed, any(plain.startswith(p) for p in self._subscribed)
 
-    def send(self, topic: str, value: Any, stamp_ns: Optional[int], pool: Optional[FramePool]) -> int:
+    def send(self, topic: str, value: Any, stamp_ns: Optional[int], pool: Optional[FramePool],
+             hops: Optional[list] = None, recv_ns: Optional[int] = None) -> int:
         publisher = self.publisher
         want_shm, want_plain = self.forms(topic)
         loaned = pool is not None and pool.is_loaned(value)
         descriptor = pool.release(value) if loaned else None
         if want_plain:  # the publisher's own path: its seq, and its sizing for big copies
-            seq = publisher.send(topic, np.array(value) if loaned else value, stamp_ns)
+            seq = publisher.send(topic, np.array(value) if loaned else value, stamp_ns, hops,
+                                 recv_ns)
         else:
             seq = publisher._seq[topic] = publisher._seq.get(topic, 0) + 1
         if want_shm:
             pub_ns = time.time_ns()
+            stamp_ns = pub_ns if stamp_ns is None else stamp_ns
             message = StreamMessage(topic + SHM_SUFFIX, descriptor if loaned else value, seq,
-                                    pub_ns if stamp_ns is None else stamp_ns, pub_ns, publisher.source)
+                                    stamp_ns, pub_ns, publisher.source)
+            if hops is not None:
+                message.trail = extend_trail(hops, publisher.source,
+                                             stamp_ns if recv_ns is None else recv_ns, pub_ns)
             send_frames(publisher.socket, message.to_frames(publisher._encoder))
         return seq

@@ -38,6 +38,7 @@ class FakeNode(EventLoop):
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._service = FakeService(lambda: self.clock.elapsed_s)
         self._steps_left, self._state = max_steps, "running"
+        self._handling: Optional[Event] = None   # the input event being handled
 
     @property
     def replies(self) -> list[Replied]:
@@ -45,7 +46,10 @@ class FakeNode(EventLoop):
         return self._service.replies
 
     # -- what node types call ------------------------------------------------------------
-    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None) -> int:
+    def publish(self, name: str, value: Any, *, stamp_ns: int | None = None,
+                parent: Event | None = None) -> int:
+        """As Node.publish; the double records the input event it derives from (explicit
+        `parent`, else the input event being handled) in Published.parent."""
         port = self.config.outputs.get(name)
         if port is None:
             raise NotFound(f"node {self.name!r} published on {name!r}, which is not one of its "
@@ -55,7 +59,7 @@ class FakeNode(EventLoop):
         message = over_the_wire(StreamMessage(port.topic, value, seq, pub_ns if stamp_ns is None
                                                else stamp_ns, pub_ns, self.name), self._encoder)
         self.published.append(Published(name, port.topic, message.value, seq, message.stamp_ns,
-                                        pub_ns, self.clock.elapsed_s))
+                                        pub_ns, self.clock.elapsed_s, parent or self._handling))
         return seq
 
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
@@ -164,4 +168,5 @@ class FakeNode(EventLoop):
 
     def _deliver(self, event: Event) -> Event:
         self.delivered.append(event)
+        self._handling = event if event.kind == "input" else None
         return event

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from edge.node import Event
 from messages import StreamMessage
@@ -85,6 +85,7 @@ class Published:
     stamp_ns: int
     pub_ns: int
     at_s: float
+    parent: Optional[Event] = None   # the input event it derives from (Node.publish's rule)
 
 
 @dataclass

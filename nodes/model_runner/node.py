@@ -171,6 +171,7 @@ class Loop:
                               "connected", "INVALID_ARGUMENT")
         self.primary = needed[-1]  # the input whose skipped messages are dropped work
         self.credits, self.held = None, None
+        self.result_event = None   # ctc_text: the boxes event the next result is paired with
         if "gate" in node.config.inputs:
             if self.pairs is not None:
                 raise ConfigError("the gate input is for image-fed postprocessors, not ctc_text",
@@ -199,9 +200,10 @@ class Loop:
         if event.name == "image":
             pair = self.pairs.add_frame(key, event.value)
         else:
+            self.result_event = event   # the output derives from it (its per-hop trail)
             pair = self.pairs.add_result(key, event.value)
         if pair is not None:
-            self._run(event.stamp_ns, *pair)
+            self._run(event.stamp_ns, *pair, parent=self.result_event)
 
     def _on_frame_or_ack(self, event) -> None:
         if event.name == "gate":
@@ -213,9 +215,9 @@ class Loop:
             self.dropped += self.held is not None
             self.held = event   # the newest frame waits for a credit
             return
-        self._run(event.stamp_ns, event.value)
+        self._run(event.stamp_ns, event.value, parent=event)
 
-    def _run(self, stamp_ns: int, *inputs) -> None:
+    def _run(self, stamp_ns: int, *inputs, parent=None) -> None:
         """One inference; a failure is counted and logged (sparingly), the node goes on."""
         try:
             message = self.task(*inputs)
@@ -226,10 +228,11 @@ class Loop:
                 log.error("%s: inference failed (%d so far): %s", self.node.name, self.errors,
                           first[:300])
             return
-        self._publish(message, stamp_ns)
+        self._publish(message, stamp_ns, parent)
 
-    def _publish(self, message, stamp_ns: int) -> None:
-        self.node.publish(self.output, message, stamp_ns=stamp_ns)
+    def _publish(self, message, stamp_ns: int, parent=None) -> None:
+        """`parent`: the input event the result derives from (the frame, or the boxes)."""
+        self.node.publish(self.output, message, stamp_ns=stamp_ns, parent=parent)
         if self.credits is not None:
             self.credits.sent(stamp_ns)
         self.processed += 1

@@ -149,7 +149,7 @@ class View:
         if "latency" in self.node.config.outputs:
             self.node.publish("latency", Stats(self.node.name, {
                 "frame_id": key[0], "latency_ms": round(latency_ms, 3),
-                "frames_behind": self.behind}), stamp_ns=event.stamp_ns)
+                "frames_behind": self.behind}), stamp_ns=event.stamp_ns, parent=event)
 
     def _render(self) -> None:
         if self.newest is None or not (self.window or self.video or self.slot.watched()):

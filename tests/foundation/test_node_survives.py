@@ -197,3 +197,20 @@ def test_services_and_clients_refuse_oversized_frames_in_the_socket(short_dir):
     finally:
         client.close()
         service.close()
+
+
+@pytest.mark.timeout(30)
+def test_a_malformed_or_oversized_trail_is_counted_and_the_node_goes_on(raw_pub):
+    socket, endpoint = raw_pub
+    with Node("victim", handle_signals=False) as node:
+        node.subscribe("t", endpoint=endpoint, queue_size=100)
+        connect(socket, node)
+        bad = [header(seq=2, trail="x"), header(seq=3, trail=[["a", 1]]),
+               header(seq=4, trail=[["a", 1, 2]] * 33), header(seq=5, trail=[["a" * 300, 1, 2]]),
+               header(seq=6, trail=[["a", 1, 2]] * 100_000)]   # over the header's item limit
+        for frame in bad:
+            socket.send_multipart([b"t", frame])
+        socket.send_multipart([b"t", header(seq=7, body="alive", trail=[["a", 1, 2]])])
+        event = node.next_event(timeout_s=10)
+        assert event.value == "alive" and event.trail == [["a", 1, 2]]
+        assert node.stats()["inputs"]["t"]["decode_errors"] == len(bad)

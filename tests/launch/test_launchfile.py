@@ -136,3 +136,23 @@ def test_an_unknown_output_transport_is_a_problem(tmp_path):
         load(path)
     text = str(caught.value)
     assert "transport must be one of zmq, shm, got 'udp'" in text and "unknown key 'qos'" in text
+
+
+def test_trail_switches_reach_the_node_config_and_bad_ones_are_named(tmp_path):
+    path = tmp_path / "trail.yaml"
+    path.write_text(YAML.replace("    outputs: {tick: numbers}", "    trail: true\n"
+                                 "    outputs: {tick: numbers}").replace(
+        "outputs: {out: relayed}", "outputs: {out: {topic: relayed, trail: false}}"))
+    graph = load(path)
+    wiring = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/control.sock")
+    tick, relay = (wiring.config(node) for node in graph.nodes)
+    assert tick.trail is True and tick.outputs["tick"].trail is None
+    assert relay.trail is None and relay.outputs["out"].trail is False
+    assert type(relay).from_json(relay.to_json()).outputs["out"].trail is False
+    path.write_text(YAML.replace("    outputs: {tick: numbers}", "    trail: yes please\n"
+                                 "    outputs: {tick: {topic: numbers, trail: 1}}"))
+    with pytest.raises(LaunchFileError) as caught:
+        load(path)
+    text = str(caught.value)
+    assert "trail: trail must be true or false, got 'yes please'" in text
+    assert "outputs.tick: trail must be true or false, got 1" in text

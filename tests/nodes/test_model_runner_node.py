@@ -74,6 +74,9 @@ def test_the_gate_holds_the_newest_frame_until_a_result_is_answered(tmp_path):
         frame(3), timer_event("stats")])       # 2 unanswered: 3 waits
     assert [r.stamp_ns for r in run.outputs("tensors")] == [100, 102]
     assert run.values("stats")[0].values["dropped"] == 1
+    # each result derives from its frame (its per-hop trail), not from the gate that freed it
+    assert [(r.parent.name, r.parent.stamp_ns) for r in run.published if r.output == "tensors"] \
+        == [("image", 100), ("image", 102)]
 
 
 def test_results_carry_the_frame_stamp_and_id(graph, tmp_path):
