@@ -1,14 +1,18 @@
 """`edge check`, `edge graph` and `edge launch`: launch files from the shell."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from edge.cli.output import fail
-from edge.launch.loader import read
-from edge.launch.validate import check_file
+
+
+def check_file(path: str):
+    from edge.launch.validate import check_file as check  # numpy and the node types: on use
+    return check(path)
 
 
 def _checked(path: str):
@@ -50,6 +54,7 @@ def check(files: tuple) -> None:
 def graph(file: str, form: str, output: str | None) -> None:
     """Print the graph in FILE as Graphviz dot or Mermaid, or render it to a picture."""
     from edge.launch import graphviz
+    from edge.launch.loader import read
 
     loaded, problems = read(file)
     if problems:
@@ -84,11 +89,19 @@ def launch(file: str, control: str | None, duration_s: float | None, grace_s: fl
 
     Ctrl-C or SIGTERM stops every node (exit code 130 or 143).
     """
-    from edge.launch.process import OutputPrinter
-    from edge.launch.supervisor import Supervisor
+    from edge.launch.forkserver import ForkServer, wanted
+    # first, so its imports overlap ours and the check's (see edge/launch/forkserver.py)
+    forks = ForkServer(Path(file).parent, os.environ) if wanted(os.environ) else None
+    try:
+        from edge.launch.process import OutputPrinter
+        from edge.launch.supervisor import Supervisor
 
-    loaded, types = _checked(file)
-    supervisor = Supervisor(loaded, types, control=control, grace_s=grace_s,
-                            ready_timeout_s=ready_timeout_s, duration_s=duration_s,
-                            printer=OutputPrinter(color=color))
-    sys.exit(supervisor.run())
+        loaded, types = _checked(file)
+        supervisor = Supervisor(loaded, types, control=control, grace_s=grace_s,
+                                ready_timeout_s=ready_timeout_s, duration_s=duration_s,
+                                printer=OutputPrinter(color=color), fork_server=forks)
+        code = supervisor.run()
+    finally:
+        if forks is not None:
+            forks.close()
+    sys.exit(code)

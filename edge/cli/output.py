@@ -7,14 +7,14 @@ import warnings
 from typing import Any, NoReturn
 
 import click
-import numpy as np
-
-from messages import Schema
 
 
 def summarise(value: Any, array_stats: bool = False) -> Any:
     """JSON-friendly: arrays of more than 8 items become their dtype and shape (and with
     `array_stats`, min/max/mean)."""
+    import numpy as np  # loaded on use: `edge launch` should not wait for it here
+
+    from messages import Schema
     if isinstance(value, Schema):
         return {"type": value.TYPE, **summarise(value.to_wire(), array_stats)}
     if isinstance(value, np.ndarray):
@@ -30,8 +30,10 @@ def summarise(value: Any, array_stats: bool = False) -> Any:
     return value
 
 
-def describe_array(array: np.ndarray) -> str:
+def describe_array(array) -> str:
     """"<ndarray uint8 [480, 640, 3] min 0 max 255 mean 127.4>" (nan-aware for floats)."""
+    import numpy as np
+
     text = f"<ndarray {array.dtype} {list(array.shape)}"
     if array.dtype.kind in "biuf" and array.size:
         values = array.astype(np.float64) if array.dtype.kind == "b" else array

@@ -11,6 +11,8 @@ Built on the bus core in `edge` and never imported by it: an ad-hoc script that 
     graphviz    a Graph as a picture
     restart     restart policy: backoff and a cap, pure decisions
     process     one child process: spawn, output prefixing, stop
+    forkserver  starts nodes as forks of a pre-imported process (zygote), else spawns
+    zygote      the pre-imported process itself
     supervisor  the running graph: one event loop, the control surface, shutdown
     children    every node's child process, as one collection
     guardian    ends every node's process group if the supervisor is killed

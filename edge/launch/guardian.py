@@ -35,6 +35,10 @@ class Guardian:
             proc = None
         return cls(proc)
 
+    @property
+    def pid(self) -> Optional[int]:
+        return self._proc.pid if self._proc is not None else None
+
     def watch(self, pgid: int) -> None:
         self._tell(f"+{pgid}\n")
 

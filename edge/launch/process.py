@@ -10,7 +10,6 @@ on its own: backoff -> starting again, exited (done) or failed (given up on).
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -18,18 +17,12 @@ import sys
 import time
 from typing import Callable, Optional, TextIO, Union
 
+from edge.launch.forkserver import ForkedProcess, die_with_parent
 from edge.launch.restart import RestartPolicy
 
 LIVE_STATES = ("starting", "running", "stopping")
 TERM_AFTER_S = 1.0     # after SIGTERM, wait this long before SIGKILL
 _COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91")
-_PR_SET_PDEATHSIG = 1
-
-try:
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before any fork
-except (OSError, AttributeError):
-    _prctl = None
-
 
 def _pidfd_open(pid: int) -> Optional[int]:
     """A pidfd for `pid`, or None where the kernel or Python has none (then exits are polled)."""
@@ -37,12 +30,6 @@ def _pidfd_open(pid: int) -> Optional[int]:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
         return None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the supervisor dies, even by SIGKILL."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class OutputPrinter:
@@ -226,14 +213,14 @@ class ChildProcess:
             self.popen = self._popen_factory(
                 self.argv, env=env, cwd=self.cwd, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0,
-                preexec_fn=_die_with_parent, close_fds=True)
+                preexec_fn=die_with_parent, close_fds=True)
         except OSError as exc:
             self.popen, self.state = None, "failed"
             self.log(f"node {self.name!r} failed: cannot start {self.argv[0]}: {exc}")
             return
         self.state, self.started_at = "starting", self.clock()
-        self._pidfd = _pidfd_open(self.popen.pid) if isinstance(self.popen, subprocess.Popen) \
-            else None
+        real = isinstance(self.popen, (subprocess.Popen, ForkedProcess))
+        self._pidfd = _pidfd_open(self.popen.pid) if real else None
         if self.guardian is not None:
             self.guardian.watch(self.popen.pid)
         if self.popen.stdout is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from concurrent.futures import Future
@@ -25,6 +26,8 @@ from edge.errors import FailedPrecondition, NotFound
 from edge.launch.children import Children
 from edge.launch.commands import serve as serve_commands
 from edge.launch.endpoint import ControlEndpoint, bind as bind_control
+from edge.launch.forkserver import (ForkServer, interpreter_env, reap_orphans,
+                                    wanted as fork_server_wanted)
 from edge.launch.graph import Graph
 from edge.launch.hosts import place_on_hosts, refuse_control_on_node_ports, server_key_of
 from edge.launch.remote import Remote, share_host_keys
@@ -46,7 +49,10 @@ class Supervisor:
                  grace_s: float = 5.0, ready_timeout_s: float = 15.0,
                  duration_s: Optional[float] = None, printer: Optional[OutputPrinter] = None,
                  restart_base_s: float = 0.2, restart_cap_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 fork_server: Optional[ForkServer] = None):
+        """`fork_server`: one started early by the caller (it stays the caller's to close);
+        without it one is started here unless EDGE_FORK_SERVER=0."""
         self.graph, self.types = graph, types
         self.grace_s, self.ready_timeout_s, self.duration_s = grace_s, ready_timeout_s, duration_s
         self.printer = printer or OutputPrinter()
@@ -61,6 +67,7 @@ class Supervisor:
         self._calls = NodeCalls(self._workers, types)
         self._waiters = Waiters(clock)
         self._guardian: Optional[Guardian] = None
+        self._forks, self._own_forks = fork_server, fork_server is None
         self._remote: Optional[Remote] = None  # nodes on other machines, through agents
         self._signals: Optional[StopSignals] = None
         self._poller = zmq.Poller()
@@ -215,11 +222,16 @@ class Supervisor:
         self._remote = Remote(self.graph, self._control.service.endpoint, self.log,
                               self._signals.wake)
         self._guardian = Guardian.start(self.grace_s)
+        if self._forks is None and fork_server_wanted(os.environ):
+            self._forks = ForkServer(self.graph.base_dir, os.environ)
+        if self._forks is not None:
+            self._forks.log = self.log
+        popen = self._forks.popen if self._forks is not None else subprocess.Popen
         for node in self.graph.nodes:
-            self._children.add(self._make_child(node))
+            self._children.add(self._make_child(node, popen))
         self._remote.start()
 
-    def _make_child(self, node) -> ChildProcess:
+    def _make_child(self, node, popen) -> ChildProcess:
         """A local ChildProcess, or a RemoteChild (same interface) for a node on another host."""
         policy = RestartPolicy(node.restart, node.max_restarts, **self._restart)
         env = lambda: self._env(node.name)  # noqa: E731 (read at each start: live parameters)
@@ -227,21 +239,24 @@ class Supervisor:
             return self._remote.child(node, env, policy, self.printer, self.clock,
                                       self.types[node.name])
         return ChildProcess(node.name, [sys.executable, "-u", "-m", "edge.run"], env, policy,
-                            self.printer, log=self.log, clock=self.clock, guardian=self._guardian)
+                            self.printer, log=self.log, clock=self.clock, guardian=self._guardian,
+                            popen=popen)
+
+    def _graph_env(self) -> dict:
+        """The environment every node shares."""
+        env = interpreter_env(self.graph.base_dir, os.environ)
+        env.update({CONTROL_ENV_VAR: self._control.for_nodes,
+                    "EDGE_RUNTIME_DIR": str(runtime_dir())})
+        return env
 
     def _env(self, name: str) -> dict:
         node = self.graph.node(name)
         parameters = {**node.parameters, **self._calls.overrides(name)}
-        env = dict(os.environ)
-        path = [str(self.graph.base_dir.resolve())] + \
-            [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         node_type = self.types[name]  # the class itself, so the child skips the entry-point scan
         type_name = str(node_type) if isinstance(node_type, Path) else \
             f"{node_type.__module__}:{node_type.__qualname__}"
-        env.update({ENV_VAR: self._wiring.config(node, parameters, type_name).to_json(),
-                    CONTROL_ENV_VAR: self._control.for_nodes,
-                    "EDGE_RUNTIME_DIR": str(runtime_dir()),
-                    "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(path)})
+        env = self._graph_env()
+        env[ENV_VAR] = self._wiring.config(node, parameters, type_name).to_json()
         env.update(node.env)
         return env
 
@@ -259,6 +274,7 @@ class Supervisor:
     def _loop(self) -> None:
         while True:
             self._children.tick()
+            self._reap_orphans()
             self._waiters.check()
             self._check_ready()
             if self._stop_requested is not None and not self.stopping:
@@ -270,6 +286,12 @@ class Supervisor:
                 handler = self._polled.get(item)
                 if handler is not None:
                     handler()
+
+    def _reap_orphans(self) -> None:
+        if self._forks is not None:  # the supervisor is a subreaper only with a fork server
+            self._forks.check()
+            reap_orphans([c.pid for c in self._children if isinstance(c, ChildProcess)]
+                         + [self._guardian.pid, self._forks.pid])
 
     def _watch(self) -> None:
         """Keep the one poller in step with what there is to wait on (fds come and go)."""
@@ -348,6 +370,8 @@ class Supervisor:
         self._workers.close()
         if self._remote is not None:
             self._remote.close()
+        if self._forks is not None and self._own_forks:
+            self._forks.close()
         if self._control is not None:
             self._control.close()
             self._control = None
