@@ -152,7 +152,7 @@ def main() -> None:
                 try:
                     result[variant] = run_session(variant, labels, args.scale)
                 except Exception as exc:  # one broken peer must not void the others' round
-                    print(f"round {index + 1}: {variant} failed: {str(exc).strip().splitlines()[-1]}")
+                    print(f"round {index + 1}: {variant} failed: {(str(exc).strip() or repr(exc)).splitlines()[-1]}")
             rounds.append(result)
             print(f"round {index + 1}/{args.rounds} done, loadavg={os.getloadavg()}", flush=True)
     finally:

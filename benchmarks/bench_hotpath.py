@@ -82,10 +82,18 @@ def node(count, context, path, shape=(64,), batch=BATCH, transport="zmq"):
     return elapsed / count * 1e6
 
 
-def encode(count, *_):
-    from messages import StreamMessage, new_encoder
+def _stream_encoder():
+    """What publishers use (before new_stream_encoder existed: new_encoder), so the same
+    script measures an older checkout too."""
+    import messages
 
-    encoder, payload = new_encoder(), np.zeros(64, np.uint8)
+    return getattr(messages, "new_stream_encoder", messages.new_encoder)()
+
+
+def encode(count, *_):
+    from messages import StreamMessage
+
+    encoder, payload = _stream_encoder(), np.zeros(64, np.uint8)
     start = time.process_time()
     for seq in range(count):
         StreamMessage("t", payload, seq, 1, 1, "hot-pub").to_frames(encoder)
@@ -93,9 +101,9 @@ def encode(count, *_):
 
 
 def decode(count, *_):
-    from messages import StreamMessage, new_encoder
+    from messages import StreamMessage
 
-    frames = StreamMessage("t", np.zeros(64, np.uint8), 1, 1, 1, "hot-pub").to_frames(new_encoder())
+    frames = StreamMessage("t", np.zeros(64, np.uint8), 1, 1, 1, "hot-pub").to_frames(_stream_encoder())
     frames = [zmq.Frame(f) for f in frames]
     start = time.process_time()
     for _ in range(count):

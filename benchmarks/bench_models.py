@@ -7,6 +7,7 @@
    whose weights dwarf its activations, with dynamic batching on and off.
    Target: on >= 2 x off.
 
+The fixed cost alone, against raw pyzmq over rounds: benchmarks/bench_models_fixed.py.
 Run from the repository root:  python benchmarks/bench_models.py
 """
 from __future__ import annotations

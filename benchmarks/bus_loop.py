@@ -68,7 +68,9 @@ def run_sender(transport, labels: list, scale: float) -> dict:
     sent, out = sync(transport), {}
     for label in labels:
         payload, p = np.zeros(SIZES[label], np.uint8), plan(label, scale)
-        p["window"] = min(p["window"], getattr(transport, "max_in_flight", p["window"]))
+        cap = getattr(transport, "max_in_flight", None)
+        cap = cap(payload) if callable(cap) else cap
+        p["window"] = min(p["window"], cap or p["window"])
         prepare = getattr(transport, "prepare", lambda payload: None)
         for _ in range(p["warmup"]):
             sent += 1

@@ -6,7 +6,9 @@ zero-copy, one poll per wait.
 """
 from __future__ import annotations
 
+import os
 import struct
+import sys
 
 import numpy as np
 import zmq
@@ -67,21 +69,30 @@ class RawReceiver:
 
 
 class NodeSender:
-    """Node API; with transport="shm" the payload is written into a loaned frame."""
+    """Node API; with transport="shm" the payload is written into a loaned frame, with "auto"
+    (the default of launched outputs) large payloads are copied into shared memory."""
 
     def __init__(self, paths: dict, transport: str = "zmq"):
         from edge import Node
 
-        output = {"topic": "bench/data", "endpoint": f"ipc://{paths['data']}"}
-        if transport != "zmq":
-            output["transport"] = transport
+        output = {"topic": "bench/data", "endpoint": f"ipc://{paths['data']}",
+                  "transport": transport}
         self.node = Node("bench-send", handle_signals=False, outputs={"data": output})
         self.node.bind_outputs()
         self.node.subscribe("ack", topic="bench/ack", endpoint=f"ipc://{paths['ack']}")
-        self.shm, self.frame = transport == "shm", None
-        if self.shm:  # more loans in flight than the pool has slots overwrite unread frames
-            from edge.memory.shm import DEFAULT_SLOTS
-            self.max_in_flight = DEFAULT_SLOTS
+        self.shm, self.frame, self.transport = transport == "shm", None, transport
+
+    def max_in_flight(self, payload: np.ndarray):
+        """More shm frames in flight than the pool has slots overwrite unread ones (drops)."""
+        if self.transport == "zmq":
+            return None
+        from edge.config import SHM_MIN_BYTES
+        from edge.memory.shm import DEFAULT_SLOTS
+
+        if self.shm or payload.nbytes >= SHM_MIN_BYTES:
+            return DEFAULT_SLOTS
+        return None
+
     def prepare(self, payload: np.ndarray) -> None:
         """shm: loan the frame the producer would fill in place of its own buffer. No variant
         pays for producing its payload (raw and node resend one array), so this one does not
@@ -129,5 +140,22 @@ class NodeReceiver:
 VARIANTS = {
     "raw": (RawSender, RawReceiver),
     "node": (NodeSender, NodeReceiver),
+    "node-auto": (lambda paths: NodeSender(paths, "auto"), lambda paths: NodeReceiver(paths, "auto")),
     "node-shm": (lambda paths: NodeSender(paths, "shm"), lambda paths: NodeReceiver(paths, "shm")),
 }
+
+
+BASELINE_ENV = "EDGE_BENCH_BASELINE"  # a checkout of an earlier commit: adds variant "node-base"
+
+
+def _from_baseline(make):
+    """The same Node variant, importing `edge` from the baseline checkout (each variant runs
+    in fresh spawned processes, so the two versions never meet in one interpreter)."""
+    def factory(paths: dict):
+        sys.path.insert(0, os.environ[BASELINE_ENV])
+        return make(paths)
+    return factory
+
+
+if os.environ.get(BASELINE_ENV):
+    VARIANTS["node-base"] = (_from_baseline(NodeSender), _from_baseline(NodeReceiver))

@@ -20,7 +20,7 @@ from edge.endpoints import bind, close_socket, connect, remove_ipc
 from edge.errors import InvalidArgument
 from edge.memory.shm import SHM_SUFFIX, ShmReader
 from edge.ratelimit import RateLimitedLog
-from messages import DecodeError, Limits, StreamMessage, new_encoder
+from messages import DecodeError, Limits, StreamMessage, new_stream_encoder
 from messages.codec import STREAM_LIMITS
 from messages.trail import extend as extend_trail
 
@@ -29,8 +29,10 @@ from messages.shm import ShmFrame
 log = logging.getLogger("edge.bus")
 
 _SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
+_send = zmq.backend.Socket.send  # the Cython send, without pyzmq's Python wrapper (~0.4 µs a frame)
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 OVERFLOW = ("drop_oldest", "drop_newest")
+TRANSPORTS = ("auto", "zmq", "shm")
 ZERO_COPY_MIN_BYTES = 1 << 16  # smaller frames are cheaper copied than tracked (pyzmq's own rule)
 
 DEFAULT_HWM = 1000  # ZeroMQ's default and our ceiling; far smaller HWMs drop messages even for a
@@ -59,11 +61,10 @@ def send_frames(socket: zmq.Socket, frames: list) -> int:
     for index, frame in enumerate(frames):
         if type(frame) is np.ndarray:
             nbytes = frame.nbytes
-            socket.send(frame, _SNDMORE if index < last else 0,
-                        copy=nbytes < ZERO_COPY_MIN_BYTES)
+            _send(socket, frame, _SNDMORE if index < last else 0, nbytes < ZERO_COPY_MIN_BYTES)
         else:
             nbytes = len(frame)
-            socket.send(frame, _SNDMORE if index < last else 0, copy=True)
+            _send(socket, frame, _SNDMORE if index < last else 0, True)
         size += nbytes
     return size
 
@@ -86,7 +87,7 @@ class Publisher:
         self.endpoint = bind(self.socket, endpoint)
         self.also: list[str] = []   # more bound endpoints: ipc for this host, tcp for others
         self.source = source
-        self._encoder = new_encoder()
+        self._encoder = new_stream_encoder()
         self._seq: dict[str, int] = {}
 
     def _open(self) -> zmq.Socket:
@@ -105,17 +106,25 @@ class Publisher:
         """
         seq = self._seq.get(topic, 0) + 1
         self._seq[topic] = seq
-        pub_ns = time.time_ns()
+        self.send_as(topic, value, stamp_ns, seq, time.time_ns(), hops, recv_ns)
+        return seq
+
+    def next_seq(self, topic: str) -> int:
+        seq = self._seq[topic] = self._seq.get(topic, 0) + 1
+        return seq
+
+    def send_as(self, wire_topic: str, value: Any, stamp_ns: Optional[int], seq: int,
+                pub_ns: int, hops: Optional[list] = None, recv_ns: Optional[int] = None) -> None:
+        """Send one message with a given seq on a topic frame (a topic, or its shm form)."""
         if stamp_ns is None:
             stamp_ns = pub_ns
-        message = StreamMessage(topic, value, seq, stamp_ns, pub_ns, self.source)
+        message = StreamMessage(wire_topic, value, seq, stamp_ns, pub_ns, self.source)
         if hops is not None:
             message.trail = extend_trail(hops, self.source,
                                          stamp_ns if recv_ns is None else recv_ns, pub_ns)
         size = send_frames(self.socket, message.to_frames(self._encoder))
         if size > self._sized_for:
             self._resize(size)
-        return seq
 
     def _resize(self, message_bytes: int) -> None:
         self._sized_for = headroom(message_bytes)
@@ -199,11 +208,14 @@ class Input:
             raise ValueError(f"input {name!r}: overflow must be one of {', '.join(OVERFLOW)}, "
                              f"got {overflow!r}")
         self._refuse = overflow == "drop_newest"
-        if transport not in ("zmq", "shm"):
-            raise ValueError(f"input {name!r}: transport must be zmq or shm, got {transport!r}")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"input {name!r}: transport must be one of {', '.join(TRANSPORTS)}, "
+                             f"got {transport!r}")
         self.name, self.topic, self.endpoint = name, topic, endpoint
-        # shm only where the publisher is on this host by construction (ipc); tcp gets copies
-        self._shm = ShmReader() if transport == "shm" and endpoint.startswith("ipc://") else None
+        # shm only where the publisher is on this host by construction (ipc); tcp gets copies.
+        # auto and shm read alike: the publisher's output decides what goes by shared memory.
+        local = endpoint.startswith("ipc://")
+        self._shm = ShmReader() if transport != "zmq" and local else None
         self._topic_bytes = (topic + SHM_SUFFIX if self._shm else topic).encode()
         self._limits, self.queue_size, self.queue_bytes = limits, queue_size, queue_bytes
         if max_age_s is None:
@@ -241,8 +253,8 @@ class Input:
         hwm = hwm_for(self.queue_bytes, self._sized_for)
         return hwm if self.queue_size == 1 else min(self.queue_size, hwm)
 
-    def drain(self) -> None:
-        """Move what the socket holds into the queue.
+    def drain(self, readable: bool = False) -> None:
+        """Move what the socket holds into the queue (`readable`: a poll just said it has data).
 
         drop_oldest (default): read everything and keep the newest queue_size, so what the
         node sees is never older than its queue. drop_newest: stop reading once the queue is
@@ -252,11 +264,23 @@ class Input:
         socket, queue, topic = self.socket, self.queue, self._topic_bytes
         recv, events, refuse = socket.recv, socket.getsockopt, self._refuse
         # EVENTS before each read instead of a read failing with zmq.Again at the end (~5 us),
-        # and Frame.more instead of a RCVMORE getsockopt per frame.
-        while events(_EVENTS) & _POLLIN:
-            if refuse and len(queue) == queue.maxlen:
+        # and Frame.more instead of a RCVMORE getsockopt per frame; none before the first read
+        # when a poll just reported data (it could only be wrong after a spurious wake-up).
+        # At most what the socket and the queue held when we started: a publisher faster than
+        # this loop must not keep it here (the node would starve its other inputs and service).
+        budget = self.hwm + queue.maxlen
+        while readable or events(_EVENTS) & _POLLIN:
+            if refuse and len(queue) == queue.maxlen or budget == 0:
                 return
-            frames = [recv(_NOBLOCK, copy=False)]
+            budget -= 1
+            if readable:
+                readable = False
+                try:
+                    frames = [recv(_NOBLOCK, copy=False)]
+                except zmq.Again:
+                    continue
+            else:
+                frames = [recv(_NOBLOCK, copy=False)]
             while frames[-1].more:  # the parts of a message arrive together
                 frames.append(recv(0, copy=False))
             if frames[0].bytes != topic:  # SUBSCRIBE matches prefixes only

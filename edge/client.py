@@ -8,11 +8,13 @@ from typing import Any, Optional
 
 import zmq
 
+from edge.bus import send_frames
 from edge.endpoints import connect
 from edge.errors import Internal, InvalidArgument, ServiceTimeout, error_from_wire
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS
 
+_SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
 HEARTBEAT_IVL_MS = 1000      # ZMTP pings, answered by the peer's I/O thread, not its app
 HEARTBEAT_TIMEOUT_MS = 5000  # a peer silent this long is reconnected
 
@@ -40,6 +42,7 @@ class Client:
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
         self._socket: Optional[zmq.Socket] = None
+        self._poller: Optional[zmq.Poller] = None
 
     def call(self, method: str, body: Any = None, *, timeout_s: float | None = None,
              retries: int | None = None, priority: int = 0) -> Any:
@@ -53,11 +56,7 @@ class Client:
         for _attempt in range(retries + 1):
             deadline = time.monotonic() + timeout_s
             socket = self._connected()
-            if socket.poll(_ms_until(deadline), zmq.POLLOUT):
-                try:
-                    socket.send_multipart([b"", *frames], copy=False, flags=zmq.NOBLOCK)
-                except zmq.Again:  # its connection dropped after the poll: this attempt is lost
-                    pass
+            self._send(socket, frames, deadline)
             reply = self._wait(socket, request.id, deadline)
             if reply is not None:
                 if reply.ok:
@@ -67,9 +66,25 @@ class Client:
             f"no reply from {self.endpoint} to {method!r} after {retries + 1} attempt(s) "
             f"in {time.monotonic() - started:.1f}s")
 
+    @staticmethod
+    def _send(socket: zmq.Socket, frames: list, deadline: float) -> None:
+        """Without waiting when the DEALER has a connection (the usual case), else until
+        one is up or the deadline; an attempt that could not be sent times out."""
+        try:
+            socket.send(b"", _SNDMORE | _NOBLOCK)
+        except zmq.Again:
+            if not socket.poll(_ms_until(deadline), zmq.POLLOUT):
+                return
+            try:
+                socket.send(b"", _SNDMORE | _NOBLOCK)
+            except zmq.Again:  # its connection dropped after the poll: this attempt is lost
+                return
+        send_frames(socket, frames)  # the rest of a message never blocks
+
     def _wait(self, socket: zmq.Socket, request_id: str, deadline: float) -> Optional[ReplyMessage]:
+        poller = self._poller
         while deadline - time.monotonic() > 0:
-            if not socket.poll(_ms_until(deadline), zmq.POLLIN):
+            if not poller.poll(_ms_until(deadline)):
                 continue
             frames = socket.recv_multipart(copy=False)
             if len(frames) < 2 or len(frames[0]) != 0:
@@ -92,6 +107,8 @@ class Client:
             self._socket.setsockopt(zmq.MAXMSGSIZE, self._limits.max_frame_bytes)
             self._socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
             self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+            self._poller = zmq.Poller()  # kept: socket.poll() builds one per call
+            self._poller.register(self._socket, zmq.POLLIN)
             try:
                 connect(self._socket, self.endpoint, self.server_key)
             except InvalidArgument:
@@ -102,7 +119,7 @@ class Client:
     def _reset(self) -> None:
         if self._socket is not None:
             self._socket.close(linger=0)
-            self._socket = None
+            self._socket, self._poller = None, None
 
     def close(self) -> None:
         self._reset()

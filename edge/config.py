@@ -16,6 +16,7 @@ ENV_VAR = "EDGE_NODE_CONFIG"
 TRAIL_ENV_VAR = "EDGE_TRAIL"  # "1": trails on in nodes that do not say; "0": off
 CONTROL_ENV_VAR = "EDGE_CONTROL"
 RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
+SHM_MIN_BYTES = 256 << 10  # transport auto: arrays from this size go by shared memory on one host
 
 
 @dataclass
@@ -30,7 +31,7 @@ class InputConfig:
     queue_bytes: Optional[int] = None
     max_message_bytes: Optional[int] = None
     max_age_s: Optional[float] = None
-    transport: str = "zmq"  # "shm": frames by shared memory when the publisher is on this host
+    transport: str = "zmq"  # "shm"/"auto": read the shm form when the publisher is on this host
     overflow: str = "drop_oldest"  # a full queue keeps the newest; "drop_newest" refuses at the HWM
 
 
@@ -41,7 +42,10 @@ class OutputConfig:
 
     topic: str
     endpoint: Optional[str] = None
-    transport: str = "zmq"  # "shm": loaned frames go to local readers by shared memory
+    # "auto": arrays of at least shm_min_bytes (and loaned frames) go to readers on this host
+    # by shared memory; "shm": every loaned frame does; "zmq": never
+    transport: str = "auto"
+    shm_min_bytes: int = SHM_MIN_BYTES
     trail: Optional[bool] = None
 
 

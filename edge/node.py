@@ -125,8 +125,10 @@ class Node(EventLoop):
         self._owner = threading.get_ident()
         self._inputs: dict[str, Input] = {}
         self._input_list: tuple[Input, ...] = ()  # the same, for the per-event loops
+        self._by_socket: dict[zmq.Socket, Input] = {}  # the same, by the socket a poll returns
         self._publishers: dict[str, Publisher] = {}
         self._shm_outputs: dict[str, ShmOutput] = {}  # endpoint -> its XPUB's subscription view
+        self._routes: dict[str, tuple] = {}  # output name or topic -> Node._route
         self._pool: Optional[FramePool] = None
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._pending: list[Event] = []  # param events waiting for delivery
@@ -155,16 +157,30 @@ class Node(EventLoop):
         i.e. the last one this node's loop returned); its trail, if any, is carried on.
         """
         self._check_thread()
-        port = self.config.outputs.get(name) or self._lookup.output(name)
+        route = self._routes.get(name) or self._route(name)
+        publisher, topic, shm, min_bytes, port = route
         hops, recv_ns = self._trail_of(name, port, parent)
-        publisher = self._publisher(port.endpoint or self._default_endpoint())
-        shm = self._shm_outputs.get(publisher.endpoint)
         if shm is not None:
-            return shm.send(port.topic, value, stamp_ns, self._pool, hops, recv_ns)
+            return shm.send(topic, value, stamp_ns, self._pool, min_bytes, self._frame_pool,
+                            hops, recv_ns)
         if self._pool is not None and self._pool.is_loaned(value):
             self._pool.release(value)  # this output has no shm readers: send a copy
             value = np.array(value)
-        return publisher.send(port.topic, value, stamp_ns, hops, recv_ns)
+        return publisher.send(topic, value, stamp_ns, hops, recv_ns)
+
+    def _route(self, name: str) -> tuple:
+        """(publisher, topic, ShmOutput or None, auto shm size, port) of an output, per name."""
+        port = self.config.outputs.get(name) or self._lookup.output(name)
+        publisher = self._publisher(port.endpoint or self._default_endpoint())
+        shm = self._shm_outputs.get(publisher.endpoint) if port.transport != "zmq" else None
+        min_bytes = port.shm_min_bytes if port.transport == "auto" else 0
+        route = self._routes[name] = (publisher, port.topic, shm, min_bytes, port)
+        return route
+
+    def _frame_pool(self) -> FramePool:
+        if self._pool is None:
+            self._pool = FramePool()
+        return self._pool
 
     def _trail_of(self, name: str, port, parent: Event | None) -> tuple:
         """(earlier hops or None for no trail, recv_ns of this hop) for a publish on `name`."""
@@ -182,14 +198,12 @@ class Node(EventLoop):
         a copy; elsewhere it is sent as a copy. Do not write to it after publishing.
         """
         self._check_thread()
-        if self._pool is None:
-            self._pool = FramePool()
-        return self._pool.loan(shape, dtype)
+        return self._frame_pool().loan(shape, dtype)
 
     def _publisher(self, endpoint: str) -> Publisher:
         publisher = self._publishers.get(endpoint)
         if publisher is None:
-            shm = any(p.transport == "shm" and (p.endpoint or self.config.endpoint) == endpoint
+            shm = any(p.transport != "zmq" and (p.endpoint or self.config.endpoint) == endpoint
                       for p in self.config.outputs.values())
             publisher = Publisher(self._context, endpoint, source=self.name,
                                   socket_type=zmq.XPUB if shm else zmq.PUB)
@@ -253,12 +267,14 @@ class Node(EventLoop):
                        overflow=overflow or port.overflow)
         self._inputs[name] = source
         self._input_list = tuple(self._inputs.values())
+        self._by_socket[source.socket] = source
         self._poller.register(source.socket, zmq.POLLIN)
         return source
 
     def _unsubscribe(self, name: str) -> None:
         source = self._inputs.pop(name)
         self._input_list = tuple(self._inputs.values())
+        self._by_socket.pop(source.socket, None)
         self._poller.unregister(source.socket)
         source.close()
 
@@ -318,7 +334,7 @@ class Node(EventLoop):
         while True:
             if self._stop_state != "running":
                 return self._stop_event()
-            if not fresh:
+            if not fresh and self._queued():  # refresh first, so latest-only stays latest
                 self._collect()
             event = self._ready_event()
             if event is not None:
@@ -328,10 +344,22 @@ class Node(EventLoop):
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
+                    if fresh:
+                        return None
+                    self._collect()  # not looked yet: an EVENTS query costs less than a poll
+                    fresh = True
+                    continue
                 wait_s = remaining if wait_s is None else min(wait_s, remaining)
-            self._poll(-1 if wait_s is None else max(0, int(wait_s * 1000) + 1))
+            self._poll(-1 if wait_s is None else 0 if wait_s <= 0 else int(wait_s * 1000) + 1)
             fresh = True
+
+    def _queued(self) -> bool:
+        """Whether an input holds messages; if none does, the poll below finds any that came
+        (one system call for every socket, rather than an EVENTS query per input first)."""
+        for source in self._input_list:
+            if source.queue:
+                return True
+        return False
 
     def _collect(self) -> None:
         """Without blocking, drain inputs that have data (so latest-only stays latest)."""
@@ -348,9 +376,9 @@ class Node(EventLoop):
             elif self._service is not None and self._service.owns(item):
                 self._service.process()
             else:
-                for source in self._inputs.values():
-                    if source.socket is item:
-                        source.drain()
+                source = self._by_socket.get(item)
+                if source is not None:
+                    source.drain(readable=True)
 
     def _ready_event(self) -> Optional[Event]:
         if self._pending:
@@ -422,8 +450,10 @@ class Node(EventLoop):
             self._pool.close()
         self._inputs.clear()
         self._input_list = ()
+        self._by_socket.clear()
         self._publishers.clear()
         self._shm_outputs.clear()
+        self._routes.clear()
         self._signals.close()
 
     def __enter__(self) -> "Node":

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 
 import zmq
 
+from edge.bus import send_frames
 from edge.endpoints import bind, close_socket
 from edge import security
 from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
@@ -29,6 +30,8 @@ from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_enco
 from messages.codec import DEFAULT_LIMITS
 
 log = logging.getLogger("edge.service")
+_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)  # plain ints:
+#                                                       enum arithmetic costs µs per call
 handler_failures = RateLimitedLog(log)  # a peer can provoke these at will
 MAX_DRAIN_AT_CLOSE = 1000  # unread requests answered UNAVAILABLE by close()
 CLOSE_LINGER_MS = 1000  # how long replies sent by close() may take to leave
@@ -66,6 +69,11 @@ class Request:
         """The sender's routing identity (one per connection; an edge.Client keeps its own
         across retries). ZeroMQ assigns it unless the peer sets ZMQ_ROUTING_ID."""
         return peer_identity(self._envelope)
+
+    @property
+    def others_waiting(self) -> bool:
+        """Another request waits on the socket behind this one (one cheap getsockopt)."""
+        return self._service.waiting()
 
     @property
     def expired(self) -> bool:
@@ -119,7 +127,8 @@ class Service:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._lock = threading.Lock()  # guards _closed, _owed and the wake pipe's fds
+        self._lock = threading.Lock()  # guards _closed, _owed, _woken and the wake pipe's fds
+        self._woken = False  # a byte is in the wake pipe: replies were posted since the last read
         self._closed = False
         self._owed: set[Responder] = set()  # deferred requests not yet answered
         self._replies = ReplyCache(reply_cache_bytes)
@@ -152,18 +161,27 @@ class Service:
 
     def pending(self) -> bool:
         """Cheap check, without a syscall that fails: a request waits or a reply was posted."""
-        return bool(self.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN) or not self._outbox.empty()
+        return bool(self.socket.getsockopt(_EVENTS) & _POLLIN) or not self._outbox.empty()
+
+    def waiting(self) -> bool:
+        """A request waits on the socket (read on the socket's thread)."""
+        return bool(self.socket.getsockopt(_EVENTS) & _POLLIN)
 
     def process(self) -> None:
-        """Answer every request waiting on the socket and send every deferred reply."""
+        """Answer every request waiting on the socket and send every deferred reply.
+
+        EVENTS says whether a request waits, so the drain does not end in a failing
+        recv (raising zmq.Again costs more than the getsockopt)."""
+        socket = self.socket
         self._send_posted()
-        while True:
+        while socket.getsockopt(_EVENTS) & _POLLIN:
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames = socket.recv_multipart(_NOBLOCK, copy=False)
             except zmq.Again:
                 break
             self._handle(frames)
-            self._send_posted()
+            if self._woken:
+                self._send_posted()
 
     # -- serving on a thread of its own ---------------------------------------------------
     def start(self) -> "Service":
@@ -227,16 +245,21 @@ class Service:
                 log.debug("service %s: closed, reply to %r dropped", self.name, reply.id)
                 return
             self._outbox.put((envelope, reply))
-        self._wake()
+            if self._woken:  # the socket thread has not read the pipe yet: one byte will do
+                return
+            self._woken = True
+            self._write_wake()
+
+    def _write_wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: the socket thread wakes anyway
 
     def _wake(self) -> None:
         with self._lock:
-            if self._closed:
-                return
-            try:
-                os.write(self._wake_w, b"x")
-            except BlockingIOError:
-                pass  # the pipe is full: the socket thread wakes anyway
+            if not self._closed:
+                self._write_wake()
 
     def _owe(self, responder: "Responder") -> None:
         with self._lock:
@@ -247,10 +270,14 @@ class Service:
             self._owed.discard(responder)
 
     def _send_posted(self) -> int:
-        try:
-            os.read(self._wake_r, 4096)
-        except BlockingIOError:
-            pass
+        """Read the wake pipe (only when it was written, or at close) and send what was posted."""
+        if self._woken or self._stop.is_set():
+            with self._lock:
+                self._woken = False
+                try:
+                    os.read(self._wake_r, 4096)
+                except (BlockingIOError, OSError):
+                    pass
         sent = 0
         while True:
             try:
@@ -267,10 +294,10 @@ class Service:
             frames = _error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")).to_frames(
                 self._encoder)
         envelope = self._replies.finish(envelope, reply.id, frames)
-        try:
-            self.socket.send_multipart(envelope + frames, copy=False, flags=zmq.NOBLOCK)
+        try:  # small frames copied, large ones not (edge.bus); a ROUTER drops, never blocks
+            send_frames(self.socket, envelope + frames)
         except zmq.Again:
-            pass  # the peer is gone or not reading: a ROUTER drops, never blocks
+            pass  # the peer is gone or not reading
 
     def _handle(self, frames: list) -> None:
         envelope, body = _split_envelope(frames)

@@ -14,7 +14,8 @@ import numpy as np
 
 from messages import (Classification, DecodeError, Detections, Dim, Image, ModelInfo,
                       ModelMetadata, ReplyMessage, RequestMessage, Stats, StreamMessage,
-                      TensorMap, TensorSpec, Text, new_encoder)
+                      TensorMap, TensorSpec, Text, new_encoder,
+                      new_stream_encoder)
 
 MAX_FRAMES = 6
 
@@ -89,11 +90,12 @@ def _values() -> list:
 
 def seeds() -> dict[str, list[bytes]]:
     """Valid messages of every kind, as fuzz inputs per target."""
-    encoder = new_encoder()
+    encoder, inline = new_encoder(), new_stream_encoder()  # arrays in frames / in the header
     found: dict[str, list[bytes]] = {name: [] for name in TARGETS}
     for value in _values():
-        stream = StreamMessage("cam/image", value, 5, 10, 11, "cam").to_frames(encoder)
-        found["stream"].append(bytes_from_frames(stream))
+        for stream_encoder in (encoder, inline):
+            stream = StreamMessage("cam/image", value, 5, 10, 11, "cam").to_frames(stream_encoder)
+            found["stream"].append(bytes_from_frames(stream))
         request = RequestMessage("ab:1", "forward", {"inputs": value}, 1000, 1).to_frames(encoder)
         found["request"].append(bytes_from_frames(request))
         reply = ReplyMessage("ab:1", ok=True, body=value).to_frames(encoder)
@@ -117,5 +119,6 @@ def dictionary() -> list[bytes]:
         words.update(f.name for f in fields(schema))
     entries = [msgpack.packb(word) for word in sorted(words)]
     entries += [msgpack.packb(n) for n in (2**63, 2**64 - 1, -1, -2**63, 2**31, 0.5, float("inf"))]
-    entries += [b"\xd6\xff\x00\x00\x00\x01", b"\xc7\x09\x01", b"\xd4\x02\x00", b"\x91" * 8]
+    entries += [b"\xd6\xff\x00\x00\x00\x01", b"\xc7\x09\x01", b"\xd4\x02\x00", b"\x91" * 8,
+                b"\xc7\x0c\x02\x07\x92", b"\xd8\x02"]  # ext 8 / fixext 16 of code 2: inline arrays
     return entries

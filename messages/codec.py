@@ -3,7 +3,10 @@
 A value is packed into one msgpack document. Every ndarray inside it becomes an
 ExtType(EXT_NDARRAY, msgpack([buffer_index, dtype_str, shape])) that points at a
 separate frame holding the raw bytes, so large tensors are never copied into
-msgpack and decode to read-only views on the received frames.
+msgpack and decode to read-only views on the received frames. Arrays of at most
+INLINE_MAX_BYTES travel inside the header instead, as
+ExtType(EXT_NDARRAY_INLINE, u8 n + msgpack([dtype_str, shape]) (n bytes) + raw bytes):
+one frame less to send and receive, which is most of the cost of a small message.
 """
 from __future__ import annotations
 
@@ -17,12 +20,18 @@ import numpy as np
 
 PROTOCOL_VERSION = 1
 EXT_NDARRAY = 1
+EXT_NDARRAY_INLINE = 2
 MAX_EXT_BYTES = 1024  # an ndarray reference: [index, dtype, shape of <= max_ndim dims]
+INLINE_MAX_BYTES = 4096  # smaller arrays are sent inside the header (a copy costs less than a frame)
 
 # Only plain numbers cross the wire: bool, signed/unsigned ints, floats, complex.
 _DTYPE_RE = re.compile(r"[<>|](b1|i1|i2|i4|i8|u1|u2|u4|u8|f2|f4|f8|c8|c16)")
 # The three encodings of a msgpack Timestamp (ext -1): fixext 4, fixext 8, ext 8 of 12 bytes.
 _TIMESTAMP_RE = re.compile(rb"\xd6\xff|\xd7\xff|\xc7\x0c\xff")
+# msgpack's container markers: fixmap, fixarray, array 16/32, map 16/32. A byte count of
+# these bounds the containers in a document (strings may contain them too: only an upper bound).
+_CONTAINER_MARKERS = bytes(range(0x80, 0xA0)) + b"\xdc\xdd\xde\xdf"
+_NOT_CONTAINER_MARKERS = bytes(set(range(256)) - set(_CONTAINER_MARKERS))
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
 
@@ -57,7 +66,8 @@ class Limits:
         # Precomputed once: msgpack's own per-container and per-string bounds.
         object.__setattr__(self, "unpack_options", dict(
             max_str_len=self.max_header_bytes, max_bin_len=self.max_header_bytes,
-            max_array_len=self.max_items, max_map_len=self.max_items, max_ext_len=MAX_EXT_BYTES))
+            max_array_len=self.max_items, max_map_len=self.max_items,
+            max_ext_len=self.max_header_bytes))  # ext 1 is held to MAX_EXT_BYTES by its hook
 
     @property
     def max_frame_bytes(self) -> int:
@@ -116,9 +126,11 @@ _REF_CACHE_MAX = 1024  # packed ndarray references by (index, dtype, shape); fra
 class Encoder:
     """Packs values for one sending thread; reuses its msgpack Packer."""
 
-    def __init__(self, to_wire: Callable[[Any], Any] | None = None):
+    def __init__(self, to_wire: Callable[[Any], Any] | None = None,
+                 inline_max_bytes: int = 0):
         self._buffers: list = []
         self._to_wire = to_wire
+        self._inline_max_bytes = inline_max_bytes
         self._packer = msgpack.Packer(default=self._default, use_bin_type=True)
         self._refs: dict[tuple, msgpack.ExtType] = {}
 
@@ -148,6 +160,12 @@ class Encoder:
 
     def _ndarray(self, array: np.ndarray) -> msgpack.ExtType:
         dtype_str = wire_dtype(array.dtype)
+        if array.nbytes <= self._inline_max_bytes:
+            prefix = self._refs.get((dtype_str, array.shape))
+            if prefix is None:
+                prefix = self._inline_prefix(dtype_str, array.shape)
+            if prefix:  # tobytes() is C order whatever the array's layout
+                return msgpack.ExtType(EXT_NDARRAY_INLINE, prefix + array.tobytes())
         if not array.flags.c_contiguous:
             array = np.ascontiguousarray(array)
         index = len(self._buffers)
@@ -161,6 +179,15 @@ class Encoder:
             ext = self._refs[key] = msgpack.ExtType(
                 EXT_NDARRAY, msgpack.packb([index, dtype_str, list(array.shape)]))
         return ext
+
+    def _inline_prefix(self, dtype_str: str, shape: tuple) -> bytes:
+        """u8 length + msgpack [dtype, shape]; b"" if that is too long to inline (many dims)."""
+        ref = msgpack.packb([dtype_str, list(shape)])
+        prefix = bytes([len(ref)]) + ref if len(ref) <= 255 else b""
+        if len(self._refs) >= _REF_CACHE_MAX:
+            self._refs.clear()
+        self._refs[(dtype_str, shape)] = prefix
+        return prefix
 
     def array(self, value: Any) -> Any:
         """`value` with a top-level ndarray already turned into its reference (saves the
@@ -188,14 +215,24 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
     if total > limits.max_total_bytes:
         raise DecodeError(f"message is {total} bytes, limit {limits.max_total_bytes}")
     decoding = _Decoding(frames, limits)
+    # Every item takes at least one byte, so a header of at most max_items / 2 bytes cannot
+    # hold more than max_items: the per-container counting hooks (Python calls) are only
+    # needed for bigger headers. Likewise a header with fewer container-marker bytes than
+    # max_depth cannot nest that deep, so the depth walk runs only when it could fail.
+    small = 2 * header.nbytes <= limits.max_items
     try:
-        value = msgpack.unpackb(header, ext_hook=decoding.ext_hook, list_hook=decoding.count,
-                                object_hook=decoding.count, **limits.unpack_options)
+        if small:
+            value = msgpack.unpackb(header, ext_hook=decoding.ext_hook, **limits.unpack_options)
+        else:
+            value = msgpack.unpackb(header, ext_hook=decoding.ext_hook, list_hook=decoding.count,
+                                    object_hook=decoding.count, **limits.unpack_options)
     except DecodeError:
         raise
     except Exception as exc:  # msgpack raises several types for bad input
         raise DecodeError(f"malformed msgpack: {short(exc)}") from None
-    if decoding.containers >= limits.max_depth:  # fewer containers cannot nest deeper
+    containers = (len(bytes(header).translate(None, _NOT_CONTAINER_MARKERS)) if small
+                  else decoding.containers)
+    if containers >= limits.max_depth:  # fewer containers cannot nest deeper
         _check_depth(value, limits.max_depth)
     if _TIMESTAMP_RE.search(header) is not None:  # rare: only then look for one
         _refuse_timestamps(value)
@@ -224,8 +261,13 @@ class _Decoding:
         return container
 
     def ext_hook(self, code: int, payload: bytes) -> np.ndarray:
+        if code == EXT_NDARRAY_INLINE:
+            return _inline_ndarray(payload, self.limits)
         if code != EXT_NDARRAY:
             raise DecodeError(f"unknown ExtType code {code}")
+        if len(payload) > MAX_EXT_BYTES:
+            raise DecodeError(f"ndarray reference is {len(payload)} bytes, "
+                              f"limit {MAX_EXT_BYTES}")
         return _ndarray_from_ref(payload, self.frames, self.used, self.limits)
 
 
@@ -283,6 +325,36 @@ def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
     return array if len(shape) == 1 else array.reshape(shape)
 
 
+def _inline_ndarray(payload: bytes, limits: Limits) -> np.ndarray:
+    """An array carried in the header: u8 n, n bytes of msgpack [dtype, shape], the data."""
+    size = payload[0] if payload else 0
+    ref_bytes = payload[1:1 + size]
+    ref = _INLINE_REFS.get(ref_bytes)
+    if ref is None:
+        if not payload or len(ref_bytes) != size:
+            raise DecodeError("malformed inline ndarray: shorter than its reference")
+        if ref_bytes[:1] != b"\x92":  # a fixarray of 2; [0, dtype, shape] is then parsed as usual
+            raise DecodeError("malformed inline ndarray: reference must be msgpack [dtype, shape]")
+        try:
+            ref = _parse_ref(b"\x93\x00" + ref_bytes[1:])
+        except DecodeError as exc:
+            raise DecodeError(f"inline ndarray: {exc}") from None
+        if len(_INLINE_REFS) >= _REF_CACHE_MAX:
+            _INLINE_REFS.clear()
+        _INLINE_REFS[ref_bytes] = ref
+    _, dtype, shape, nbytes = ref
+    if len(shape) > limits.max_ndim:
+        raise DecodeError(f"ndarray shape {short(list(shape))} is not a list of at most "
+                          f"{limits.max_ndim} dims")
+    if len(payload) - 1 - size != nbytes:
+        raise DecodeError(f"inline ndarray holds {len(payload) - 1 - size} bytes, "
+                          f"shape {list(shape)} {dtype.str} needs {nbytes}")
+    # bytes are immutable: the array is read-only, like a view on a received frame.
+    array = np.frombuffer(payload, dtype=dtype, offset=1 + size)
+    return array if len(shape) == 1 else array.reshape(shape)
+
+
+_INLINE_REFS: dict[bytes, tuple] = {}  # msgpack [dtype, shape] -> checked (0, dtype, shape, nbytes)
 _REFS: dict[bytes, tuple] = {}  # payload -> checked (index, dtype, shape, nbytes)
 _MAX_NDIM = 32  # what any Limits may allow; a shorter limit is checked per message
 

@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 import msgpack
 
-from messages.codec import (REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder,
+from messages.codec import (INLINE_MAX_BYTES, REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder,
                             Limits, PROTOCOL_VERSION, frame_buffer, short, unpack)
 from messages.schema import Schema, decode_typed, schema_to_wire
 from messages.trail import check_trail
@@ -20,8 +20,15 @@ from messages.trail import check_trail
 MAX_SEQ = (1 << 63) - 1  # seq and times fit int64, so counters built on them cannot overflow
 
 
-def new_encoder() -> Encoder:
-    return Encoder(to_wire=schema_to_wire)
+def new_encoder(inline_max_bytes: int = 0) -> Encoder:
+    """An encoder for one sending thread: every array in a frame of its own, unless it is at
+    most `inline_max_bytes` (then it travels inside the header)."""
+    return Encoder(to_wire=schema_to_wire, inline_max_bytes=inline_max_bytes)
+
+
+def new_stream_encoder() -> Encoder:
+    """What publishers use: arrays up to INLINE_MAX_BYTES inside the header (one frame less)."""
+    return new_encoder(INLINE_MAX_BYTES)
 
 
 def _header(frames: Sequence[Any], first: int, what: str, limits: Limits) -> dict:

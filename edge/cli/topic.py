@@ -236,14 +236,14 @@ def pub(name: str, value: str | None, npy: str | None, dtype: str | None, rate_h
         count: int | None, wait_s: float, control: str | None) -> None:
     """Publish VALUE on topic NAME, declared `external` in the running graph's launch file."""
     from edge.bag.play import Player, resolve_external
-    from messages import StreamMessage, new_encoder
+    from messages import StreamMessage, new_stream_encoder
 
     payload = _value(value, npy, dtype)
     if rate_hz is not None and rate_hz <= 0:
         raise click.BadParameter("must be > 0", param_hint="--rate")
     count = count if count is not None else (None if rate_hz else 1)
     player = Player(resolve_external(control, [name]))
-    encoder, sent = new_encoder(), 0
+    encoder, sent = new_stream_encoder(), 0
     try:
         if player.wait_for_subscribers(1, wait_s):
             click.echo(f"warning: no subscriber on {name!r} after {wait_s:.1f}s; publishing anyway", err=True)

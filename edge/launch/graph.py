@@ -55,7 +55,7 @@ class NodeSpec:
     parameters: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)    # local name -> InputSpec
     outputs: dict = field(default_factory=dict)   # local name -> topic
-    transports: dict = field(default_factory=dict)  # local output name -> "shm" (else zmq)
+    transports: dict = field(default_factory=dict)  # local output name -> transport (else auto)
     trail: Optional[bool] = None                  # per-hop trail for all outputs (None: follow)
     output_trails: dict = field(default_factory=dict)  # local output name -> True/False
     restart: str = DEFAULT_RESTART

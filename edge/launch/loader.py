@@ -38,7 +38,7 @@ INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_ag
 INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
                 "max_age_s": "a finite number >= 0"}
 OUTPUT_KEYS = ("topic", "transport", "trail")
-TRANSPORTS = ("zmq", "shm")
+TRANSPORTS = ("auto", "zmq", "shm")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -248,7 +248,7 @@ class _Builder:
                     self.problem(f"transport must be one of {', '.join(TRANSPORTS)}, "
                                  f"got {value['transport']!r}", label, f"outputs.{local}", value,
                                  "transport")
-                elif value["transport"] != "zmq":
+                else:
                     found[local] = value["transport"]
         return found
 

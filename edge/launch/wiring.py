@@ -25,7 +25,7 @@ class Route:
     publisher: Optional[str] = None  # node name; None for an external topic
     output: str = ""                 # the publisher's local output name
     external: bool = False
-    transport: str = "zmq"  # the publishing output's; its subscribers read the same way
+    transport: str = "zmq"  # the publishing output's (auto unless set); its subscribers read the same way
     subscribers: list = field(default_factory=list)  # [(node name, local input name)]
     host: Optional[str] = None            # the publisher's host (launch file `hosts:`)
     local_endpoint: Optional[str] = None  # ipc, for subscribers on that same host
@@ -53,8 +53,8 @@ class Wiring:
                                      **spec.limits)
                   for local, spec in node.inputs.items()}
         outputs = {local: OutputConfig(topic, self.publishers[node.name],
-                                       node.transports.get(local, "zmq"),
-                                       node.output_trails.get(local))
+                                       transport=node.transports.get(local, "auto"),
+                                       trail=node.output_trails.get(local))
                    for local, topic in node.outputs.items()}
         return NodeConfig(name=node.name, type=type_name or node.type,
                           parameters=dict(node.parameters if parameters is None else parameters),
@@ -88,7 +88,7 @@ def plan(graph: Graph, directory: Path, control: str) -> Wiring:
     for node in graph.nodes:
         for local, topic in node.outputs.items():
             routes.setdefault(topic, Route(topic, publishers[node.name], node.name, local,
-                                           transport=node.transports.get(local, "zmq")))
+                                           transport=node.transports.get(local, "auto")))
     for topic in graph.external:
         routes.setdefault(topic, Route(topic, endpoint(f"ext.{topic}"), external=True))
     for topic, consumers in graph.consumers().items():

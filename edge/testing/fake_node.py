@@ -11,7 +11,7 @@ from edge.testing.fake_service import FakeService
 from edge.testing.script import (Call, FakeClock, Idle, Published, Replied, over_the_wire,
                                  stop_event)
 from edge.timers import Timers
-from messages import StreamMessage, new_encoder
+from messages import StreamMessage, new_stream_encoder
 
 MAX_STEPS = 1_000_000  # next_event calls before a loop that never ends is called a bug
 
@@ -33,7 +33,7 @@ class FakeNode(EventLoop):
         self._script, self._idle_until = list(script), None
         self._pending: list[Event] = []
         self._timers = Timers(self.clock.monotonic)
-        self._encoder, self._seq = new_encoder(), {}
+        self._encoder, self._seq = new_stream_encoder(), {}
         self._received: dict[str, list[int]] = {}   # input -> [received, dropped]
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._service = FakeService(lambda: self.clock.elapsed_s)

@@ -36,6 +36,7 @@ class ModelConfig:
     min_workers: int = 0
     max_workers: int = 0
     per_worker: int = 1
+    inline_max_us: int = 1000
 
     def __post_init__(self) -> None:
         for f in fields(self):

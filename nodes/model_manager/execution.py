@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from edge.errors import EdgeError, Internal, InvalidArgument
 from nodes.inference.onnx_model import short_error
 from .batching import ModelQueue, Request, split_outputs, stack_inputs
 from .config import ModelConfig
+from .inline import QuickRuns, shape_key
 from .specs import TensorSpec
 from .stats import ModelStats
 
@@ -42,11 +43,14 @@ class LoadedModel:
     config: ModelConfig
     queue: ModelQueue
     stats: ModelStats
+    quick: QuickRuns  # which input shapes run quickly enough for the socket thread
+    accepted_inputs: set = field(default_factory=set)  # input signatures checked before
 
 
-def run_batch(model: LoadedModel, batch: list[Request]) -> list[Outcome]:
+def run_batch(model: LoadedModel, batch: list[Request], inline: bool = False) -> list[Outcome]:
+    """`inline`: run on the thread that received the request (counted in the stats)."""
     try:
-        per_request = _compute(model, batch)
+        per_request = _compute(model, batch, inline)
     except EdgeError as exc:
         if len(batch) > 1:  # one bad request must not fail its batch-mates
             return [o for request in batch for o in run_batch(model, [request])]
@@ -55,7 +59,10 @@ def run_batch(model: LoadedModel, batch: list[Request]) -> list[Outcome]:
             for request, outputs in zip(batch, per_request)]
 
 
-def _compute(model: LoadedModel, batch: list[Request]) -> list[dict[str, np.ndarray]]:
+def _compute(model: LoadedModel, batch: list[Request],
+             inline: bool) -> list[dict[str, np.ndarray]]:
+    tracked = len(batch) == 1 and not model.queue.batching  # may later run inline
+    cpu_ns = time.thread_time_ns() if tracked else 0
     start_ns = time.monotonic_ns()
     feeds = stack_inputs(batch)
     ran_ns = time.monotonic_ns()
@@ -68,11 +75,16 @@ def _compute(model: LoadedModel, batch: list[Request]) -> list[dict[str, np.ndar
     done_ns = time.monotonic_ns()
     per_request = split_outputs(model.output_names, outputs, batch)
     end_ns = time.monotonic_ns()
+    if tracked:
+        took_ns = (time.thread_time_ns() - cpu_ns if model.quick.cpu_clock
+                   else end_ns - start_ns)
+        model.quick.record(shape_key(batch[0].inputs), took_ns)
     model.stats.record_batch(
         queue_ns=[start_ns - r.enqueue_ns for r in batch],
         request_ns=[end_ns - r.enqueue_ns for r in batch],
         rows=sum(r.rows for r in batch) if model.queue.batching else len(batch),
-        input_ns=ran_ns - start_ns, infer_ns=done_ns - ran_ns, output_ns=end_ns - done_ns)
+        input_ns=ran_ns - start_ns, infer_ns=done_ns - ran_ns, output_ns=end_ns - done_ns,
+        inline=inline)
     return per_request
 
 

@@ -1,7 +1,8 @@
 """The model manager's API: pykos semantics plus Triton's and Scale Launch's extras.
 
-Every method returns promptly: inference is only ever queued here and runs on
-the scheduler's workers, which report through ``on_done``. Upload, finish and
+Every method returns promptly: inference is queued here and runs on the
+scheduler's workers, which report through ``on_done``; only ``forward_or_submit``
+may run a quick model's request on the caller's thread, when nothing else runs. Upload, finish and
 load do their validation in the caller's thread; their cost grows with model
 size, not with inference load.
 """
@@ -26,6 +27,7 @@ from .execution import ForwardResult, LoadedModel
 from .inputs import make_request
 from .naming import find_model
 from .intake import Intake
+from .inline import QuickRuns
 from .onnx_model import open_session
 from .repository import ModelRecord, Repository
 from .specs import ModelInfo, ModelMetadata
@@ -226,11 +228,37 @@ class ModelManager:
         try:
             request = make_request(model.input_specs, model.queue.batching, inputs, on_done,
                                    request_id=request_id, priority=priority,
-                                   deadline_ns=deadline_ns)
+                                   deadline_ns=deadline_ns, accepted=model.accepted_inputs)
             self._scheduler.submit(model, request)
         except EdgeError as exc:
             model.stats.record_failure(exc.code)
             raise
+
+    def forward_or_submit(self, uid: str, inputs: dict[str, np.ndarray], *,
+                          on_queued: Callable[[], OnDone], request_id: str = "",
+                          priority: int = 0, deadline_ns: int | None = None,
+                          inline: bool = True) -> Any:
+        """Like ``submit_forward``, but an idle manager runs a quick model's request now,
+        on this thread (see inline.py), and returns its ForwardResult or EdgeError.
+
+        ``inline=False`` (e.g. more requests wait behind this one) always queues.
+        Otherwise ``on_queued()`` is called (on this thread) for the ``on_done`` of the
+        queued request, and None is returned; errors found at once are raised.
+        """
+        model = self._loaded(uid)
+        try:
+            request = make_request(model.input_specs, model.queue.batching, inputs, _not_yet,
+                                   request_id=request_id, priority=priority,
+                                   deadline_ns=deadline_ns, accepted=model.accepted_inputs)
+            value = self._scheduler.run_inline(model, request) if inline else None
+            if value is not None:
+                return value
+            request.on_done = on_queued()
+            self._scheduler.submit(model, request)
+        except EdgeError as exc:
+            model.stats.record_failure(exc.code)
+            raise
+        return None
 
     def forward(self, uid: str, inputs: dict[str, np.ndarray], *, request_id: str = "",
                 priority: int = 0, deadline_ns: int | None = None,
@@ -299,9 +327,10 @@ class ModelManager:
         record = self._require(uid)
         session = open_session(self._repo.read_model(uid), config)
         queue = ModelQueue(config, batchable(record.input_specs, record.output_specs))
+        quick = QuickRuns(config.inline_max_us, cpu_clock=config.intra_op_threads == 1)
         model = LoadedModel(uid, session, record.input_specs,
                             [s.name for s in record.output_specs], config, queue,
-                            self._stats_for(uid))
+                            self._stats_for(uid), quick)
         if current is not None:
             self._scheduler.remove(uid)
         self._scheduler.add(model)
@@ -327,6 +356,10 @@ class ModelManager:
 
     def _stats_for(self, uid: str) -> ModelStats:
         return self._stats.setdefault(uid, ModelStats(uid))
+
+
+def _not_yet(value: Any) -> None:
+    raise AssertionError("on_done is set before the request is queued")
 
 
 def _uid_list(uids: Any) -> list[str]:

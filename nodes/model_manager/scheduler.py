@@ -4,7 +4,8 @@ One condition variable guards every model queue. Workers take the most
 urgent ready batch across all models (priority, then arrival), so different
 models run in parallel while each model runs at most ``instance_count``
 batches at once (or between ``min_workers`` and ``max_workers``, by queue
-depth). Callers only ever enqueue; they never wait here.
+depth). Callers only ever enqueue; they never wait here, except that an idle
+scheduler lets a caller run a quick request itself (``run_inline``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 from edge.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
 from .batching import Request
 from .execution import LoadedModel, Outcome, deliver, failure, run_batch
+from .inline import shape_key
 
 log = logging.getLogger("edge.model_manager")
 
@@ -29,6 +31,7 @@ class Scheduler:
         self._models: dict[str, LoadedModel] = {}
         self._orphans: list[Outcome] = []
         self._seq = itertools.count()
+        self._running = 0  # batches being run or delivered, by workers or inline
         self._stopping = False
         self._threads = [threading.Thread(target=self._work, name=f"model-worker-{i}",
                                           daemon=True) for i in range(workers)]
@@ -67,6 +70,31 @@ class Scheduler:
             model.queue.push(request)
             self._cond.notify()
 
+    def run_inline(self, model: LoadedModel, request: Request) -> object | None:
+        """Run `request` on this thread if nothing is queued or running, its model does not
+        batch and its input shapes have run quickly (see inline.py): the ForwardResult or
+        EdgeError. None when not taken; nothing was done then, so `submit` it."""
+        if model.queue.batching or not model.quick.allows(shape_key(request.inputs)):
+            return None
+        with self._cond:
+            if (self._running or self._stopping or self._models.get(model.uid) is not model
+                    or any(len(m.queue) for m in self._models.values())):
+                return None
+            request.seq = next(self._seq)
+            self._running += 1
+            model.queue.inflight += 1
+        try:
+            return run_batch(model, [request], inline=True)[0][1]
+        except Exception as exc:  # a bug, but the caller must still get an answer
+            log.exception("inline run of model %s failed unexpectedly", model.uid)
+            return failure(model, request, Internal(f"internal error: {exc}"))[1]
+        finally:
+            with self._cond:
+                self._running -= 1
+                model.queue.inflight -= 1
+                if len(model.queue):  # queued meanwhile by another thread
+                    self._cond.notify()
+
     def close(self, timeout_s: float) -> None:
         with self._cond:
             self._stopping = True
@@ -100,6 +128,9 @@ class Scheduler:
                             self._cond.notify()
             for request, value in outcomes:
                 deliver(request, value)
+            if picked is not None:  # busy until its callers have their answers
+                with self._cond:
+                    self._running -= 1
 
     def _next_job(self) -> tuple[list[Outcome], Picked | None] | None:
         with self._cond:
@@ -130,6 +161,7 @@ class Scheduler:
         for model in sorted(waiting, key=lambda m: m.queue.head_key()):
             batch, wake_ns = model.queue.take_batch(now_ns)
             if batch:
+                self._running += 1
                 model.queue.inflight += 1
                 return (model, batch), None
             wakes += [t for t in (wake_ns, model.queue.next_deadline_ns()) if t is not None]

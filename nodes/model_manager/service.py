@@ -1,7 +1,8 @@
 """The model manager's command table for an edge Service (see docs/MODELS.md).
 
 The socket thread only parses bodies and queues work. Inference is handed to the
-manager's scheduler, whose workers answer through the request's Responder;
+manager's scheduler, whose workers answer through the request's Responder (a quick
+model on an idle manager runs on the socket thread instead: inline.py);
 uploads, loads and unloads (onnxruntime sessions, disk, fsync) run on a small
 executor and answer the same way, so no method holds up the socket thread.
 """
@@ -160,22 +161,33 @@ class ModelService:
         return {"models": self.manager.get_inference_statistics(self._uids(_body(request)))}
 
     # -- inference -------------------------------------------------------------------
-    def forward(self, request: Request) -> None:
-        """Validated now; the reply comes from a worker thread when the run is done."""
+    def forward(self, request: Request) -> dict | None:
+        """Validated now. A quick model on an idle manager runs here and is answered at
+        once; otherwise the reply comes from a worker thread when the run is done."""
         body = _body(request)
         uid, inputs = self._model_uid(body), body.get("inputs")
         request_id = str(request.id)
-        responder = request.defer()
 
-        def on_done(value: Any) -> None:
-            if isinstance(value, ForwardResult):
-                responder.reply({"request_id": request_id, "uid": uid, "outputs": value.outputs})
-            else:
-                responder.fail(value)
+        def on_queued() -> Callable[[Any], None]:
+            responder = request.defer()
 
-        self.manager.submit_forward(uid, inputs, on_done=on_done, request_id=request_id,
-                                    priority=request.priority,
-                                    deadline_ns=_deadline_ns(request.deadline))
+            def on_done(value: Any) -> None:
+                if isinstance(value, ForwardResult):
+                    responder.reply({"request_id": request_id, "uid": uid,
+                                     "outputs": value.outputs})
+                else:
+                    responder.fail(value)
+            return on_done
+
+        value = self.manager.forward_or_submit(
+            uid, inputs, on_queued=on_queued, request_id=request_id,
+            priority=request.priority, deadline_ns=_deadline_ns(request.deadline),
+            inline=not request.others_waiting)  # more waiting: hand off, keep the pipeline
+        if value is None:
+            return None
+        if not isinstance(value, ForwardResult):
+            raise value
+        return {"request_id": request_id, "uid": uid, "outputs": value.outputs}
 
     def async_request(self, request: Request) -> dict:
         """The header's timeout bounds this call only; the task's own is `timeout_ms`."""

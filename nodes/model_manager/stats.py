@@ -4,6 +4,7 @@
 onnxruntime runs, so ``inference_count / execution_count`` is the mean batch
 size and shows whether dynamic batching coalesced anything. Map keys are
 strings (``batch_sizes`` too): msgpack decoders reject other keys by default.
+``inline_count`` (ours) counts the runs done on the socket thread (nodes/model_manager/inline.py).
 """
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ class ModelStats:
         self._last_inference_ms = 0
 
     def record_batch(self, *, queue_ns: list[int], request_ns: list[int], rows: int,
-                     input_ns: int, infer_ns: int, output_ns: int) -> None:
+                     input_ns: int, infer_ns: int, output_ns: int, inline: bool = False) -> None:
         """One successful run; the lists hold one entry per request in the batch."""
         with self._lock:
             self._counts["execution_count"] += 1
+            self._counts["inline_count"] += inline
             self._counts["inference_count"] += rows
             self._counts["success_count"] += len(queue_ns)
             self._counts["queue_ns"] += sum(queue_ns)
@@ -45,7 +47,7 @@ class ModelStats:
 
     def snapshot(self) -> dict[str, Any]:
         keys = ("success_count", "failure_count", "inference_count", "execution_count",
-                "request_ns", "queue_ns", "compute_input_ns", "compute_infer_ns",
+                "inline_count", "request_ns", "queue_ns", "compute_input_ns", "compute_infer_ns",
                 "compute_output_ns")
         with self._lock:
             return {"uid": self.uid, **{k: self._counts[k] for k in keys},

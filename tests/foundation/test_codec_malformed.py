@@ -4,11 +4,16 @@ import numpy as np
 import pytest
 
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, StreamMessage, new_encoder
-from messages.codec import EXT_NDARRAY
+from messages.codec import EXT_NDARRAY, EXT_NDARRAY_INLINE
 
 
 def ext(index, dtype, shape):
     return msgpack.ExtType(EXT_NDARRAY, msgpack.packb([index, dtype, shape]))
+
+
+def inline(dtype, shape, data, ref=None):
+    ref = msgpack.packb([dtype, shape]) if ref is None else ref
+    return msgpack.ExtType(EXT_NDARRAY_INLINE, bytes([len(ref)]) + ref + data)
 
 
 def stream(header, *buffers, topic=b"t"):
@@ -48,6 +53,22 @@ CASES = {
                               "malformed ndarray reference"),
     "ext payload wrong arity": (stream(good_header(body=msgpack.ExtType(EXT_NDARRAY, msgpack.packb([0]))),
                                        b"1"), "must be msgpack [index, dtype, shape]"),
+    "ext 1 payload too long": (stream(good_header(body=msgpack.ExtType(EXT_NDARRAY, b"\x90" * 1025))),
+                               "limit 1024"),
+    "inline empty": (stream(good_header(body=msgpack.ExtType(EXT_NDARRAY_INLINE, b""))),
+                     "shorter than its reference"),
+    "inline ref cut short": (stream(good_header(body=msgpack.ExtType(EXT_NDARRAY_INLINE, b"\x09\x92"))),
+                             "shorter than its reference"),
+    "inline ref not a pair": (stream(good_header(body=inline("|u1", [1], b"1", msgpack.packb([0, "|u1", [1]])))),
+                              "must be msgpack [dtype, shape]"),
+    "inline ref garbage": (stream(good_header(body=inline("|u1", [1], b"1", b"\x92\xc1\xc1"))),
+                           "inline ndarray: malformed"),
+    "inline object dtype": (stream(good_header(body=inline("|O", [1], b"12345678"))), "not allowed"),
+    "inline negative dim": (stream(good_header(body=inline("|u1", [-1], b""))), "negative dim"),
+    "inline size mismatch": (stream(good_header(body=inline("<f4", [3], b"12345678"))),
+                             "holds 8 bytes, shape [3] <f4 needs 12"),
+    "inline huge dims": (stream(good_header(body=inline("|u1", [0, 2**64 - 1], b""))), "negative dim"),
+    "inline too many dims": (stream(good_header(body=inline("|u1", [1] * 33, b"1"))), "at most 32"),
     "unknown message type": (stream(good_header(type="Pickle", body={})), "unknown message type"),
     "typed body wrong field": (stream(good_header(type="Image", body={"nope": 1})), "unknown field"),
     "topic not utf-8": (stream(good_header(), topic=b"\xff\xfe"), "not UTF-8"),

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from messages import Limits, StreamMessage, new_encoder, unpack
+from messages import Limits, StreamMessage, new_encoder, new_stream_encoder, unpack
+from messages.codec import INLINE_MAX_BYTES
 
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "float32", "float64", "complex64", "complex128"]
@@ -12,10 +13,15 @@ ORDERED = [np.dtype(d).newbyteorder(o) for d in DTYPES for o in "<>" if np.dtype
 
 
 def roundtrip(value):
-    encoder = new_encoder()
-    frames = StreamMessage("t", value, seq=1, stamp_ns=2, pub_ns=3, source="s").to_frames(encoder)
-    received = [bytes(memoryview(f).cast("B")) for f in frames]  # what a socket would deliver
-    return StreamMessage.from_frames(received).value
+    """Decoded `value`, sent both ways: small arrays inside the header, and every array as a frame."""
+    decoded = []
+    for encoder in (new_stream_encoder(), new_encoder()):
+        message = StreamMessage("t", value, seq=1, stamp_ns=2, pub_ns=3, source="s")
+        received = [bytes(memoryview(f).cast("B")) for f in message.to_frames(encoder)]
+        decoded.append(StreamMessage.from_frames(received).value)  # as a socket delivers them
+    if isinstance(value, np.ndarray):
+        assert_same(decoded[1], decoded[0])
+    return decoded[0]
 
 
 def assert_same(a, b):
@@ -82,3 +88,13 @@ def test_unpack_rejects_nothing_valid_with_buffers_only_used_once():
     header, buffers = encoder.pack([np.ones(2), np.zeros(3)])
     left, right = unpack(header, buffers)
     assert left.tolist() == [1, 1] and right.tolist() == [0, 0, 0]
+
+
+def test_small_arrays_travel_inside_the_header_large_ones_in_frames():
+    small, large = np.arange(16, dtype=np.float32), np.zeros(INLINE_MAX_BYTES + 1, np.uint8)
+    frames = StreamMessage("t", {"s": small, "l": large, "t": small.T}).to_frames(new_stream_encoder())
+    assert len(frames) == 3  # topic, header (both small arrays inside), one frame for `large`
+    out = StreamMessage.from_frames([bytes(f) for f in frames]).value
+    assert_same(small, out["s"]) and assert_same(small, out["t"])
+    assert_same(large, out["l"])
+    assert len(StreamMessage("t", small).to_frames(new_encoder())) == 3  # services' encoders

@@ -214,3 +214,16 @@ def test_deferred_reply_is_sent_while_inputs_keep_the_node_busy(nodes, short_dir
     caller.join(timeout=5)
     assert result == {"reply": "done"}
     assert inputs_while_waiting > 0 and flooder.poll() is None  # busy until the reply came
+
+
+@pytest.mark.timeout(30)
+def test_next_event_without_waiting_returns_a_message_the_socket_holds(nodes, short_dir):
+    endpoint = f"ipc://{short_dir}/now.sock"
+    publisher = nodes("now-pub", endpoint=endpoint)
+    publisher.bind_outputs()
+    reader = nodes("now-reader")
+    source = reader.subscribe("in", topic="now", endpoint=endpoint)
+    while not source.socket.poll(20):  # arrived, and not read by anyone yet
+        publisher.publish("now", 1)
+    event = reader.next_event(timeout_s=0)
+    assert event is not None and event.kind == "input" and event.value == 1

@@ -125,7 +125,21 @@ def test_an_output_with_transport_shm_wires_its_subscribers_for_shm(tmp_path):
     wiring = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/control.sock")
     tick, relay = (wiring.config(node) for node in graph.nodes)
     assert tick.outputs["tick"].topic == "numbers" and tick.outputs["tick"].transport == "shm"
-    assert relay.inputs["in"].transport == "shm" and relay.outputs["out"].transport == "zmq"
+    assert relay.inputs["in"].transport == "shm" and relay.outputs["out"].transport == "auto"
+
+
+def test_outputs_default_to_transport_auto_and_zmq_opts_out(tmp_path):
+    path = tmp_path / "auto.yaml"
+    graph = load(path) if path.write_text(YAML) else None
+    wiring = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/control.sock")
+    tick, relay = (wiring.config(node) for node in graph.nodes)
+    assert tick.outputs["tick"].transport == "auto" and relay.inputs["in"].transport == "auto"
+    path.write_text(YAML.replace("outputs: {tick: numbers}",
+                                 "outputs: {tick: {topic: numbers, transport: zmq}}"))
+    graph = load(path)
+    wiring = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/control.sock")
+    tick, relay = (wiring.config(node) for node in graph.nodes)
+    assert tick.outputs["tick"].transport == "zmq" and relay.inputs["in"].transport == "zmq"
 
 
 def test_an_unknown_output_transport_is_a_problem(tmp_path):
@@ -135,7 +149,7 @@ def test_an_unknown_output_transport_is_a_problem(tmp_path):
     with pytest.raises(LaunchFileError) as caught:
         load(path)
     text = str(caught.value)
-    assert "transport must be one of zmq, shm, got 'udp'" in text and "unknown key 'qos'" in text
+    assert "transport must be one of auto, zmq, shm, got 'udp'" in text and "unknown key 'qos'" in text
 
 
 def test_trail_switches_reach_the_node_config_and_bad_ones_are_named(tmp_path):
