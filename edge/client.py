@@ -75,7 +75,10 @@ class Client:
         except zmq.Again:
             if not socket.poll(_ms_until(deadline), zmq.POLLOUT):
                 return
-            socket.send(b"", _SNDMORE | _NOBLOCK)
+            try:
+                socket.send(b"", _SNDMORE | _NOBLOCK)
+            except zmq.Again:  # its connection dropped after the poll: this attempt is lost
+                return
         send_frames(socket, frames)  # the rest of a message never blocks
 
     def _wait(self, socket: zmq.Socket, request_id: str, deadline: float) -> Optional[ReplyMessage]:

@@ -56,7 +56,38 @@ class Event:
     recv_ns: int = 0     # when this node got the event (time.time_ns clock); a trail hop's recv_ns
 
 
-class Node:
+class EventLoop:
+    """`for event in node` and `spin()` over `next_event()`, for Node and edge.testing's
+    FakeNode alike: iteration ends after the one Stop; `spin` runs the `on` callbacks."""
+
+    _callbacks: dict[tuple[str, str], Callable[[Event], Any]]
+
+    def next_event(self, timeout_s: float | None = None) -> Optional[Event]:
+        raise NotImplementedError
+
+    def on(self, name: str, callback: Callable[[Event], Any], kind: str | None = None) -> None:
+        """Call `callback(event)` from `spin()` for events named `name` ("stop" for the Stop)."""
+        self._callbacks[(kind or ("stop" if name == "stop" else ""), name)] = callback
+
+    def __iter__(self) -> Iterator[Event]:
+        while (event := self.next_event()) is not None:
+            yield event
+            if event.kind == "stop":
+                return
+
+    def spin(self) -> None:
+        """Run callbacks until Stop; events without a callback are ignored."""
+        for event in self:
+            callback = (self._callbacks.get((event.kind, event.name))
+                        or self._callbacks.get(("", event.name)))
+            if callback is not None:
+                self._call(callback, event)
+
+    def _call(self, callback: Callable[[Event], Any], event: Event) -> None:
+        callback(event)
+
+
+class Node(EventLoop):
     """A process's handle on the graph, configured by its arguments or by `config`.
 
     `edge.run` hands a launched node its NodeConfig (`launched=True`); whether a node is
@@ -251,10 +282,6 @@ class Node:
         """Deliver a "timer" event named `name` every `period_s`, without drift."""
         self._timers.add(name, period_s)
 
-    def on(self, name: str, callback: Callable[[Event], Any], kind: str | None = None) -> None:
-        """Call `callback(event)` from `spin()` for events named `name` ("stop" for the Stop)."""
-        self._callbacks[(kind or ("stop" if name == "stop" else ""), name)] = callback
-
     def serve(self, method: str, handler: Callable, *, role: str = "admin") -> None:
         """Answer `method` requests on this node's service endpoint, from its own loop.
 
@@ -282,20 +309,6 @@ class Node:
         self._pending.append(event)
 
     # -- the loop --------------------------------------------------------------------------
-    def __iter__(self) -> Iterator[Event]:
-        while (event := self.next_event()) is not None:
-            yield event
-            if event.kind == "stop":
-                return
-
-    def spin(self) -> None:
-        """Run callbacks until Stop; events without a callback are ignored."""
-        for event in self:
-            callback = (self._callbacks.get((event.kind, event.name))
-                        or self._callbacks.get(("", event.name)))
-            if callback is not None:
-                self._call(callback, event)
-
     def _call(self, callback: Callable[[Event], Any], event: Event) -> None:
         """A failing callback is counted and logged (rate-limited); the node keeps running."""
         try:

@@ -4,6 +4,12 @@ import shutil
 import tempfile
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI runs at load on 2 cores: a slow draw is the machine, not the test (explicit
+# @settings still override the rest)
+settings.register_profile("suite", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 _KEYS_DIR = tempfile.mkdtemp(prefix="edge-keys-")
 os.environ["EDGE_KEYS_DIR"] = _KEYS_DIR

@@ -8,6 +8,7 @@ node starts, and `check_inputs` lets a launcher run the same check before starti
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from edge.errors import ConfigError
 from edge.nodetype import NodeType, Param, Port
@@ -103,13 +104,18 @@ class ModelRunner(NodeType):
         return problems
 
     def run(self, node) -> None:
-        params = effective_parameters(node.params)
-        model = read_model(locate_model(params))
-        problems = model_problems(model, params["postprocess"], IMAGE_PORT)
-        if problems:
-            raise ConfigError(f"{params['model']}: " + "; ".join(problems), "INVALID_ARGUMENT")
-        task = build_task(model, params)
-        Loop(node, params, task).run()
+        Loop(node, *prepared_task(node.params)).run()
+
+
+def prepared_task(node_params: dict) -> tuple[dict, Callable]:
+    """The effective parameters and the model's task; a model that cannot work on images
+    is a ConfigError (model_runner and model_shadow alike)."""
+    params = effective_parameters(node_params)
+    model = read_model(locate_model(params))
+    problems = model_problems(model, params["postprocess"], IMAGE_PORT)
+    if problems:
+        raise ConfigError(f"{params['model']}: " + "; ".join(problems), "INVALID_ARGUMENT")
+    return params, build_task(model, params)
 
 
 def model_problems(model: ModelFile, postprocess: str, producer: Port | None) -> list[str]:

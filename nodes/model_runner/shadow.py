@@ -12,13 +12,11 @@ from __future__ import annotations
 import collections
 import logging
 
-from edge.errors import ConfigError
 from edge.nodetype import NodeType, Param, Port
 from messages import Stats
 from nodes.model_runner.agreement import Agreement
 from nodes.model_runner.contract import BOXES_PORT, IMAGE_PORT
-from nodes.model_runner.model import effective_parameters, locate_model, read_model
-from nodes.model_runner.node import ModelRunner, build_task, model_problems
+from nodes.model_runner.node import ModelRunner, prepared_task
 from nodes.model_runner.pairing import FramePairs
 
 log = logging.getLogger("nodes.model_shadow")
@@ -46,12 +44,7 @@ class ModelShadow(NodeType):
         return problems + ModelRunner.check_inputs(parameters, producers)
 
     def run(self, node) -> None:
-        params = effective_parameters(node.params)
-        model = read_model(locate_model(params))
-        problems = model_problems(model, params["postprocess"], IMAGE_PORT)
-        if problems:
-            raise ConfigError(f"{params['model']}: " + "; ".join(problems), "INVALID_ARGUMENT")
-        ShadowLoop(node, params, build_task(model, params)).run()
+        ShadowLoop(node, *prepared_task(node.params)).run()
 
 
 class ShadowLoop:

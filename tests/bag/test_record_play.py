@@ -38,9 +38,8 @@ def _edge(env, *args, timeout_s=30.0):
     return subprocess.run([EDGE, *args], env=env, capture_output=True, text=True, timeout=timeout_s)
 
 
-def _intervals_ms(items):
-    times = np.array([item.log_time_ns for item in items], dtype=np.int64)
-    return np.diff(times) / 1e6
+def _intervals_ms(times_ns):
+    return np.diff(np.array(times_ns, dtype=np.int64)) / 1e6
 
 
 @pytest.mark.timeout(90)
@@ -75,9 +74,14 @@ def test_record_play_record_keeps_arrays_order_and_timing(launch, edge_env, rt_d
         assert after.message.stamp_ns == before.message.stamp_ns and after.message.source == "camera"
         assert after.value.frame_id == before.value.frame_id
         assert after.value.data.tobytes() == before.value.data.tobytes()
-    want, got = _intervals_ms(recorded), _intervals_ms(replayed)
+    # The player sends at the recorded offsets (log times); when it sent is its pub_ns, which
+    # leaves the second recorder's receive delays out. Median |interval error|: 0.1 ms on a
+    # quiet machine, 6-7 ms (of 50) at a load of 12 on 2 cores, where the player wakes late;
+    # a player that sent in bursts or ignored the recorded offsets would be off by ~50 ms.
+    want = _intervals_ms([m.log_time_ns for m in recorded])
+    got = _intervals_ms([m.message.pub_ns for m in replayed])
     assert abs(got.sum() - want.sum()) <= 0.1 * want.sum()
-    assert np.median(np.abs(got - want)) <= 0.1 * np.median(want)
+    assert np.median(np.abs(got - want)) <= 0.25 * np.median(want)
 
 
 def _stop_when_written(process, count, path):

@@ -76,6 +76,17 @@ def subscribe(endpoint, count, work_s, queue_size, sync, report):
     node.close()
 
 
+def flood(endpoint):
+    """Publish 1 on topic "busy" as fast as it can until killed: keeps a subscriber busy
+    from another process, so the flood does not take the subscriber's GIL."""
+    from edge import Node
+
+    node = Node("flood", endpoint=endpoint, handle_signals=False)
+    node.bind_outputs()
+    while True:
+        node.publish("busy", 1)
+
+
 def serve(endpoint):
     """A service with a failing method, a slow one and an echo; runs until SIGTERM."""
     import signal
@@ -100,5 +111,7 @@ if __name__ == "__main__":
         publish(args[0], int(args[1]), float(args[2]), tuple(json.loads(args[3])), args[4])
     elif role == "sub":
         subscribe(args[0], int(args[1]), float(args[2]), int(args[3]), args[4], args[5])
+    elif role == "flood":
+        flood(args[0])
     elif role == "serve":
         serve(args[0])

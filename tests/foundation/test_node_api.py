@@ -183,42 +183,37 @@ def test_node_type_parameters_are_checked():
                         "missing required parameter 'label'"]
 
 
-@pytest.mark.timeout(30)
-def test_deferred_reply_is_sent_while_inputs_keep_the_node_busy(nodes, short_dir):
+@pytest.mark.timeout(60)
+def test_deferred_reply_is_sent_while_inputs_keep_the_node_busy(nodes, short_dir, spawn):
+    """A flood from another process, faster than the node's 1 ms of work per input, keeps an
+    input ready at every turn of the loop, so the loop never polls; the deferred reply
+    must still go out. The timeouts are generous because a node that never
+    flushes while busy never replies at all: waiting longer cannot hide that."""
     endpoint = f"ipc://{short_dir}/flood.sock"
-    stop_flood = threading.Event()
-
-    def flood():
-        publisher = Node("flood", endpoint=endpoint, handle_signals=False)
-        publisher.bind_outputs()
-        while not stop_flood.is_set():
-            publisher.publish("busy", 1)
-        publisher.close()
-
     node = nodes("busy-node")
     node.subscribe("busy", endpoint=endpoint, queue_size=1000)
     node.serve("later", lambda request: threading.Timer(
         0.05, request.defer().reply, args=["done"]).start())
-    flooder = threading.Thread(target=flood)
-    flooder.start()
+    flooder = spawn("flood", endpoint)
+    assert node.next_event(timeout_s=30).kind == "input"  # the flood has reached the node
     result = {}
 
     def call():
-        with Client(node.service_endpoint, timeout_s=5, retries=0) as client:
+        with Client(node.service_endpoint, timeout_s=30, retries=0) as client:
             result["reply"] = client.call("later")
 
-    try:
-        assert node.next_event(timeout_s=5).kind == "input"
-        caller = threading.Thread(target=call)
-        caller.start()
-        deadline = time.monotonic() + 10
-        while caller.is_alive() and time.monotonic() < deadline:
-            node.next_event(timeout_s=0.5)
-        caller.join(timeout=1)
-    finally:
-        stop_flood.set()
-        flooder.join(timeout=5)
+    caller = threading.Thread(target=call)
+    caller.start()
+    inputs_while_waiting = 0
+    deadline = time.monotonic() + 40
+    while caller.is_alive() and time.monotonic() < deadline:
+        event = node.next_event(timeout_s=0.5)
+        if event is not None and event.kind == "input":
+            inputs_while_waiting += 1
+            time.sleep(0.001)  # the node's work on an input
+    caller.join(timeout=5)
     assert result == {"reply": "done"}
+    assert inputs_while_waiting > 0 and flooder.poll() is None  # busy until the reply came
 
 
 @pytest.mark.timeout(30)

@@ -1,13 +1,15 @@
 """edge.testing: the in-process double behaves like a Node where node code can tell."""
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
-from edge.errors import FailedPrecondition, NotFound
+from edge.errors import FailedPrecondition, InvalidArgument, NotFound
 from edge.nodetype import NodeType, Param, Port
-from edge.testing import (FakeClock, FakeNode, idle, input_event, param_event, run_node,
+from edge.testing import (FakeClock, FakeNode, call, idle, input_event, param_event, run_node,
                           stop_event, timer_event)
 from edge.config import NodeConfig
 
@@ -93,3 +95,55 @@ def test_script_mistakes_are_named():
 def test_an_explicit_stop_is_delivered_once():
     run = run_node(Echo, events=[stop_event(), input_event("x", np.ones(1)), timer_event("t")])
     assert [e.kind for e in run.node.delivered] == ["stop"] and run.published == []
+
+
+class Tally(NodeType):
+    """Sums its inputs and serves the sum; the methods a node type may serve, by kind."""
+
+    inputs = {"x": Port()}
+
+    def run(self, node):
+        state = {"sum": 0}
+
+        def reset(request):
+            if not isinstance(request.body, int):
+                raise InvalidArgument("reset needs an int")
+            state["sum"] = request.body
+            return "reset"
+
+        node.serve("sum", lambda request: state["sum"], role="read")
+        node.serve("reset", reset)
+        node.serve("later", lambda request: threading.Timer(
+            0.01, request.defer().reply, args=[request.body]).start())
+        node.serve("broken", lambda request: 1 / 0)
+        for event in node:
+            if event.kind == "input":
+                state["sum"] += event.value
+
+
+def test_served_methods_answer_calls_between_events():
+    run = run_node(Tally, events=[input_event("x", 2), call("sum"), input_event("x", 3),
+                                  call("sum", role="read"), call("reset", 10), input_event("x", 1),
+                                  call("sum"), idle(0.5)])
+    assert [(r.ok, r.body) for r in run.answers("sum")] == [(True, 2), (True, 5), (True, 11)]
+    assert [(r.ok, r.body) for r in run.answers("reset")] == [(True, "reset")]
+    assert run.replies[0].at_s == 0.0 and run.replies[-1].at_s == 0.0  # before the idle
+
+
+def test_calls_fail_like_they_do_on_a_node_service():
+    run = run_node(Tally, events=[call("reset", "x"), call("reset", 1, role="read"),
+                                  call("nope"), call("sum", role="read")])
+    assert [(r.method, r.ok, r.error.get("code")) for r in run.replies] == [
+        ("reset", False, "INVALID_ARGUMENT"), ("reset", False, "PERMISSION_DENIED"),
+        ("nope", False, "UNIMPLEMENTED"), ("sum", True, None)]
+    assert run.replies[0].error["message"] == "reset needs an int"
+
+
+def test_a_deferred_answer_is_recorded_and_a_bug_shows_its_traceback():
+    run = run_node(Tally, events=[call("later", {"a": [1, 2]})])
+    deadline = time.monotonic() + 10  # the answer comes from the handler's timer thread
+    while not run.answers("later") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [(r.ok, r.body) for r in run.answers("later")] == [(True, {"a": [1, 2]})]
+    with pytest.raises(ZeroDivisionError):
+        run_node(Tally, events=[call("broken")])

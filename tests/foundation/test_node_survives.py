@@ -18,6 +18,9 @@ def header(**changes):
     return msgpack.packb(value)
 
 
+CONNECT_S = 30.0  # a guard: connect() returns as soon as the node reads
+
+
 @pytest.fixture
 def raw_pub(short_dir):
     context = zmq.Context.instance()
@@ -30,14 +33,20 @@ def raw_pub(short_dir):
     socket.close(0)
 
 
-def connect(socket, node, topic=b"t"):
-    """Send a valid message until the node receives one."""
-    for _ in range(200):
+def connect(socket, node, topic=b"t") -> dict:
+    """Send hellos until the node receives one, then a marker, and read up to the marker:
+    hellos still in flight never reach the test. Returns the input's stats at that point."""
+    deadline = time.monotonic() + CONNECT_S
+    while True:
+        assert time.monotonic() < deadline, "never connected"
         socket.send_multipart([topic, header(seq=1, body="hello")])
-        event = node.next_event(timeout_s=0.02)
-        if event is not None:
-            return event
-    raise AssertionError("never connected")
+        if node.next_event(timeout_s=0.02) is not None:
+            break
+    socket.send_multipart([topic, header(seq=1, body="marker")])
+    while (event := node.next_event(timeout_s=max(0.0, deadline - time.monotonic()))) is not None:
+        if event.value == "marker":
+            return dict(node.stats()["inputs"][topic.decode()])
+    raise AssertionError("the marker never arrived")
 
 
 @pytest.mark.timeout(30)
@@ -45,7 +54,7 @@ def test_bad_messages_are_counted_rate_limited_and_never_stop_the_node(raw_pub, 
     socket, endpoint = raw_pub
     with Node("victim", handle_signals=False) as node:
         node.subscribe("t", endpoint=endpoint, queue_size=100_000)
-        connect(socket, node)
+        before = connect(socket, node)
         bad_spec = header(type="TensorSpec", body={"name": "x", "dtype": ","})
         offset = header(type="TensorSpec", body={"name": "x", "dtype": {
             "names": ["a"], "formats": ["<f4"], "offsets": [2**63]}})
@@ -55,9 +64,10 @@ def test_bad_messages_are_counted_rate_limited_and_never_stop_the_node(raw_pub, 
             socket.send_multipart([b"t", header(seq=2, body="still alive")])
             event = node.next_event(timeout_s=10)
         assert event is not None and event.value == "still alive"
-        stats = node.stats()["inputs"]["t"]
+        stats = {key: value - before.get(key, 0) for key, value in node.stats()["inputs"]["t"].items()
+                 if isinstance(value, int)}
         # The queue keeps what fits its byte budget (about 1000 small messages); the rest drains.
-        assert stats["decode_errors"] + stats["drained"] == 10_000 and stats["received"] == 2
+        assert stats["decode_errors"] + stats["drained"] == 10_000 and stats["received"] == 1
         assert stats["decode_errors"] >= 1000
         assert len([r for r in caplog.records if r.name == "edge.bus"]) < 10
 
@@ -71,9 +81,13 @@ def test_forged_sequence_numbers_keep_stats_encodable(raw_pub, seq):
         connect(socket, node)
         for forged in (seq, 2, seq, 3):
             socket.send_multipart([b"t", header(seq=forged)])
-        time.sleep(0.2)
-        while node.next_event(timeout_s=0.1) is not None:
-            pass
+        socket.send_multipart([b"t", header(seq=4, body="end")])
+        values = []
+        while not values or values[-1] != "end":
+            event = node.next_event(timeout_s=CONNECT_S)
+            assert event is not None, f"the forged messages did not all arrive: {values}"
+            values.append(event.value)
+        assert values == [None] * (4 if seq < 2**63 else 2) + ["end"]  # >= 2**63: malformed
         stats = node.stats()
         msgpack.packb(stats)  # what the stats request sends back
         assert stats["inputs"]["t"]["dropped"] < 2**32
@@ -151,18 +165,23 @@ def test_latest_only_skips_a_stale_backlog_and_hands_over_a_fresh_frame(raw_pub)
     socket, endpoint = raw_pub
     with Node("reader", handle_signals=False) as node:
         node.subscribe("cam", endpoint=endpoint)
-        connect(socket, node, b"cam")
+        before = connect(socket, node, b"cam")
         old_ns = time.time_ns() - 3_000_000_000
         for seq in range(2, 102):
             socket.send_multipart([b"cam", header(seq=seq, pub_ns=old_ns)])
-        time.sleep(0.3)
-        old = node.next_event(timeout_s=0.3)
-        assert old is None, f"handed over a frame {(time.time_ns() - old.pub_ns) / 1e9:.1f} s old"
+
+        def counted(key: str) -> int:
+            return node.stats()["inputs"]["cam"][key] - before[key]
+
+        deadline = time.monotonic() + CONNECT_S
+        while counted("dropped") < 100:  # until the node has read the whole backlog
+            assert time.monotonic() < deadline, f"only {counted('dropped')} of 100 arrived"
+            old = node.next_event(timeout_s=0.1)
+            assert old is None, f"handed over a frame {(time.time_ns() - old.pub_ns) / 1e9:.1f} s old"
         socket.send_multipart([b"cam", header(seq=102, pub_ns=time.time_ns())])
-        event = node.next_event(timeout_s=5)
+        event = node.next_event(timeout_s=CONNECT_S)
         assert event.seq == 102 and time.time_ns() - event.pub_ns < 1_000_000_000
-        stats = node.stats()["inputs"]["cam"]
-        assert stats["stale"] >= 1 and stats["dropped"] == 100 and stats["received"] == 2
+        assert counted("stale") >= 1 and counted("dropped") == 100 and counted("received") == 1
 
 
 def test_services_and_clients_refuse_oversized_frames_in_the_socket(short_dir):

@@ -1,6 +1,7 @@
 """Closing a service or a node answers what is owed and never writes to a closed fd."""
 import os
 import threading
+import time
 
 import msgpack
 import pytest
@@ -8,6 +9,8 @@ import zmq
 
 from edge import Client, Node, Service
 from edge.errors import ServiceTimeout, Unavailable
+
+WAIT_S = 20.0  # only a guard against a hang: every wait returns once its reply or request is in
 
 
 def dealer(endpoint: str) -> zmq.Socket:
@@ -21,12 +24,12 @@ def send(socket: zmq.Socket, request_id, method: str) -> None:
     socket.send_multipart([b"", msgpack.packb({"v": 1, "id": request_id, "method": method})])
 
 
-def receive(socket: zmq.Socket, timeout_ms: int = 3000):
+def receive(socket: zmq.Socket, timeout_ms: int = int(WAIT_S * 1000)):
     assert socket.poll(timeout_ms), "no reply"
     return msgpack.unpackb(socket.recv_multipart()[1])
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(60)
 def test_a_deferred_reply_after_close_writes_to_no_file(short_dir):
     held = []
     service = Service(f"ipc://{short_dir}/late.sock")
@@ -50,7 +53,7 @@ def test_a_deferred_reply_after_close_writes_to_no_file(short_dir):
         socket.close()
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(60)
 def test_close_answers_deferred_and_unread_requests_unavailable(short_dir):
     service = Service(f"ipc://{short_dir}/owed.sock")
     service.add("never", lambda request: request.defer())
@@ -70,57 +73,59 @@ def test_close_answers_deferred_and_unread_requests_unavailable(short_dir):
         second.close()
 
 
-@pytest.mark.timeout(30)
-def test_a_threaded_service_closing_sends_replies_posted_meanwhile(short_dir):
-    service = Service(f"ipc://{short_dir}/posted.sock").start()
-    got = threading.Event()
-    held = []
+class HeldCall:
+    """A `later` method that defers and holds its request, and a client calling it from a
+    thread of its own: `held` the Responder, `result` the reply (or the error raised)."""
 
-    def later(request):
-        held.append(request.defer())
-        got.set()
+    def __init__(self, add_method):
+        self.held, self.got, self.result = [], threading.Event(), []
+        add_method("later", self._later)
 
-    service.add("later", later)
-    result: list = []
-    caller = threading.Thread(target=lambda: result.append(_call(service.endpoint, "later")))
-    caller.start()
-    assert got.wait(5)
-    service.close()
-    caller.join(10)
-    assert isinstance(result[0], Unavailable)
-    assert not isinstance(result[0], ServiceTimeout)  # main: no answer, the client gave up
+    def _later(self, request) -> None:
+        self.held.append(request.defer())
+        self.got.set()
+
+    def start(self, endpoint: str) -> None:
+        self._caller = threading.Thread(target=lambda: self.result.append(_call(endpoint)))
+        self._caller.start()
+
+    def join(self) -> None:
+        self._caller.join(WAIT_S)
 
 
-def _call(endpoint: str, method: str):
-    with Client(endpoint, timeout_s=5, retries=0) as client:
+def _call(endpoint: str):
+    with Client(endpoint, timeout_s=WAIT_S, retries=0) as client:
         try:
-            return client.call(method)
+            return client.call("later")
         except Exception as exc:  # handed to the test thread
             return exc
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(60)
+def test_a_threaded_service_closing_sends_replies_posted_meanwhile(short_dir):
+    service = Service(f"ipc://{short_dir}/posted.sock").start()
+    call = HeldCall(service.add)
+    call.start(service.endpoint)
+    assert call.got.wait(WAIT_S)
+    service.close()
+    call.join()
+    assert isinstance(call.result[0], Unavailable)
+    assert not isinstance(call.result[0], ServiceTimeout)  # main: no answer, the client gave up
+
+
+@pytest.mark.timeout(60)
 def test_node_close_flushes_replies_posted_before_it(short_dir):
     node = Node("closing", endpoint=f"ipc://{short_dir}/closing-pub.sock", handle_signals=False)
     node.config.service = f"ipc://{short_dir}/closing.sock"
-    held, got = [], threading.Event()
-
-    def later(request):
-        held.append(request.defer())
-        got.set()
-
-    node.serve("later", later)
-    result: list = []
-    caller = threading.Thread(target=lambda: result.append(_call(node.service_endpoint, "later")))
-    caller.start()
+    call = HeldCall(node.serve)
+    call.start(node.service_endpoint)
     try:
-        for _ in range(50):
-            if got.is_set():
-                break
+        deadline = time.monotonic() + WAIT_S
+        while not call.got.is_set() and time.monotonic() < deadline:
             node.next_event(timeout_s=0.1)
-        assert got.is_set()
-        held[0].reply("answered just before close")  # posted; the loop never runs again
+        assert call.got.is_set()
+        call.held[0].reply("answered just before close")  # posted; the loop never runs again
     finally:
         node.close()
-    caller.join(10)
-    assert result == ["answered just before close"]  # main: ServiceTimeout after 5 s
+    call.join()
+    assert call.result == ["answered just before close"]  # main: ServiceTimeout

@@ -1,14 +1,22 @@
-"""A running `edge launch` for tests, and what tests look at: /proc, output, sink files."""
+"""A running `edge launch` for tests, and what tests look at: /proc, output, sink files.
+
+Also the fixtures every test of launched graphs uses (tests/launch, tests/bag), and the
+process with collected output that tests/multihost starts in network namespaces.
+"""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 HERE = Path(__file__).resolve().parent
 EDGE = str(Path(sys.executable).parent / "edge")
@@ -17,14 +25,11 @@ EDGE = str(Path(sys.executable).parent / "edge")
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid`, from /proc."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry))
     found, todo = set(), [pid]
     while todo:
@@ -54,15 +59,13 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.05)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-class Launch:
-    """`edge launch FILE` in its own session, its output collected line by line."""
+class OutputProcess:
+    """A process in its own session, its output (stderr merged) collected line by line."""
 
-    def __init__(self, path: Path, env: dict, args: list):
+    def __init__(self, argv: list[str], env: dict):
         self.env = env
-        self.control = f"ipc://{env['EDGE_RUNTIME_DIR']}/control.sock"
-        self.proc = subprocess.Popen([EDGE, "launch", str(path), "--no-color", *args], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -79,13 +82,20 @@ class Launch:
         with self._changed:
             return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout_s: float = 15.0, count: int = 1) -> list[str]:
-        """Wait until `count` output lines match the regex `pattern`."""
+    def mark(self) -> int:
+        """How many lines there are now: wait_for(..., since=mark) looks only after them."""
+        with self._changed:
+            return len(self.lines)
+
+    def wait_for(self, pattern: str, timeout_s: float = 30.0, count: int = 1,
+                 since: int = 0) -> list[str]:
+        """Wait until `count` output lines (after the first `since`) match the regex `pattern`;
+        returns as soon as they do: the timeout only guards against a hang."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout_s
         with self._changed:
             while True:
-                found = [line for line in self.lines if regex.search(line)]
+                found = [line for line in self.lines[since:] if regex.search(line)]
                 if len(found) >= count:
                     return found
                 remaining = deadline - time.monotonic()
@@ -94,24 +104,32 @@ class Launch:
                                          f"{timeout_s} s; output:\n" + "\n".join(self.lines))
                 self._changed.wait(min(remaining, 0.1))
 
-    def wait_ready(self, timeout_s: float = 20.0) -> None:
-        self.wait_for(r"edge\s+\| all \d+ node\(s\) ready", timeout_s)
-
-    def wait_exit(self, timeout_s: float = 15.0) -> int:
+    def wait_exit(self, timeout_s: float = 30.0) -> int:
+        """The exit code; the timeout only guards against a hang (stops are slow under load)."""
         code = self.proc.wait(timeout=timeout_s)
         self._reader.join(timeout=5)
         return code
 
     def kill(self) -> None:
-        """SIGKILL the supervisor and everything below it."""
+        """SIGKILL the process and everything below it."""
         if self.proc.poll() is None:
-            for pid in descendants(self.proc.pid):
+            for pid in [*descendants(self.proc.pid), self.proc.pid]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            self.proc.kill()
         self.proc.wait(timeout=10)
+
+
+class Launch(OutputProcess):
+    """`edge launch FILE` and its control endpoint."""
+
+    def __init__(self, path: Path, env: dict, args: list):
+        self.control = f"ipc://{env['EDGE_RUNTIME_DIR']}/control.sock"
+        super().__init__([EDGE, "launch", str(path), "--no-color", *args], env)
+
+    def wait_ready(self, timeout_s: float = 45.0) -> None:
+        self.wait_for(r"edge\s+\| all \d+ node\(s\) ready", timeout_s)
 
 
 def read_sink(path: Path) -> list[tuple[int, str, int, int]]:
@@ -144,3 +162,32 @@ nodes:
     parameters: {{path: {sink_path}}}
     inputs: {{in: scaled}}
 {extra}"""
+
+
+# -- fixtures (imported by the conftest.py of tests/launch and tests/bag) -------------------
+@pytest.fixture
+def rt_dir():
+    """A short runtime dir for ipc sockets (pytest's tmp_path can exceed 107 bytes)."""
+    path = Path(tempfile.mkdtemp(dir="/tmp", prefix="edt"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def edge_env(rt_dir):
+    """The environment of a launched graph: its own runtime dir, graph_nodes importable."""
+    env = dict(os.environ)
+    env.pop("EDGE_CONTROL", None)
+    env.pop("EDGE_NODE_CONFIG", None)
+    env["EDGE_RUNTIME_DIR"] = str(rt_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+@pytest.fixture
+def launched():
+    """The Launch handles a test started: every one is killed at teardown."""
+    started: list[Launch] = []
+    yield started
+    for handle in started:
+        handle.kill()

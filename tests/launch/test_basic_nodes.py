@@ -31,7 +31,7 @@ nodes:
 
     graph.wait_for(r"^show\s+\| thinned \[\d+\] from thin age [\d.]+ ms: \[\d+\]$", count=3)
     graph.proc.send_signal(signal.SIGINT)
-    assert graph.wait_exit(15) == 130
+    assert graph.wait_exit() == 130
     rows = list(bag.read_messages(str(record)))   # complete once the recorder stopped
     assert len(rows) >= 3 and {r.topic for r in rows} == {"thinned"}
     assert {r.message.source for r in rows} == {"thin"}

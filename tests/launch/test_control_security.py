@@ -100,7 +100,7 @@ def test_tcp_control_admits_only_trusted_keys_and_roles(launch, rt_dir, edge_env
     keys.trust("stranger", identity.public.decode(), role="admin",
                directory=Path(edge_env["EDGE_KEYS_DIR"]))
     assert run_edge(env, "shutdown", "-c", endpoint).startswith("stopping graph 'sec'")
-    assert graph.wait_exit(15) == 0
+    assert graph.wait_exit() == 0
 
 
 def test_insecure_control_is_plain_tcp_with_a_warning(rt_dir, edge_env):
@@ -117,6 +117,6 @@ def test_insecure_control_is_plain_tcp_with_a_warning(rt_dir, edge_env):
                         ok=False).startswith("error: UNAVAILABLE")
         assert run_edge(edge_env, "--insecure", "shutdown", "-c", endpoint).startswith(
             "stopping graph 'open'")
-        assert graph.wait_exit(15) == 0
+        assert graph.wait_exit() == 0
     finally:
         graph.kill()

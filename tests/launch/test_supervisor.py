@@ -69,7 +69,7 @@ def test_signal_stops_every_node_and_cleans_up(launch, rt_dir, signum, code):
     pids = [n["pid"] for n in nodes_by_name(graph.control).values()]
     assert len(pids) == 3 and set(pids) <= descendants(graph.proc.pid)
     graph.proc.send_signal(signum)
-    assert graph.wait_exit(15) == code
+    assert graph.wait_exit() == code
     assert not [pid for pid in pids if alive(pid)]
     assert not list(rt_dir.rglob("*.sock")), "stale ipc files"
     assert not list(rt_dir.glob("launch.*")), "stale launch dir"
@@ -82,7 +82,7 @@ def test_a_node_that_ignores_stop_and_sigterm_is_killed(launch, rt_dir):
     graph.wait_ready()
     pid = nodes_by_name(graph.control)["stubborn"]["pid"]
     graph.proc.send_signal(signal.SIGINT)
-    assert graph.wait_exit(15) == 130
+    assert graph.wait_exit() == 130
     assert not alive(pid)
     assert "node 'stubborn' did not stop after its stop event; sending SIGTERM" in graph.output
     assert "node 'stubborn' ignored SIGTERM; sending SIGKILL" in graph.output
@@ -133,4 +133,4 @@ nodes:
     graph.wait_ready()
     graph.wait_for(r"^scripted\s+\| greeting hello world$")
     graph.proc.send_signal(signal.SIGINT)
-    assert graph.wait_exit(15) == 130
+    assert graph.wait_exit() == 130

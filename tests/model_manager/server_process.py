@@ -12,8 +12,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from edge.launch.control import ControlClient
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -30,6 +35,45 @@ def service_of(control, name: str, old_pid: int | None = None) -> str:
             return node["service"]
         time.sleep(0.1)
     raise AssertionError(f"node {name!r} never became ready")
+
+
+def wait_for_line(proc: subprocess.Popen, text: str, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Read `proc`'s output until a line contains `text`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            assert line, f"the process ended before printing {text!r}"
+            if text in line:
+                return
+    raise AssertionError(f"the process did not print {text!r} in {timeout_s}s")
+
+
+@contextmanager
+def launched_manager(tmp_path: Path, extra: str = "") -> Iterator[tuple[subprocess.Popen,
+                                                                        ControlClient]]:
+    """`edge launch` of one node, the model manager `models` (repo under tmp_path, one
+    worker; `extra` adds lines to its entry), once ready: the process and a ControlClient
+    on its control endpoint. The process is killed at the end, whatever happened."""
+    runtime = Path(tempfile.mkdtemp(prefix="mml", dir="/tmp"))  # ipc paths: 107 bytes at most
+    launch = tmp_path / "models.yaml"
+    launch.write_text(f"name: models\nnodes:\n  - name: models\n    type: model_manager\n"
+                      f"    parameters: {{repo: {tmp_path / 'repo'}, workers: 1}}\n{extra}")
+    env = {**os.environ, "EDGE_RUNTIME_DIR": str(runtime), "PYTHONUNBUFFERED": "1"}
+    env.pop("EDGE_CONTROL", None)
+    proc = subprocess.Popen([*edge_command(), "launch", str(launch), "--no-color"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_line(proc, "ready")
+        with ControlClient(f"ipc://{runtime}/control.sock") as control:
+            yield proc, control
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(START_TIMEOUT_S)
+        proc.stdout.close()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def edge_command() -> list[str]:

@@ -2,21 +2,15 @@
 Nothing is left for the client to time out on."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import zmq
 
-from edge.launch.control import ControlClient
 from messages import ReplyMessage, RequestMessage, new_encoder
 from nodes.model_manager.client import ModelManagerClient
-from server_process import edge_command
-from test_mm_launch import service_of, wait_for_line
+from server_process import launched_manager, service_of
 
 REQUESTS = 8
 ROWS = 4096  # a few hundred ms per run of the 256-wide chain on one worker
@@ -32,25 +26,10 @@ def test_sigterm_answers_queued_forwards_unavailable(start_server, chain_bytes):
 
 @pytest.mark.timeout(120)
 def test_a_launched_manager_stopped_by_its_supervisor_answers_its_queue(tmp_path, chain_bytes):
-    runtime = Path(f"/tmp/mms{os.getpid()}")  # short: ipc paths are limited to 107 bytes
-    launch = tmp_path / "models.yaml"
-    launch.write_text(f"name: models\nnodes:\n  - name: models\n    type: model_manager\n"
-                      f"    parameters: {{repo: {tmp_path / 'repo'}, workers: 1}}\n")
-    env = {**os.environ, "EDGE_RUNTIME_DIR": str(runtime), "PYTHONUNBUFFERED": "1"}
-    env.pop("EDGE_CONTROL", None)
-    proc = subprocess.Popen([*edge_command(), "launch", str(launch), "--no-color"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_for_line(proc, "ready")
-        with ControlClient(f"ipc://{runtime}/control.sock") as control:
-            endpoint = service_of(control, "models")
-            codes = forwards_while_stopping(endpoint, chain_bytes, lambda: control.stop("models"))
-        check_all_answered(codes)
-    finally:
-        proc.kill()
-        proc.wait(30)
-        proc.stdout.close()
-        shutil.rmtree(runtime, ignore_errors=True)
+    with launched_manager(tmp_path) as (_, control):
+        endpoint = service_of(control, "models")
+        codes = forwards_while_stopping(endpoint, chain_bytes, lambda: control.stop("models"))
+    check_all_answered(codes)
 
 
 def forwards_while_stopping(endpoint: str, model: bytes, stop) -> dict:

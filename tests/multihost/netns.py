@@ -7,18 +7,19 @@ host also gets its own key and runtime directories, like a separate machine woul
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-EDGE = str(Path(sys.executable).parent / "edge")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "launch"))
+
+from launch_process import EDGE, OutputProcess  # noqa: E402
+
 SUBNET = "10.77.0"
 
 
@@ -26,24 +27,6 @@ def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
     if result.returncode != 0:
         raise OSError(f"ip {' '.join(args)}: {result.stderr.strip()}")
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid`, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
 
 
 def kill_namespace_processes(namespace: str, wait_s: float = 5.0) -> None:
@@ -99,8 +82,8 @@ class Host:
         return subprocess.run(self.argv(*argv), env=env or self.env, capture_output=True,
                               text=True, timeout=timeout_s)
 
-    def start(self, *argv: str, env: dict | None = None) -> "Proc":
-        return Proc(self.argv(*argv), env or self.env)
+    def start(self, *argv: str, env: dict | None = None) -> OutputProcess:
+        return OutputProcess(self.argv(*argv), env or self.env)
 
 
 class Network:
@@ -112,7 +95,7 @@ class Network:
         self.hosts = {name: Host(name, f"{tag}{name}", f"{SUBNET}.{index + 1}", dict(os.environ))
                       for index, name in enumerate(names)}
         self._made: list[str] = []
-        self.procs: list[Proc] = []
+        self.procs: list[OutputProcess] = []
 
     def __enter__(self) -> "Network":
         try:
@@ -138,7 +121,7 @@ class Network:
             _ip("-n", host.namespace, "addr", "add", f"{host.address}/24", "dev", "eth0")
             _ip("-n", host.namespace, "link", "set", "eth0", "up")
 
-    def start(self, host: str, *argv: str, env: dict | None = None) -> "Proc":
+    def start(self, host: str, *argv: str, env: dict | None = None) -> OutputProcess:
         proc = self.hosts[host].start(*argv, env=env)
         self.procs.append(proc)
         return proc
@@ -155,65 +138,6 @@ class Network:
                 pass
         for host in self.hosts.values():
             shutil.rmtree(host.dir, ignore_errors=True)
-
-
-class Proc:
-    """A process with its output collected line by line (stderr merged)."""
-
-    def __init__(self, argv: list[str], env: dict):
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    @property
-    def output(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
-
-    def mark(self) -> int:
-        """How many lines there are now: wait_for(..., since=mark) looks only after them."""
-        with self._changed:
-            return len(self.lines)
-
-    def wait_for(self, pattern: str, timeout_s: float = 20.0, since: int = 0) -> str:
-        regex, deadline = re.compile(pattern), time.monotonic() + timeout_s
-        with self._changed:
-            while True:
-                for line in self.lines[since:]:
-                    if regex.search(line):
-                        return line
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    raise AssertionError(f"no line matching {pattern!r} in {timeout_s} s; "
-                                         "output:\n" + "\n".join(self.lines))
-                self._changed.wait(min(remaining, 0.1))
-
-    def wait_exit(self, timeout_s: float = 15.0) -> int:
-        code = self.proc.wait(timeout=timeout_s)
-        self._reader.join(timeout=5)
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL the process and everything below it."""
-        if self.proc.poll() is None:
-            for pid in [*descendants(self.proc.pid), self.proc.pid]:
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def network_or_skip(names: list[str]) -> Network:

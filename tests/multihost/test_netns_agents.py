@@ -108,10 +108,10 @@ def test_graph_across_namespaces_with_agents_and_recovery():
         launched_at = time.monotonic()
         launch = net.start("operator", EDGE, "launch", str(op.dir / "robot.yaml"), "--no-color",
                            "--control", control)
-        ready = launch.wait_for(r"all 4 node\(s\) ready", 60)
+        [ready] = launch.wait_for(r"all 4 node\(s\) ready", 60)
         print(f"edge launch -> {ready.split('| ')[-1]} (supervisor clock); "
               f"{time.monotonic() - launched_at:.2f} s from starting `edge launch`")
-        probe = launch.wait_for(r"^probe\s+\| probe runs from ", 10).split("from ")[-1]
+        probe = launch.wait_for(r"^probe\s+\| probe runs from ", 10)[0].split("from ")[-1]
         assert probe.startswith(str(comp.runtime_dir / "agent-")), probe   # the agent's own dir
 
         # messages flow camera -> relay -> recorder across two namespaces, over CURVE

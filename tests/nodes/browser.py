@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import select
 import subprocess
 import tempfile
@@ -27,7 +28,7 @@ class Browser:
 
         self.proc = subprocess.Popen(
             [chromium, *FLAGS, f"--user-data-dir={self._profile.name}", "--remote-debugging-pipe",
-             "about:blank"], close_fds=False, preexec_fn=wire_fds,
+             "about:blank"], close_fds=False, preexec_fn=wire_fds, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
@@ -76,8 +77,21 @@ class Browser:
         return result["result"].get("value")
 
     def close(self) -> None:
-        self.proc.kill()
+        """Kill chromium's whole process group and wait for it: its renderer and GPU
+        processes outlive the browser process and kept writing into the profile being
+        removed ('Directory not empty')."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)  # anyone left in the group?
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
         for fd in (self._send_fd, self._recv_fd):
             os.close(fd)
         self._profile.cleanup()

@@ -1,7 +1,6 @@
 """The camera node type: its loop on edge.testing's fake clock; one real process for param.set."""
 import logging
 
-import cv2
 import numpy as np
 import pytest
 
@@ -9,6 +8,7 @@ from edge.client import Client
 from edge.testing import idle, param_event, run_node
 from nodes.camera.node import Camera
 from process_graph import collect
+from video_clips import write_clip
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -62,22 +62,9 @@ def test_fps_is_set_over_the_node_service(graph):
     graph.assert_running()
 
 
-def _frame(value: int) -> np.ndarray:
-    image = np.zeros((96, 128, 3), dtype=np.uint8)
-    image[:, :, 1] = value
-    cv2.putText(image, str(value), (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 2)
-    return image
-
-
 @pytest.fixture
 def clip(tmp_path):
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))
-    assert writer.isOpened()
-    for i in range(12):
-        writer.write(_frame(20 * i))
-    writer.release()
-    return path
+    return write_clip(tmp_path / "clip.avi", [20 * i for i in range(12)])
 
 
 def test_video_file_is_read_frame_by_frame_then_the_node_exits(clip, caplog):

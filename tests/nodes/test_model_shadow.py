@@ -6,6 +6,10 @@ from onnx import numpy_helper
 
 import tiny_onnx
 from edge import Client
+from edge.testing import call, input_event, run_node, timer_event
+from messages import Image
+from nodes.model_runner.node import ModelRunner
+from nodes.model_runner.shadow import ModelShadow
 from process_graph import collect
 
 pytestmark = pytest.mark.timeout(90)
@@ -55,3 +59,20 @@ def test_a_shadow_agrees_with_its_own_model_and_reports_a_perturbed_one(graph, t
         samples = client.call("disagreements")
     assert samples and samples[0]["reference"] == {"scores": [1, 4]}
     graph.assert_running()
+
+
+def test_disagreements_are_served_in_process(tmp_path):
+    """The `disagreements` method on edge.testing's double: no processes, no sockets."""
+    model, runner = tiny_onnx.color_classifier(tmp_path), {"postprocess": "raw", "size": [8, 8]}
+    frame = Image(np.full((16, 16, 3), (0, 0, 255), np.uint8), "bgr8", 3)
+    live = run_node(ModelRunner, params={"model": str(model), **runner},
+                    events=[input_event("image", frame, stamp_ns=1000)])
+    [reference] = live.values("tensors")
+    shadow = run_node(ModelShadow, params={"model": str(perturbed(model, tmp_path)), **runner},
+                      events=[call("disagreements"), input_event("image", frame, stamp_ns=1000),
+                              input_event("reference", reference, stamp_ns=1000),
+                              timer_event("stats"), call("disagreements")])
+    before, after = shadow.answers("disagreements")
+    assert before.ok and before.body == []
+    assert after.ok and after.body[0]["reference"] == {"scores": [1, 4]}
+    assert shadow.values("agreement")[0].values["frames"] == 1

@@ -5,25 +5,14 @@ import pytest
 from nodes.camera.sources import (DeviceSource, ImageFolderSource, PatternSource, SourceError,
                                   VideoFileSource, open_source)
 
+from video_clips import numbered_frame, write_clip
+
 pytestmark = pytest.mark.timeout(30)
-
-
-def _frame(value: int) -> np.ndarray:
-    image = np.zeros((96, 128, 3), dtype=np.uint8)
-    image[:, :, 1] = value
-    cv2.putText(image, str(value), (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 2)
-    return image
 
 
 @pytest.fixture
 def clip(tmp_path):
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 96))
-    assert writer.isOpened()
-    for i in range(6):
-        writer.write(_frame(40 * i))
-    writer.release()
-    return path
+    return write_clip(tmp_path / "clip.avi", [40 * i for i in range(6)])
 
 
 def _read_all(source, limit=100):
@@ -36,7 +25,7 @@ def _read_all(source, limit=100):
     return frames
 
 
-def test_video_file_reads_every_frame(clip):
+def test_video_file_reads_everynumbered_frame(clip):
     with VideoFileSource(clip) as source:
         assert source.frame_count == 6
         frames = _read_all(source)
@@ -55,7 +44,7 @@ def test_video_file_loops(clip):
 
 def test_image_folder_in_name_order_and_loop(tmp_path):
     for i in (2, 0, 1):
-        cv2.imwrite(str(tmp_path / f"img_{i}.png"), _frame(50 * i))
+        cv2.imwrite(str(tmp_path / f"img_{i}.png"), numbered_frame(50 * i))
     (tmp_path / "notes.txt").write_text("not an image")
     with ImageFolderSource(tmp_path) as source:
         assert source.frame_count == 3
@@ -66,7 +55,7 @@ def test_image_folder_in_name_order_and_loop(tmp_path):
 
 
 def test_open_source_dispatch(tmp_path, clip):
-    cv2.imwrite(str(tmp_path / "one.png"), _frame(10))
+    cv2.imwrite(str(tmp_path / "one.png"), numbered_frame(10))
     assert isinstance(open_source("pattern"), PatternSource)
     assert isinstance(open_source(str(clip)), VideoFileSource)
     assert isinstance(open_source(str(tmp_path)), ImageFolderSource)

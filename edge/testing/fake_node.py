@@ -1,100 +1,25 @@
-"""An in-process double for node code: script events in, read what was published out.
-
-    from edge.testing import idle, input_event, run_node
-    run = run_node(Camera, params={"fps": 10.0}, events=[idle(1.0)])
-    [message.value.frame_id for message in run.outputs("image")]
-
-No sockets and no processes (like dora's MockNode, honcho's scripted FakeProcess and
-FakeClock): a FakeNode stands in for `edge.Node` with the surface a node type uses
-(params, config, publish, subscribe, timer, next_event, iteration, clock). Its FakeClock
-moves only while the script lets time pass (`idle`), so pacing, timers and latencies are
-exact. Inputs and published values go through the real codec, so a node sees read-only
-arrays as it would off the wire, and a value no subscriber could decode fails here too.
-The script ends with Stop unless it delivers one itself.
-"""
+"""FakeNode: edge.Node's surface for node types, in-process on a FakeClock (edge.testing)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from edge.config import InputConfig, NodeConfig
-from edge.errors import InvalidArgument, NotFound
-from edge.node import Event
+from edge.errors import NotFound
+from edge.node import Event, EventLoop
 from edge.nodetype import check_live_value
+from edge.testing.fake_service import FakeService
+from edge.testing.script import (Call, FakeClock, Idle, Published, Replied, over_the_wire,
+                                 stop_event)
 from edge.timers import Timers
 from messages import StreamMessage, new_stream_encoder
 
 MAX_STEPS = 1_000_000  # next_event calls before a loop that never ends is called a bug
 
 
-class FakeClock:
-    """Both clocks a node reads, moved only by `advance`."""
+class FakeNode(EventLoop):
+    """Stands in for edge.Node inside a node type's `run`; see edge.testing's docstring.
 
-    def __init__(self, monotonic_s: float = 1000.0, time_ns: int = 1_700_000_000_000_000_000):
-        self._monotonic_s, self._start_s, self._time_ns = monotonic_s, monotonic_s, time_ns
-
-    def monotonic(self) -> float:
-        return self._monotonic_s
-
-    def time_ns(self) -> int:
-        return self._time_ns + round((self._monotonic_s - self._start_s) * 1e9)
-
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"a clock cannot go back {seconds} s")
-        self._monotonic_s += seconds
-
-    @property
-    def elapsed_s(self) -> float:
-        return self._monotonic_s - self._start_s
-
-
-@dataclass(frozen=True)
-class Idle:
-    """Script item: `seconds` pass with no input; timers fire, timeouts expire."""
-
-    seconds: float
-
-
-idle = Idle
-
-
-def input_event(name: str, value: Any, *, stamp_ns: int = 0, seq: int = 0, source: str = "test",
-                dropped: int = 0) -> Event:
-    """A message on input `name`; stamp_ns 0 means "captured now" (the fake clock's now)."""
-    return Event("input", name, value, seq=seq, stamp_ns=stamp_ns, source=source,
-                 dropped=dropped)
-
-
-def timer_event(name: str) -> Event:
-    return Event("timer", name)
-
-
-def param_event(key: str, value: Any) -> Event:
-    """A live `param set`: checked against the node type's Param like the node service does."""
-    return Event("param", key, value)
-
-
-def stop_event() -> Event:
-    return Event("stop", "stop")
-
-
-@dataclass
-class Published:
-    """One message as a subscriber would decode it; `at_s` is fake time since the start."""
-
-    output: str
-    topic: str
-    value: Any
-    seq: int
-    stamp_ns: int
-    pub_ns: int
-    at_s: float
-    parent: Optional[Event] = None   # the input event it derives from (Node.publish's rule)
-
-
-class FakeNode:
-    """Stands in for edge.Node inside a node type's `run`; see the module docstring."""
+    Unlike Node's, `spin` lets a callback's exception propagate, so the test sees it."""
 
     def __init__(self, config: NodeConfig, script: Iterable, clock: FakeClock | None = None,
                  param_specs: dict | None = None, max_steps: int = MAX_STEPS):
@@ -111,8 +36,14 @@ class FakeNode:
         self._encoder, self._seq = new_stream_encoder(), {}
         self._received: dict[str, list[int]] = {}   # input -> [received, dropped]
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
+        self._service = FakeService(lambda: self.clock.elapsed_s)
         self._steps_left, self._state = max_steps, "running"
         self._handling: Optional[Event] = None   # the input event being handled
+
+    @property
+    def replies(self) -> list[Replied]:
+        """The answers to the script's `call`s, in the order they were given."""
+        return self._service.replies
 
     # -- what node types call ------------------------------------------------------------
     def publish(self, name: str, value: Any, *, stamp_ns: int | None = None,
@@ -125,7 +56,7 @@ class FakeNode:
                            f"outputs ({', '.join(self.config.outputs) or 'none'})")
         seq = self._seq[port.topic] = self._seq.get(port.topic, 0) + 1
         pub_ns = self.clock.time_ns()
-        message = _over_the_wire(StreamMessage(port.topic, value, seq, pub_ns if stamp_ns is None
+        message = over_the_wire(StreamMessage(port.topic, value, seq, pub_ns if stamp_ns is None
                                                else stamp_ns, pub_ns, self.name), self._encoder)
         self.published.append(Published(name, port.topic, message.value, seq, message.stamp_ns,
                                         pub_ns, self.clock.elapsed_s, parent or self._handling))
@@ -140,8 +71,9 @@ class FakeNode:
     def timer(self, name: str, period_s: float) -> None:
         self._timers.add(name, period_s)
 
-    def on(self, name: str, callback: Callable[[Event], Any], kind: str | None = None) -> None:
-        self._callbacks[(kind or ("stop" if name == "stop" else ""), name)] = callback
+    def serve(self, method: str, handler: Callable, *, role: str = "admin") -> None:
+        """Answer the script's `call(method, ...)` items, between two events like Node does."""
+        self._service.add(method, handler, role)
 
     def emit(self, event: Event) -> None:
         self._pending.append(event)
@@ -153,19 +85,6 @@ class FakeNode:
     @property
     def stopping(self) -> bool:
         return self._state != "running"
-
-    def __iter__(self) -> Iterator[Event]:
-        while (event := self.next_event()) is not None:
-            yield event
-            if event.kind == "stop":
-                return
-
-    def spin(self) -> None:
-        for event in self:
-            callback = (self._callbacks.get((event.kind, event.name))
-                        or self._callbacks.get(("", event.name)))
-            if callback is not None:
-                callback(event)
 
     def next_event(self, timeout_s: float | None = None) -> Optional[Event]:
         """The next scripted event; inside an `idle`, a due timer, or None once timeout_s passed."""
@@ -182,6 +101,9 @@ class FakeNode:
             if self._pending:
                 return self._deliver(self._pending.pop(0))
             item = self._script[0]
+            if isinstance(item, Call):
+                self._service.handle(self._script.pop(0))
+                continue
             if not isinstance(item, Idle):
                 self._script.pop(0)
                 return self._deliver(self._prepare(item))
@@ -227,7 +149,7 @@ class FakeNode:
                 raise NotFound(f"the script sends input {event.name!r}, which node {self.name!r} "
                                f"does not read ({', '.join(self.config.inputs) or 'none'})")
             stamp_ns = event.stamp_ns or self.clock.time_ns()
-            wire = _over_the_wire(StreamMessage(port.topic, event.value, event.seq, stamp_ns,
+            wire = over_the_wire(StreamMessage(port.topic, event.value, event.seq, stamp_ns,
                                                 self.clock.time_ns(), event.source), self._encoder)
             counts = self._received.setdefault(event.name, [0, 0])
             counts[0], counts[1] = counts[0] + 1, counts[1] + event.dropped
@@ -248,61 +170,3 @@ class FakeNode:
         self.delivered.append(event)
         self._handling = event if event.kind == "input" else None
         return event
-
-
-def _over_the_wire(message: StreamMessage, encoder) -> StreamMessage:
-    """The message as a subscriber decodes it: real frames, copied like a socket would."""
-    return StreamMessage.from_frames([bytes(frame) for frame in message.to_frames(encoder)])
-
-
-@dataclass
-class NodeRun:
-    """What one scripted run of a node type left behind."""
-
-    node: FakeNode
-    published: list[Published] = field(default_factory=list)
-    params: dict = field(default_factory=dict)
-    stats: dict = field(default_factory=dict)
-
-    def outputs(self, name: str) -> list[Published]:
-        """The messages published on output `name`, in order."""
-        return [message for message in self.published if message.output == name]
-
-    def values(self, name: str) -> list:
-        return [message.value for message in self.outputs(name)]
-
-
-def run_node(node_type, *, params: dict | None = None, events: Iterable = (),
-             inputs: Iterable[str] | dict | None = None,
-             outputs: Iterable[str] | dict | None = None, name: str = "node",
-             clock: FakeClock | None = None) -> NodeRun:
-    """Run `node_type` (an edge.nodetype.NodeType subclass) over a script, in this thread.
-
-    `params` are resolved as a launcher would (defaults, coercion; a problem raises
-    InvalidArgument). `inputs` defaults to the inputs the script sends on, `outputs` to
-    every declared output; either may be names or {local: topic}. Errors the node type
-    raises (a ConfigError, say) propagate.
-    """
-    script = list(events)
-    resolved, problems = node_type.resolve_parameters(params or {})
-    if problems:
-        raise InvalidArgument(f"node {name!r}: " + "; ".join(problems))
-    if inputs is None:
-        inputs = list(dict.fromkeys(e.name for e in script
-                                    if isinstance(e, Event) and e.kind == "input"))
-    if outputs is None:
-        outputs = list(node_type.outputs)
-    config = NodeConfig(name=name, type=node_type.__name__, parameters=resolved,
-                        inputs=_ports(inputs, name, "in"), outputs=_ports(outputs, name, "out"))
-    node = FakeNode(config, script, clock, param_specs=node_type.parameters)
-    try:
-        node_type().run(node)
-    finally:
-        node.close()
-    return NodeRun(node, node.published, dict(node.params), node.stats())
-
-
-def _ports(ports: Iterable[str] | dict, node: str, direction: str) -> dict:
-    if isinstance(ports, dict):
-        return dict(ports)
-    return {local: local if direction == "in" else f"{node}/{local}" for local in ports}
