@@ -439,7 +439,9 @@ class Node(EventLoop):
                                "one thread owns a node's sockets")
 
     def close(self) -> None:
-        """Close every socket (linger 0) and remove this node's ipc files."""
+        """Close every socket (linger 0) and remove this node's ipc files; once."""
+        if self._signals.wake_fd < 0:
+            return  # closed already
         for source in list(self._inputs.values()):
             source.close()
         for publisher in set(self._publishers.values()):

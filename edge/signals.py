@@ -17,6 +17,7 @@ class StopSignals:
     def __init__(self, on_stop: Callable[[Optional[int]], None], enabled: bool = True):
         self._on_stop = on_stop
         self._read, self._write = os.pipe()
+        self._fds_lock = threading.Lock()  # no wake() writes into an fd number close() gave up
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._previous: dict = {}
@@ -42,12 +43,17 @@ class StopSignals:
         self._on_stop(signum)
 
     def wake(self) -> None:
-        try:
-            os.write(self._write, b"x")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or closed
+        with self._fds_lock:
+            if self._write < 0:
+                return  # closed: the number may belong to another file by now
+            try:
+                os.write(self._write, b"x")
+            except (BlockingIOError, OSError):
+                pass  # already awake
 
     def clear(self) -> None:
+        if self._read < 0:
+            return
         try:
             os.read(self._read, 4096)
         except (BlockingIOError, OSError):
@@ -64,8 +70,8 @@ class StopSignals:
     def close(self) -> None:
         if threading.current_thread() is threading.main_thread():
             self.restore()
-        for fd in (self._read, self._write):
-            try:
+        with self._fds_lock:  # once only: a second close would close others' reused numbers
+            fds, self._read, self._write = (self._read, self._write), -1, -1
+        for fd in fds:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass

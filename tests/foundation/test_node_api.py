@@ -12,6 +12,7 @@ import pytest
 
 from edge import Client, Node, NodeType, Param
 from edge.errors import FailedPrecondition, InvalidArgument, NotFound
+from edge.signals import StopSignals
 from edge.testing import FakeClock
 from edge.timers import Timers
 
@@ -227,3 +228,22 @@ def test_next_event_without_waiting_returns_a_message_the_socket_holds(nodes, sh
         publisher.publish("now", 1)
     event = reader.next_event(timeout_s=0)
     assert event is not None and event.kind == "input" and event.value == 1
+
+
+def test_closing_twice_leaves_files_opened_since_alone():
+    """A second close (or a late wake) must not touch fd numbers the first one gave back."""
+    node = Node("twice", handle_signals=False)
+    node.close()
+    signals = StopSignals(lambda signum: None, enabled=False)
+    signals.close()
+    read_fd, write_fd = os.pipe()  # most likely the numbers just closed
+    os.set_blocking(read_fd, False)
+    try:
+        node.close()
+        signals.wake()
+        signals.close()
+        os.fstat(read_fd), os.fstat(write_fd)  # still open
+        with pytest.raises(BlockingIOError):
+            os.read(read_fd, 1)  # and nothing was written into them
+    finally:
+        os.close(read_fd), os.close(write_fd)
