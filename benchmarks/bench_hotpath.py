@@ -22,7 +22,8 @@ import zmq
 BATCH = 200  # below the HWM, so a batch is sent whole and then read whole
 
 
-def _pair(context, path):
+def raw_pair(context, path):
+    """A raw PUB/SUB pair on ipc `path`, past the slow-joiner window."""
     pub, sub = context.socket(zmq.PUB), context.socket(zmq.SUB)
     pub.bind(f"ipc://{path}")
     sub.setsockopt(zmq.SUBSCRIBE, b"t")
@@ -36,7 +37,7 @@ def _pair(context, path):
 
 
 def raw(count, context, path, shape=(64,), batch=BATCH):
-    pub, sub = _pair(context, path)
+    pub, sub = raw_pair(context, path)
     payload, stamp = np.zeros(shape, np.uint8), (0).to_bytes(8, "little")
     big = payload.nbytes >= 1 << 16
     start = time.process_time()

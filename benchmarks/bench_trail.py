@@ -21,6 +21,8 @@ import time
 import numpy as np
 import zmq
 
+from bench_hotpath import raw_pair
+
 BATCH = 100   # messages in flight: below the HWM (for VGA: 64 MiB / 1.15 MB = 58)
 BIG_BATCH = 20
 CODEC_BATCH = 200
@@ -31,16 +33,7 @@ def _batch(shape) -> int:
 
 
 def raw(count, context, path, shape):
-    pub, sub = context.socket(zmq.PUB), context.socket(zmq.SUB)
-    pub.bind(f"ipc://{path}")
-    sub.setsockopt(zmq.SUBSCRIBE, b"t")
-    sub.connect(f"ipc://{path}")
-    while True:  # slow joiner
-        pub.send_multipart([b"t", b"x"])
-        if sub.poll(50):
-            while sub.poll(50):
-                sub.recv_multipart()
-            break
+    pub, sub = raw_pair(context, path)
     payload, header = np.zeros(shape, np.uint8), b"\x00" * 40
     big, batch = payload.nbytes >= 1 << 16, _batch(shape)
     start = time.process_time()
