@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 
 import pytest
@@ -70,7 +71,7 @@ def test_control_across_namespaces_keys_and_roles():
         assert denied.stderr.startswith("error: PERMISSION_DENIED: 'node.stop' needs an admin key")
 
         # no key at all, from the guest's machine: no reply
-        raw = guest.run("python", "-c", RAW_REQ, endpoint, "shutdown", env=guest.env)
+        raw = guest.run(sys.executable, "-c", RAW_REQ, endpoint, "shutdown", env=guest.env)
         assert raw.stdout.strip() == "no reply", raw.stderr
 
         # the guest's key revoked on the robot: refused, and the robot logs it
