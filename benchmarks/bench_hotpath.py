@@ -54,6 +54,16 @@ def raw(count, context, path, shape=(64,), batch=BATCH):
     return elapsed / count * 1e6
 
 
+def node_pair_joined(pub, sub, payload) -> None:
+    """Publish on output "o" until `sub` receives, then drain: past the slow-joiner window."""
+    while True:
+        pub.publish("o", payload)
+        if sub.next_event(timeout_s=0.05) is not None:
+            while sub.next_event(timeout_s=0.05) is not None:
+                pass
+            return
+
+
 def node(count, context, path, shape=(64,), batch=BATCH, transport="zmq"):
     from edge import Node
 
@@ -64,12 +74,7 @@ def node(count, context, path, shape=(64,), batch=BATCH, transport="zmq"):
     sub.subscribe("i", topic="t", endpoint=f"ipc://{path}", queue_size=batch, transport=transport)
     payload = np.zeros(shape, np.uint8)
     frame = (lambda: pub.loan(shape, np.uint8)) if transport == "shm" else (lambda: payload)
-    while True:
-        pub.publish("o", payload)
-        if sub.next_event(timeout_s=0.05) is not None:
-            while sub.next_event(timeout_s=0.05) is not None:
-                pass
-            break
+    node_pair_joined(pub, sub, payload)
     start = time.process_time()
     for _ in range(count // batch):
         for _ in range(batch):

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import zmq
 
-from bench_hotpath import raw_pair
+from bench_hotpath import node_pair_joined, raw_pair
 
 BATCH = 100   # messages in flight: below the HWM (for VGA: 64 MiB / 1.15 MB = 58)
 BIG_BATCH = 20
@@ -63,12 +63,7 @@ def node(count, context, path, shape, trail=None, hops=0):
     now = time.time_ns()
     parent = Event("input", "i", trail=[[f"node{i}", now, now] for i in range(hops - 1)],
                    recv_ns=now) if hops else None
-    while True:
-        pub.publish("o", payload)
-        if sub.next_event(timeout_s=0.05) is not None:
-            while sub.next_event(timeout_s=0.05) is not None:
-                pass
-            break
+    node_pair_joined(pub, sub, payload)
     start = time.process_time()
     for _ in range(count // batch):
         for _ in range(batch):
