@@ -55,9 +55,13 @@ def raw(count, context, path, shape=(64,), batch=BATCH):
 
 
 def node_pair_joined(pub, sub, payload) -> None:
-    """Publish on output "o" until `sub` receives, then drain: past the slow-joiner window."""
+    """Publish on output "o" until `sub` receives, then drain: past the slow-joiner window.
+
+    `payload` is a value or a function returning one (a loaned frame: warming up a shm
+    output with a plain 6 MB array would size its HWM for 6 MB messages, and the tiny
+    frame descriptors that follow would then overrun it)."""
     while True:
-        pub.publish("o", payload)
+        pub.publish("o", payload() if callable(payload) else payload)
         if sub.next_event(timeout_s=0.05) is not None:
             while sub.next_event(timeout_s=0.05) is not None:
                 pass
@@ -74,7 +78,7 @@ def node(count, context, path, shape=(64,), batch=BATCH, transport="zmq"):
     sub.subscribe("i", topic="t", endpoint=f"ipc://{path}", queue_size=batch, transport=transport)
     payload = np.zeros(shape, np.uint8)
     frame = (lambda: pub.loan(shape, np.uint8)) if transport == "shm" else (lambda: payload)
-    node_pair_joined(pub, sub, payload)
+    node_pair_joined(pub, sub, frame)
     start = time.process_time()
     for _ in range(count // batch):
         for _ in range(batch):
