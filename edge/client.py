@@ -11,10 +11,12 @@ import zmq
 from edge.bus import send_frames
 from edge.endpoints import connect
 from edge.errors import Internal, InvalidArgument, ServiceTimeout, error_from_wire
+from edge.multipart import recv_frames
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
-from messages.codec import DEFAULT_LIMITS
+from messages.codec import DEFAULT_LIMITS, INLINE_MAX_BYTES
 
 _SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
+_send_frame = zmq.backend.Socket.send  # the Cython send, without pyzmq's Python wrapper
 HEARTBEAT_IVL_MS = 1000      # ZMTP pings, answered by the peer's I/O thread, not its app
 HEARTBEAT_TIMEOUT_MS = 5000  # a peer silent this long is reconnected
 
@@ -38,7 +40,8 @@ class Client:
         self.server_key = server_key  # CURVE: the server's public key on tcp (edge.security)
         self._context = context or zmq.Context.instance()
         self._limits = limits
-        self._encoder = new_encoder()
+        self._encoder = new_encoder(INLINE_MAX_BYTES)  # small arrays inside the header
+        self._frame_encoder = new_encoder()  # every array in a frame: for a header over the limit
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
         self._socket: Optional[zmq.Socket] = None
@@ -52,9 +55,11 @@ class Client:
         request = RequestMessage(f"{self._prefix}:{next(self._counter)}", method, body,
                                  timeout_ms=int(timeout_s * 1000), priority=priority)
         frames = request.to_frames(self._encoder)
+        if len(frames[0]) > self._limits.max_header_bytes:  # inline arrays made it too big
+            frames = request.to_frames(self._frame_encoder)
         started = time.monotonic()
-        for _attempt in range(retries + 1):
-            deadline = time.monotonic() + timeout_s
+        for attempt in range(retries + 1):
+            deadline = (time.monotonic() if attempt else started) + timeout_s
             socket = self._connected()
             self._send(socket, frames, deadline)
             reply = self._wait(socket, request.id, deadline)
@@ -71,12 +76,12 @@ class Client:
         """Without waiting when the DEALER has a connection (the usual case), else until
         one is up or the deadline; an attempt that could not be sent times out."""
         try:
-            socket.send(b"", _SNDMORE | _NOBLOCK)
+            _send_frame(socket, b"", _SNDMORE | _NOBLOCK, True)
         except zmq.Again:
             if not socket.poll(_ms_until(deadline), zmq.POLLOUT):
                 return
             try:
-                socket.send(b"", _SNDMORE | _NOBLOCK)
+                _send_frame(socket, b"", _SNDMORE | _NOBLOCK, True)
             except zmq.Again:  # its connection dropped after the poll: this attempt is lost
                 return
         send_frames(socket, frames)  # the rest of a message never blocks
@@ -86,7 +91,7 @@ class Client:
         while deadline - time.monotonic() > 0:
             if not poller.poll(_ms_until(deadline)):
                 continue
-            frames = socket.recv_multipart(copy=False)
+            frames = recv_frames(socket)
             if len(frames) < 2 or len(frames[0]) != 0:
                 continue
             try:

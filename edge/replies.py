@@ -23,7 +23,9 @@ DEFAULT_MAX_BYTES = 16 << 20
 
 def peer_identity(envelope: list) -> bytes:
     """The routing frames before the empty delimiter, as one key."""
-    return b"\0".join(bytes(frame) for frame in envelope[:-1])
+    if len(envelope) == 2:  # one routing frame: the usual case
+        return bytes(envelope[0])
+    return b"\0".join([bytes(frame) for frame in envelope[:-1]])
 
 
 class ReplyCache:

@@ -25,6 +25,7 @@ class FakeRequest:
     def __init__(self, message: RequestMessage, role: str, answer: Callable[[ReplyMessage], None]):
         self.id, self.method, self.body = message.id, message.method, message.body
         self.priority, self.deadline, self.expired = message.priority, None, False
+        self.deadline_ns = None
         self.received_ns, self.user_id, self.role = time.monotonic_ns(), "test", role
         self.peer = b"test"
         self._answer, self._deferred = answer, None

@@ -47,10 +47,12 @@ class LoadedModel:
     accepted_inputs: set = field(default_factory=set)  # input signatures checked before
 
 
-def run_batch(model: LoadedModel, batch: list[Request], inline: bool = False) -> list[Outcome]:
-    """`inline`: run on the thread that received the request (counted in the stats)."""
+def run_batch(model: LoadedModel, batch: list[Request], inline: bool = False,
+              shapes: tuple | None = None) -> list[Outcome]:
+    """`inline`: run on the thread that received the request (counted in the stats);
+    `shapes`: its inputs' shape_key when the caller has it already."""
     try:
-        per_request = _compute(model, batch, inline)
+        per_request = _compute(model, batch, inline, shapes)
     except EdgeError as exc:
         if len(batch) > 1:  # one bad request must not fail its batch-mates
             return [o for request in batch for o in run_batch(model, [request])]
@@ -59,10 +61,11 @@ def run_batch(model: LoadedModel, batch: list[Request], inline: bool = False) ->
             for request, outputs in zip(batch, per_request)]
 
 
-def _compute(model: LoadedModel, batch: list[Request],
-             inline: bool) -> list[dict[str, np.ndarray]]:
+def _compute(model: LoadedModel, batch: list[Request], inline: bool,
+             shapes: tuple | None = None) -> list[dict[str, np.ndarray]]:
     tracked = len(batch) == 1 and not model.queue.batching  # may later run inline
-    cpu_ns = time.thread_time_ns() if tracked else 0
+    cpu_clock = tracked and model.quick.cpu_clock
+    cpu_ns = time.thread_time_ns() if cpu_clock else 0
     start_ns = time.monotonic_ns()
     feeds = stack_inputs(batch)
     ran_ns = time.monotonic_ns()
@@ -76,13 +79,13 @@ def _compute(model: LoadedModel, batch: list[Request],
     per_request = split_outputs(model.output_names, outputs, batch)
     end_ns = time.monotonic_ns()
     if tracked:
-        took_ns = (time.thread_time_ns() - cpu_ns if model.quick.cpu_clock
-                   else end_ns - start_ns)
-        model.quick.record(shape_key(batch[0].inputs), took_ns)
+        took_ns = time.thread_time_ns() - cpu_ns if cpu_clock else end_ns - start_ns
+        model.quick.record(shape_key(batch[0].inputs) if shapes is None else shapes, took_ns)
+    enqueued_ns = sum([r.enqueue_ns for r in batch])
     model.stats.record_batch(
-        queue_ns=[start_ns - r.enqueue_ns for r in batch],
-        request_ns=[end_ns - r.enqueue_ns for r in batch],
-        rows=sum(r.rows for r in batch) if model.queue.batching else len(batch),
+        requests=len(batch), queue_ns=len(batch) * start_ns - enqueued_ns,
+        request_ns=len(batch) * end_ns - enqueued_ns,
+        rows=sum([r.rows for r in batch]) if model.queue.batching else len(batch),
         input_ns=ran_ns - start_ns, infer_ns=done_ns - ran_ns, output_ns=end_ns - done_ns,
         inline=inline)
     return per_request

@@ -29,10 +29,8 @@ def make_request(specs: list[TensorSpec], batching: bool, inputs: Any, on_done: 
         raise InvalidArgument("on_done must be callable")
     if not isinstance(request_id, str):
         raise InvalidArgument(f"request_id must be a string, got {type(request_id).__name__}")
-    for key, value in (("priority", priority), ("deadline_ns", deadline_ns)):
-        if isinstance(value, bool) or not isinstance(value, int | None) or (
-                key == "priority" and value is None):
-            raise InvalidArgument(f"{key} must be an integer, got {value!r}", {"key": key})
+    if type(priority) is not int or (deadline_ns is not None and type(deadline_ns) is not int):
+        _check_integers(priority, deadline_ns)  # plain ints (the usual case) need no more
     checked = check_inputs(specs, inputs, accepted)
     now_ns = time.monotonic_ns()
     if deadline_ns is not None and deadline_ns <= now_ns:
@@ -40,6 +38,13 @@ def make_request(specs: list[TensorSpec], batching: bool, inputs: Any, on_done: 
                                {"request_id": request_id})
     rows, key = describe_rows(checked, batching)
     return Request(checked, request_id, priority, deadline_ns, on_done, now_ns, 0, rows, key)
+
+
+def _check_integers(priority: Any, deadline_ns: Any) -> None:
+    for key, value in (("priority", priority), ("deadline_ns", deadline_ns)):
+        if isinstance(value, bool) or not isinstance(value, int | None) or (
+                key == "priority" and value is None):
+            raise InvalidArgument(f"{key} must be an integer, got {value!r}", {"key": key})
 
 
 def check_inputs(specs: list[TensorSpec], inputs: Any,

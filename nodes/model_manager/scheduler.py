@@ -74,7 +74,10 @@ class Scheduler:
         """Run `request` on this thread if nothing is queued or running, its model does not
         batch and its input shapes have run quickly (see inline.py): the ForwardResult or
         EdgeError. None when not taken; nothing was done then, so `submit` it."""
-        if model.queue.batching or not model.quick.allows(shape_key(request.inputs)):
+        if model.queue.batching:
+            return None
+        shapes = shape_key(request.inputs)
+        if not model.quick.allows(shapes):
             return None
         with self._cond:
             if (self._running or self._stopping or self._models.get(model.uid) is not model
@@ -84,7 +87,7 @@ class Scheduler:
             self._running += 1
             model.queue.inflight += 1
         try:
-            return run_batch(model, [request], inline=True)[0][1]
+            return run_batch(model, [request], inline=True, shapes=shapes)[0][1]
         except Exception as exc:  # a bug, but the caller must still get an answer
             log.exception("inline run of model %s failed unexpectedly", model.uid)
             return failure(model, request, Internal(f"internal error: {exc}"))[1]

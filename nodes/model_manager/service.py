@@ -181,7 +181,7 @@ class ModelService:
 
         value = self.manager.forward_or_submit(
             uid, inputs, on_queued=on_queued, request_id=request_id,
-            priority=request.priority, deadline_ns=_deadline_ns(request.deadline),
+            priority=request.priority, deadline_ns=request.deadline_ns,
             inline=not request.others_waiting)  # more waiting: hand off, keep the pipeline
         if value is None:
             return None
@@ -273,7 +273,3 @@ def _bytes(body: dict, key: str) -> Any:
         raise InvalidArgument(f"{key!r} must be bytes, got {type(value).__name__}",
                               {"key": key})
     return value
-
-
-def _deadline_ns(deadline_s: float | None) -> int | None:
-    return None if deadline_s is None else int(deadline_s * 1e9)

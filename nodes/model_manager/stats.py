@@ -13,31 +13,37 @@ import time
 from collections import Counter
 from typing import Any
 
+KEYS = ("success_count", "failure_count", "inference_count", "execution_count", "inline_count",
+        "request_ns", "queue_ns", "compute_input_ns", "compute_infer_ns", "compute_output_ns")
+
 
 class ModelStats:
     def __init__(self, uid: str) -> None:
         self.uid = uid
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
+        self._counts: dict[str, int] = dict.fromkeys(KEYS, 0)
         self._failures: Counter[str] = Counter()
         self._batch_sizes: Counter[int] = Counter()
         self._last_inference_ms = 0
 
-    def record_batch(self, *, queue_ns: list[int], request_ns: list[int], rows: int,
+    def record_batch(self, *, requests: int, queue_ns: int, request_ns: int, rows: int,
                      input_ns: int, infer_ns: int, output_ns: int, inline: bool = False) -> None:
-        """One successful run; the lists hold one entry per request in the batch."""
+        """One successful run of `requests` requests; `queue_ns` and `request_ns` are their
+        sums over the batch. Runs once per inference: plain dict arithmetic, one lock."""
+        last_ms = time.time_ns() // 1_000_000
         with self._lock:
-            self._counts["execution_count"] += 1
-            self._counts["inline_count"] += inline
-            self._counts["inference_count"] += rows
-            self._counts["success_count"] += len(queue_ns)
-            self._counts["queue_ns"] += sum(queue_ns)
-            self._counts["request_ns"] += sum(request_ns)
-            self._counts["compute_input_ns"] += input_ns
-            self._counts["compute_infer_ns"] += infer_ns
-            self._counts["compute_output_ns"] += output_ns
+            counts = self._counts
+            counts["execution_count"] += 1
+            counts["inline_count"] += inline
+            counts["inference_count"] += rows
+            counts["success_count"] += requests
+            counts["queue_ns"] += queue_ns
+            counts["request_ns"] += request_ns
+            counts["compute_input_ns"] += input_ns
+            counts["compute_infer_ns"] += infer_ns
+            counts["compute_output_ns"] += output_ns
             self._batch_sizes[rows] += 1
-            self._last_inference_ms = time.time_ns() // 1_000_000
+            self._last_inference_ms = last_ms
 
     def record_failure(self, code: str, request_ns: int = 0) -> None:
         with self._lock:
@@ -46,11 +52,8 @@ class ModelStats:
             self._failures[code] += 1
 
     def snapshot(self) -> dict[str, Any]:
-        keys = ("success_count", "failure_count", "inference_count", "execution_count",
-                "inline_count", "request_ns", "queue_ns", "compute_input_ns", "compute_infer_ns",
-                "compute_output_ns")
         with self._lock:
-            return {"uid": self.uid, **{k: self._counts[k] for k in keys},
+            return {"uid": self.uid, **self._counts,
                     "failures_by_code": dict(self._failures),
                     "batch_sizes": {str(k): v for k, v in sorted(self._batch_sizes.items())},
                     "last_inference_ms": self._last_inference_ms}

@@ -65,12 +65,27 @@ def test_plain_req_socket_can_call_with_arrays(service_endpoint):
         socket.send_multipart([msgpack.packb({"v": 1, "id": "x", "method": "echo", "body": ref}),
                                np.array([1.5, 2.5], "<f4").tobytes()])
         assert socket.poll(5000)
+        [header] = socket.recv_multipart()  # a small array comes back inside the header
+        reply = msgpack.unpackb(header, ext_hook=lambda code, data: (code, data))
+        assert reply["ok"]
+        code, data = reply["body"]
+        assert code == 2 and msgpack.unpackb(data[1:1 + data[0]]) == ["<f4", [2]]
+        assert np.frombuffer(data[1 + data[0]:], "<f4").tolist() == [1.5, 2.5]
+        big = np.arange(2048, dtype="<f4")  # 8 KiB: more than INLINE_MAX_BYTES, its own frame
+        socket.send_multipart([msgpack.packb({"v": 1, "id": "y", "method": "echo", "body": ref_to(
+            big)}), big.tobytes()])
+        assert socket.poll(5000)
         header, buffer = socket.recv_multipart()
         reply = msgpack.unpackb(header, ext_hook=lambda code, data: msgpack.unpackb(data))
-        assert reply["ok"] and reply["body"] == [0, "<f4", [2]]
-        assert np.frombuffer(buffer, "<f4").tolist() == [1.5, 2.5]
+        assert reply["ok"] and reply["body"] == [0, "<f4", [2048]]
+        assert np.array_equal(np.frombuffer(buffer, "<f4"), big)
     finally:
         socket.close()
+
+
+def ref_to(array: np.ndarray) -> msgpack.ExtType:
+    """ExtType 1 for `array` as the first buffer frame after the header."""
+    return msgpack.ExtType(1, msgpack.packb([0, array.dtype.str, list(array.shape)]))
 
 
 @pytest.mark.timeout(30)
