@@ -17,6 +17,7 @@ from messages.codec import DEFAULT_LIMITS, INLINE_MAX_BYTES
 
 _SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
 _send_frame = zmq.backend.Socket.send  # the Cython send, without pyzmq's Python wrapper
+_set_option, _RCVTIMEO = zmq.backend.Socket.set, int(zmq.RCVTIMEO)
 HEARTBEAT_IVL_MS = 1000      # ZMTP pings, answered by the peer's I/O thread, not its app
 HEARTBEAT_TIMEOUT_MS = 5000  # a peer silent this long is reconnected
 
@@ -45,7 +46,6 @@ class Client:
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
         self._socket: Optional[zmq.Socket] = None
-        self._poller: Optional[zmq.Poller] = None
 
     def call(self, method: str, body: Any = None, *, timeout_s: float | None = None,
              retries: int | None = None, priority: int = 0) -> Any:
@@ -87,11 +87,14 @@ class Client:
         send_frames(socket, frames)  # the rest of a message never blocks
 
     def _wait(self, socket: zmq.Socket, request_id: str, deadline: float) -> Optional[ReplyMessage]:
-        poller = self._poller
+        """A blocking recv bounded by RCVTIMEO: one wait in libzmq, where zmq_poll and then
+        a recv would read the socket's events twice more (a syscall each)."""
         while deadline - time.monotonic() > 0:
-            if not poller.poll(_ms_until(deadline)):
+            _set_option(socket, _RCVTIMEO, _ms_until(deadline))
+            try:
+                frames = recv_frames(socket)  # the rest of a message is there with its first frame
+            except zmq.Again:
                 continue
-            frames = recv_frames(socket)
             if len(frames) < 2 or len(frames[0]) != 0:
                 continue
             try:
@@ -112,8 +115,6 @@ class Client:
             self._socket.setsockopt(zmq.MAXMSGSIZE, self._limits.max_frame_bytes)
             self._socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
             self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-            self._poller = zmq.Poller()  # kept: socket.poll() builds one per call
-            self._poller.register(self._socket, zmq.POLLIN)
             try:
                 connect(self._socket, self.endpoint, self.server_key)
             except InvalidArgument:
@@ -124,7 +125,7 @@ class Client:
     def _reset(self) -> None:
         if self._socket is not None:
             self._socket.close(linger=0)
-            self._socket, self._poller = None, None
+            self._socket = None
 
     def close(self) -> None:
         self._reset()
