@@ -37,6 +37,8 @@ class QuickRuns:
         return self.max_ns > 0 and self._streaks.get(key, 0) >= STREAK
 
     def record(self, key: tuple, took_ns: int) -> None:
+        if took_ns <= self.max_ns and self._streaks.get(key) == STREAK:
+            return  # quick again, streak full: nothing changes (the usual case; no lock)
         with self._lock:
             if took_ns > self.max_ns:
                 self._streaks[key] = 0
