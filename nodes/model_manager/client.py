@@ -10,6 +10,7 @@ InferenceServerException. One client per thread, as with edge.Client.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -116,8 +117,7 @@ class ModelManagerClient:
         """Outputs by name (read-only arrays). `model_uid` may also be a name (the newest
         version unless `version` is given). `timeout_s` is also the server-side deadline."""
         body = {**model_ref(model_uid, version), "inputs": dict(inputs)}
-        reply = self.call("forward", body, priority=priority, timeout_s=timeout_s)
-        return reply["outputs"]
+        return self._client.call("forward", body, priority=priority, timeout_s=timeout_s)["outputs"]
 
     def download_model(self, model_uid: str) -> bytes:
         """The stored model's bytes, checked against its uid (sha256)."""
@@ -244,9 +244,15 @@ class ModelManagerClient:
 
 def model_ref(model: str, version: str | None = None) -> dict[str, str]:
     """The body keys naming a model: `uid`, or `name` and `version`."""
-    if version is None and isinstance(model, str) and UID_RE.match(model):
+    if version is None and isinstance(model, str) and _is_uid(model):
         return {"uid": model}
     return {"name": model} if version is None else {"name": model, "version": version}
+
+
+@functools.lru_cache(maxsize=256)
+def _is_uid(text: str) -> bool:
+    """A client names the same few models again and again: the regex runs once for each."""
+    return UID_RE.match(text) is not None
 
 
 def _tensor(data: memoryview) -> np.ndarray:
