@@ -34,9 +34,11 @@ log = logging.getLogger("edge.service")
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)  # plain ints:
 #                                                       enum arithmetic costs µs per call
 _get = zmq.backend.Socket.get  # the Cython getsockopt, without pyzmq's option lookup (~1 µs)
+_set, _RCVTIMEO = zmq.backend.Socket.set, int(zmq.RCVTIMEO)
 handler_failures = RateLimitedLog(log)  # a peer can provoke these at will
 MAX_DRAIN_AT_CLOSE = 1000  # unread requests answered UNAVAILABLE by close()
 CLOSE_LINGER_MS = 1000  # how long replies sent by close() may take to leave
+BLOCKING_RECV_MS = 50  # serve() notices a stop this soon while it waits in recv
 
 Handler = Callable[["Request"], Any]
 
@@ -197,24 +199,30 @@ class Service:
         return self
 
     def serve(self, stop: threading.Event | None = None, poll_ms: int = 200) -> None:
-        """One request per poll: zmq_poll has just read the socket's events, so the recv
-        cannot fail, and no EVENTS getsockopt is spent before or after it (µs each)."""
+        """One request at a time. While no deferred request is owed nothing can be posted,
+        so a plain blocking recv (RCVTIMEO-bounded) waits for the next request: one wait
+        in libzmq, where zmq_poll on the socket and the wake pipe reads the socket's events
+        before and after its poll() (a syscall each). Otherwise the pipe is polled too."""
         stop = stop or self._stop
         socket = self.socket
         poller = zmq.Poller()
         for item, flags in self.poll_items():
             poller.register(item, flags)
+        _set(socket, _RCVTIMEO, min(poll_ms, BLOCKING_RECV_MS))
         while not stop.is_set() and not self._stop.is_set():
-            ready = poller.poll(poll_ms)
-            if not ready:
-                continue
             self._send_posted()
-            if ready[0][0] is socket or len(ready) > 1:
-                try:
-                    frames = recv_frames(socket, _NOBLOCK)
-                except zmq.Again:
+            if self._owed or not self._outbox.empty():  # a reply may be posted any moment
+                ready = poller.poll(poll_ms)
+                if not ready or (ready[0][0] is not socket and len(ready) == 1):
                     continue
-                self._handle(frames)
+                flags = _NOBLOCK  # zmq_poll saw a request: this recv cannot fail
+            else:
+                flags = 0
+            try:
+                frames = recv_frames(socket, flags)
+            except zmq.Again:
+                continue
+            self._handle(frames)
 
     def close(self) -> None:
         """Answer what is owed (see the module docstring), then close the socket."""
