@@ -16,6 +16,7 @@ from edge.bus import Input, Publisher
 from edge.client import Client
 from edge.errors import (FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
                          ServiceTimeout)
+from edge.endpoints import bind
 from edge.service import Service
 
 pytestmark = pytest.mark.timeout(30)
@@ -137,3 +138,24 @@ def test_service_knows_who_asks_and_refuses_read_keys_writes(tmp_path, monkeypat
         if (keys.authorized_dir(owner_dir) / "reader-test.key").exists():
             keys.revoke("reader-test", owner_dir)
         service.close()
+
+
+def test_one_service_on_tcp_and_ipc_knows_the_key_on_tcp_only(short_dir):
+    """User-Id is asked only of sockets bound as CURVE servers; ipc callers are the owner."""
+    service = Service("tcp://127.0.0.1:*", name="both")
+    ipc = bind(service.socket, f"ipc://{short_dir}/both.sock")  # plain, on the same socket
+    service.add("whoami", lambda request: [request.user_id, request.role], role="read")
+    service.start()
+    plain = Service(f"ipc://{short_dir}/plain.sock", name="plain")
+    plain.add("whoami", lambda request: [request.user_id, request.role], role="read")
+    plain.start()
+    try:
+        with Client(service.endpoint, timeout_s=3, retries=0) as client:
+            assert client.call("whoami") == ["owner", "admin"]
+        with Client(ipc, timeout_s=3, retries=0) as client:
+            assert client.call("whoami") == [None, "admin"]
+        with Client(plain.endpoint, timeout_s=3, retries=0) as client:
+            assert client.call("whoami") == [None, "admin"]
+    finally:
+        service.close()
+        plain.close()

@@ -8,6 +8,7 @@ import zmq
 
 from edge import Client, InvalidArgument, Service, ServiceTimeout, Unimplemented
 from edge.errors import EdgeError, Internal
+from messages.codec import DEFAULT_LIMITS
 
 
 @pytest.fixture
@@ -164,5 +165,21 @@ def test_undecodable_reply_is_an_error_not_a_timeout(short_dir):
         with Client(service.endpoint, timeout_s=2, retries=0) as client:
             with pytest.raises(Internal, match="could not be decoded"):   # not ServiceTimeout
                 client.call("int_keys")
+    finally:
+        service.close()
+
+
+@pytest.mark.timeout(30)
+def test_small_arrays_go_inline_unless_that_makes_the_header_too_big(short_dir):
+    small = DEFAULT_LIMITS.replace(max_header_bytes=2048)
+    arrays = [np.full(400, index, np.float32) for index in range(3)]  # 1600 B each: inline
+    service = Service(f"ipc://{short_dir}/inline.sock", limits=small).start()
+    service.add("frames", lambda request: [len(request.body), request.body[2].tolist()[:2]])
+    try:
+        with Client(service.endpoint, timeout_s=5, retries=0) as client:  # 8 MiB headers
+            with pytest.raises(InvalidArgument, match="malformed request"):
+                client.call("frames", arrays)  # inline: a 4.8 kB header, over the limit
+        with Client(service.endpoint, timeout_s=5, retries=0, limits=small) as client:
+            assert client.call("frames", arrays) == [3, [2.0, 2.0]]  # sent as frames instead
     finally:
         service.close()
