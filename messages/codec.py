@@ -378,7 +378,18 @@ def _parse_ref(payload: bytes) -> tuple:
         if type(dim) is not int or not 0 <= dim <= _MAX_DIM:
             raise DecodeError(f"ndarray shape {short(shape)} has a non-integer or negative dim")
         count *= dim
+    check_extent(shape, dtype)
     return index, dtype, tuple(shape), count * dtype.itemsize
+
+
+def check_extent(shape: Sequence[int], dtype: np.dtype) -> None:
+    """numpy refuses a shape whose extent (zero dims counted as one) overflows intp, even
+    for an empty array; so does the decoder, with a DecodeError."""
+    extent = dtype.itemsize
+    for dim in shape:
+        extent *= dim or 1
+    if extent > _MAX_DIM:
+        raise DecodeError(f"ndarray shape {short(list(shape))} is too large to index")
 
 
 def _no_ext(code: int, payload: bytes) -> None:

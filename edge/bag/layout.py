@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import msgpack
 
-from messages import DecodeError
+from messages import DecodeError, stream
 
 MESSAGE_ENCODING = "edge-multipart"
 SCHEMA_ENCODING = "edge-multipart"
@@ -75,6 +75,8 @@ def unpack_frames(data: Any) -> list[memoryview]:
 def rewrite_header(header: Any, **fields: Any) -> bytes:
     """A stream header with some keys replaced (e.g. pub_ns) or, given None, removed; array
     references are kept byte for byte, so the buffer frames still match."""
+    if memoryview(header)[:1] == bytes([stream.VERSION]):
+        return stream.rewrite(header, **fields)
     try:
         document = msgpack.unpackb(memoryview(header), strict_map_key=False)
     except Exception as exc:  # msgpack raises several types for bad input
