@@ -20,7 +20,7 @@ from edge.endpoints import bind, close_socket, connect, remove_ipc
 from edge.errors import InvalidArgument
 from edge.memory.shm import SHM_SUFFIX, ShmReader
 from edge.ratelimit import RateLimitedLog
-from messages import DecodeError, Limits, StreamMessage, new_stream_encoder
+from messages import DecodeError, Limits, Schema, StreamMessage, new_stream_encoder, stream
 from messages.codec import STREAM_LIMITS
 from messages.trail import extend as extend_trail
 
@@ -31,6 +31,12 @@ log = logging.getLogger("edge.bus")
 _SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
 _send = zmq.backend.Socket.send  # the Cython send, without pyzmq's Python wrapper (~0.4 µs a frame)
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+_get = zmq.backend.Socket.get  # the Cython getsockopt: an int, not pyzmq's enum (~1 us less)
+
+
+def has_data(socket: zmq.Socket) -> bool:
+    """Whether a socket has a message to read (ZMQ_EVENTS), at the cost of one C call."""
+    return bool(_get(socket, _EVENTS) & _POLLIN)
 OVERFLOW = ("drop_oldest", "drop_newest")
 TRANSPORTS = ("auto", "zmq", "shm")
 ZERO_COPY_MIN_BYTES = 1 << 16  # smaller frames are cheaper copied than tracked (pyzmq's own rule)
@@ -118,11 +124,12 @@ class Publisher:
         """Send one message with a given seq on a topic frame (a topic, or its shm form)."""
         if stamp_ns is None:
             stamp_ns = pub_ns
-        message = StreamMessage(wire_topic, value, seq, stamp_ns, pub_ns, self.source)
-        if hops is not None:
-            message.trail = extend_trail(hops, self.source,
-                                         stamp_ns if recv_ns is None else recv_ns, pub_ns)
-        size = send_frames(self.socket, message.to_frames(self._encoder))
+        trail = None if hops is None else extend_trail(
+            hops, self.source, stamp_ns if recv_ns is None else recv_ns, pub_ns)
+        type_name = value.TYPE if isinstance(value, Schema) else ""
+        frames = stream.encode(wire_topic.encode(), type_name, seq, stamp_ns, pub_ns,
+                               self.source, value, trail, self._encoder)
+        size = send_frames(self.socket, frames)
         if size > self._sized_for:
             self._resize(size)
 
@@ -262,14 +269,14 @@ class Input:
         discarded passes through Python), but the backlog can be up to the HWM old.
         """
         socket, queue, topic = self.socket, self.queue, self._topic_bytes
-        recv, events, refuse = socket.recv, socket.getsockopt, self._refuse
+        recv, refuse = socket.recv, self._refuse
         # EVENTS before each read instead of a read failing with zmq.Again at the end (~5 us),
         # and Frame.more instead of a RCVMORE getsockopt per frame; none before the first read
         # when a poll just reported data (it could only be wrong after a spurious wake-up).
         # At most what the socket and the queue held when we started: a publisher faster than
         # this loop must not keep it here (the node would starve its other inputs and service).
         budget = self.hwm + queue.maxlen
-        while readable or events(_EVENTS) & _POLLIN:
+        while readable or _get(socket, _EVENTS) & _POLLIN:
             if refuse and len(queue) == queue.maxlen or budget == 0:
                 return
             budget -= 1
