@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 import msgpack
 
 from messages.codec import (INLINE_MAX_BYTES, REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder,
-                            Limits, PROTOCOL_VERSION, frame_buffer, short, unpack)
+                            Limits, PROTOCOL_VERSION, frame_buffer, frame_data, short, unpack)
 from messages import stream
 from messages.schema import Schema, decode_typed, schema_to_wire
 from messages.stream import MAX_SEQ
@@ -92,10 +92,10 @@ class StreamMessage:
             raise DecodeError(f"stream message needs [topic, header, *buffers], "
                               f"got {len(frames)} frame(s)")
         try:
-            topic = stream.header_data(frames[0]).decode()
-        except (UnicodeDecodeError, AttributeError):  # a large topic is a memoryview
+            topic = str(frame_data(frames[0]), "utf-8")
+        except UnicodeDecodeError:
             raise DecodeError("topic frame is not UTF-8") from None
-        data = stream.header_data(frames[1])
+        data = frame_data(frames[1])
         first = data[0] if len(data) else None
         if first == stream.VERSION:
             type_name, seq, stamp_ns, pub_ns, source, value, trail = stream.decode(frames, data,

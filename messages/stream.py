@@ -35,7 +35,6 @@ FIXED = struct.Struct("<BBHHQQQ")
 MAX_SEQ = (1 << 63) - 1  # seq and times fit int64, so counters built on them cannot overflow
 _U32, _U8 = struct.Struct("<I"), struct.Struct("<B")
 _MAX_DIM = np.iinfo(np.intp).max
-_COPY_MAX_BYTES = 1 << 16  # smaller header frames are read from a bytes copy (cheaper to parse)
 _DESCRIPTORS: dict = {}  # (dtype str, shape) -> packed array descriptor; shapes repeat
 _PARSED: dict = {}  # packed descriptor -> (dtype, shape, nbytes), checked once
 _CACHE_MAX = 1024
@@ -81,19 +80,9 @@ def _descriptor(dtype_str: str, shape: tuple) -> bytes:
     return found
 
 
-def header_data(frame: Any) -> Any:
-    """A header frame as bytes when small (cheapest to parse), else a read-only view."""
-    if type(frame) is bytes:
-        return frame
-    if len(frame) <= _COPY_MAX_BYTES:
-        data = getattr(frame, "bytes", None)  # a zmq.Frame's own copy: faster than a view
-        return data if type(data) is bytes else bytes(frame_buffer(frame))
-    return frame_buffer(frame).toreadonly()
-
-
 def decode(frames: Sequence[Any], data: Any, limits: Limits) -> tuple:
     """(type, seq, stamp_ns, pub_ns, src, body, trail or None) of [topic, header, *buffers],
-    `data` being the header's `header_data`."""
+    `data` being the header's `codec.frame_data`."""
     size = len(data)
     if size > limits.max_header_bytes:
         raise DecodeError(f"header is {size} bytes, limit {limits.max_header_bytes}")
