@@ -1,6 +1,7 @@
 """The version 2 stream header (messages/stream.py, docs/PROTOCOL.md): round trips, the
 version 1 form still read, each malformed header a DecodeError saying what."""
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +143,22 @@ def test_any_version_2_header_decodes_or_is_a_decode_error(flags, lengths, numbe
         StreamMessage.from_frames([b"t", data, *more], STREAM_LIMITS)
     except DecodeError:
         pass
+
+
+def test_the_no_edge_reader_in_the_protocol_document_reads_what_publishers_send():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md").read_text()
+    section = text[text.index("### Example: a subscriber with no edge import"):]
+    code = section[section.index("```python\n") + 10:section.index("\n```", section.index("```python"))]
+    namespace: dict = {}
+    exec(compile(code, "PROTOCOL.md", "exec"), namespace)
+    read_stream = namespace["read_stream"]
+    encoder = new_stream_encoder()
+    for value in (np.arange(6, dtype="<f4").reshape(2, 3), np.zeros((48, 32, 3), np.uint8),
+                  {"fps": 30.0, "names": ["a"]}):
+        frames = StreamMessage("cam/x", value, 9, 10, 11, "cam", TRAIL_HOPS).to_frames(encoder)
+        got = read_stream([bytes(f) for f in frames])
+        assert got[:7] == ("cam/x", "", "cam", 9, 10, 11, TRAIL_HOPS)
+        if isinstance(value, np.ndarray):
+            assert got[7].shape == value.shape and (got[7] == value).all()
+        else:
+            assert got[7] == value
