@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import zmq
 
-from edge.bus import QUEUE_BYTES, Input, Publisher, has_data
+from edge.bus import QUEUE_BYTES, Publisher, has_data
+from edge.inputs import Input
 from edge.config import InputConfig, NodeConfig, claim as claim_launched_config, trail_from_env
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
