@@ -1,6 +1,8 @@
 """The frame layouts: one class per kind of message owns the order of its frames.
 
-Stream:  [topic, header, *buffers]   header = {v, type, seq, stamp_ns, pub_ns, src, body, trail?}
+Stream:  [topic, header, *buffers]   header version 2 (messages.stream): type, seq, stamp_ns,
+                                     pub_ns, src in a struct, then trail? and body; version 1
+                                     (still read) = {v, type, seq, stamp_ns, pub_ns, src, body, trail?}
 Request: [header, *buffers]          header = {v, id, method, body, timeout_ms?, priority?}
 Reply:   [header, *buffers]          header = {v, id, ok, body} | {v, id, ok: false, error}
 """
