@@ -24,6 +24,7 @@ PROFILE = ""                   # no MCAP profile: the encoding names say what th
 _COUNT = struct.Struct("<I")
 _LENGTH = struct.Struct("<Q")
 MAX_FRAMES = 4097               # header + the protocol's 4096 buffers
+HEADER_AT = _COUNT.size + _LENGTH.size  # where the first frame (the header) starts in a body
 
 
 def schema_name(type_name: str) -> str:
@@ -70,6 +71,22 @@ def unpack_frames(data: Any) -> list[memoryview]:
     if offset != view.nbytes:
         raise DecodeError(f"recorded message has {view.nbytes - offset} trailing bytes")
     return frames
+
+
+def carries_trail(data: Any) -> bool:
+    """Whether a record body's stream header carries a trail (without decoding the value:
+    version 2 says it in a flag; a version 1 map is parsed, its arrays left as ExtTypes)."""
+    view = memoryview(data)
+    if view.nbytes <= HEADER_AT + 1:
+        return False
+    if view[HEADER_AT] == stream.VERSION:
+        return bool(view[HEADER_AT + 1] & stream.TRAIL)
+    try:
+        header = unpack_frames(view)[0]
+        document = msgpack.unpackb(header, strict_map_key=False)
+    except Exception:  # a recording's header we cannot read carries no trail we can show
+        return False
+    return isinstance(document, dict) and document.get("trail") is not None
 
 
 def rewrite_header(header: Any, **fields: Any) -> bytes:
