@@ -37,6 +37,7 @@ _U32, _U8 = struct.Struct("<I"), struct.Struct("<B")
 _MAX_DIM = np.iinfo(np.intp).max
 _DESCRIPTORS: dict = {}  # (dtype str, shape) -> packed array descriptor; shapes repeat
 _PARSED: dict = {}  # packed descriptor -> (dtype, shape, nbytes), checked once
+_NAMES: dict = {}  # (len(type), type + src bytes) -> (type, src), decoded once
 _CACHE_MAX = 1024
 
 
@@ -98,11 +99,11 @@ def decode(frames: Sequence[Any], data: Any, limits: Limits) -> tuple:
     at = FIXED.size + type_len + source_len
     if at > size:
         raise DecodeError("stream header ends inside its type or src")
-    try:
-        type_name = str(data[FIXED.size:FIXED.size + type_len], "utf-8")
-        source = str(data[FIXED.size + type_len:at], "utf-8")
-    except UnicodeDecodeError:
-        raise DecodeError("stream header 'type' or 'src' is not UTF-8") from None
+    names = data[FIXED.size:at]
+    found = _NAMES.get((type_len, names))  # a publisher sends the same two names every time
+    if found is None:
+        found = _names(names, type_len)
+    type_name, source = found
     trail = None
     if flags & TRAIL:
         trail, at = _trail(data, at, limits)
@@ -113,6 +114,17 @@ def decode(frames: Sequence[Any], data: Any, limits: Limits) -> tuple:
     else:
         body = unpack(data[at:], frames[2:], limits)
     return type_name, seq, stamp_ns, pub_ns, source, body, trail
+
+
+def _names(names: Any, type_len: int) -> tuple:
+    try:
+        found = str(names[:type_len], "utf-8"), str(names[type_len:], "utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("stream header 'type' or 'src' is not UTF-8") from None
+    if len(_NAMES) >= _CACHE_MAX:
+        _NAMES.clear()
+    _NAMES[type_len, bytes(names)] = found
+    return found
 
 
 def _trail(data: Any, at: int, limits: Limits) -> tuple:
