@@ -97,14 +97,28 @@ def summarise(sent: dict, received: dict) -> dict:
     return out
 
 
-def ratios(rounds: list, variant: str, label: str) -> dict:
-    """Per metric, the variant/raw ratio of each round that has both."""
+def ratios(rounds: list, variant: str, label: str, base: str = "raw") -> dict:
+    """Per metric, the variant/base ratio of each round that has both."""
     found = {"p50": [], "p99": [], "msgs_s": []}
     for result in rounds:
-        if variant in result and "raw" in result:
+        if variant in result and base in result:
             for key in found:
-                found[key].append(result[variant][label][key] / result["raw"][label][key])
+                found[key].append(result[variant][label][key] / result[base][label][key])
     return found
+
+
+def spread(values: list) -> str:
+    return "/".join(f"{f(values):.2f}" for f in (min, statistics.median, max)) if values else "-"
+
+
+def report_against(rounds: list, variants: list, labels: list, base: str) -> None:
+    """The Node variants against a peer, round by round (so the peer's noise pairs with ours)."""
+    print(f"against {base}, per round (min/median/max): p50, p99, throughput")
+    for label in labels:
+        for variant in (v for v in variants if v.startswith("node")):
+            found = ratios(rounds, variant, label, base)
+            if found["p50"]:
+                print(f"{label:<6} {variant}/{base:<10} " + "   ".join(spread(v) for v in found.values()))
 
 
 def report(rounds: list, variants: list, labels: list) -> None:
@@ -120,9 +134,7 @@ def report(rounds: list, variants: list, labels: list) -> None:
                 print(f"{label:<6} {variant:<9} (no successful round)")
                 continue
             med = {k: statistics.median(run[k] for run in runs) for k in ("p50", "p99", "msgs_s")}
-            spread = ratios(rounds, variant, label)
-            cells = ["/".join(f"{f(values):.2f}" for f in (min, statistics.median, max))
-                     if values else "-" for values in spread.values()]
+            cells = [spread(values) for values in ratios(rounds, variant, label).values()]
             print(f"{label:<6} {variant:<9} {med['p50']:8.1f} {med['p99']:8.1f} {med['msgs_s']:9.0f} "
                   f"{med['msgs_s'] * nbytes / 1e6:7.0f}   {cells[0]:>20} {cells[1]:>20} {cells[2]:>20}")
 
@@ -162,6 +174,8 @@ def main() -> None:
         if "dora" in variants:
             bus_peers.dora_destroy()
     report(rounds, variants, labels)
+    if "zenoh" in variants:
+        report_against(rounds, variants, labels, "zenoh")
     faults = {v: round(statistics.median(r[v]["faults_per_msg"] for r in rounds if v in r), 1)
               for v in variants if any(v in r for r in rounds)}
     print(f"receiver minor page faults per message, all sizes (median over rounds): {faults}")

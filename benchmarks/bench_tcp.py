@@ -57,7 +57,7 @@ def publisher(endpoint: str, shape: tuple, count: int, period_s: float) -> None:
 def subscriber(endpoint: str, count: int, timeout_s: float, hwm: int) -> None:
     import zmq
 
-    from edge.bus import Input
+    from edge.inputs import Input
 
     source = Input(zmq.Context.instance(), "in", TOPIC, endpoint, queue_size=100000, hwm=hwm)
     latencies_ns, first, last, said_go = [], None, None, False

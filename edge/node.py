@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import zmq
 
-from edge.bus import QUEUE_BYTES, Input, Publisher
+from edge.bus import QUEUE_BYTES, Publisher, has_data
+from edge.inputs import Input
 from edge.config import InputConfig, NodeConfig, claim as claim_launched_config, trail_from_env
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
@@ -36,7 +37,6 @@ from messages.codec import STREAM_LIMITS
 from messages.trail import carried as carried_trail
 
 log = logging.getLogger("edge.node")
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: enum arithmetic costs µs per event
 
 
 @dataclass(slots=True)
@@ -364,7 +364,7 @@ class Node(EventLoop):
     def _collect(self) -> None:
         """Without blocking, drain inputs that have data (so latest-only stays latest)."""
         for source in self._input_list:
-            if source.socket.getsockopt(_EVENTS) & _POLLIN:
+            if has_data(source.socket):
                 source.drain()
         if self._service is not None and self._service.pending():
             self._service.process()

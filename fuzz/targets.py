@@ -92,14 +92,20 @@ def seeds() -> dict[str, list[bytes]]:
     """Valid messages of every kind, as fuzz inputs per target."""
     encoder, inline = new_encoder(), new_stream_encoder()  # arrays in frames / in the header
     found: dict[str, list[bytes]] = {name: [] for name in TARGETS}
+    trail = [["cam", 9, 10], ["pre", 10, 11]]
     for value in _values():
         for stream_encoder in (encoder, inline):
-            stream = StreamMessage("cam/image", value, 5, 10, 11, "cam").to_frames(stream_encoder)
-            found["stream"].append(bytes_from_frames(stream))
+            message = StreamMessage("cam/image", value, 5, 10, 11, "cam")
+            found["stream"].append(bytes_from_frames(message.to_frames(stream_encoder)))
+            found["stream"].append(bytes_from_frames(message.to_frames_v1(stream_encoder)))
+        message.trail = trail
+        found["stream"].append(bytes_from_frames(message.to_frames(inline)))
         request = RequestMessage("ab:1", "forward", {"inputs": value}, 1000, 1).to_frames(encoder)
         found["request"].append(bytes_from_frames(request))
         reply = ReplyMessage("ab:1", ok=True, body=value).to_frames(encoder)
         found["reply"].append(bytes_from_frames(reply))
+    big = StreamMessage("cam/image", np.zeros((48, 32, 3), np.uint8), 1, 2, 3, "cam")
+    found["stream"].append(bytes_from_frames(big.to_frames(inline)))  # version 2, out of band
     error = ReplyMessage(3, ok=False, error={"code": "NOT_FOUND", "message": "m", "details": [1]})
     found["reply"].append(bytes_from_frames(error.to_frames(encoder)))
     return found
@@ -121,4 +127,7 @@ def dictionary() -> list[bytes]:
     entries += [msgpack.packb(n) for n in (2**63, 2**64 - 1, -1, -2**63, 2**31, 0.5, float("inf"))]
     entries += [b"\xd6\xff\x00\x00\x00\x01", b"\xc7\x09\x01", b"\xd4\x02\x00", b"\x91" * 8,
                 b"\xc7\x0c\x02\x07\x92", b"\xd8\x02"]  # ext 8 / fixext 16 of code 2: inline arrays
+    # Version 2 stream headers: the version and flag bytes, dtypes with their length byte.
+    entries += [b"\x02\x00", b"\x02\x01", b"\x02\x02", b"\x02\x06", b"\x02\x07", b"\x03<f4",
+                b"\x03|u1", b"\x03|O", b"\xff\xff\xff\xff\xff\xff\xff\x7f"]
     return entries

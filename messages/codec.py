@@ -201,17 +201,36 @@ def frame_buffer(frame: Any) -> memoryview:
     return buffer if buffer is not None else memoryview(frame)
 
 
+COPY_MAX_BYTES = 1 << 16  # smaller headers are parsed from a bytes copy (cheaper than a view)
+
+
+def frame_data(frame: Any) -> Any:
+    """A received frame as bytes when small, else a flat read-only memoryview: what the
+    decoders parse (msgpack and struct both read bytes faster than views)."""
+    if type(frame) is bytes:
+        return frame
+    if len(frame) <= COPY_MAX_BYTES:
+        data = getattr(frame, "bytes", None)  # a zmq.Frame's own copy: faster than a view
+        if type(data) is bytes:
+            return data
+    view = frame_buffer(frame)
+    if view.nbytes <= COPY_MAX_BYTES:
+        return bytes(view)
+    return view.toreadonly().cast("B") if view.ndim != 1 or view.format != "B" else view.toreadonly()
+
+
 def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> Any:
     """Decode one msgpack document whose ndarrays refer to `frames`.
 
     Raises DecodeError and nothing else, whatever the bytes.
     """
-    header = frame_buffer(data)
-    if header.nbytes > limits.max_header_bytes:
-        raise DecodeError(f"header is {header.nbytes} bytes, limit {limits.max_header_bytes}")
+    header = frame_data(data)
+    size = len(header)
+    if size > limits.max_header_bytes:
+        raise DecodeError(f"header is {size} bytes, limit {limits.max_header_bytes}")
     if len(frames) > limits.max_buffers:
         raise DecodeError(f"{len(frames)} buffer frames, limit {limits.max_buffers}")
-    total = header.nbytes + sum(map(len, frames))
+    total = size + sum(map(len, frames))
     if total > limits.max_total_bytes:
         raise DecodeError(f"message is {total} bytes, limit {limits.max_total_bytes}")
     decoding = _Decoding(frames, limits)
@@ -219,7 +238,7 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
     # hold more than max_items: the per-container counting hooks (Python calls) are only
     # needed for bigger headers. Likewise a header with fewer container-marker bytes than
     # max_depth cannot nest that deep, so the depth walk runs only when it could fail.
-    small = 2 * header.nbytes <= limits.max_items
+    small = 2 * size <= limits.max_items
     try:
         if small:
             value = msgpack.unpackb(header, ext_hook=decoding.ext_hook, **limits.unpack_options)
@@ -234,7 +253,7 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
                   else decoding.containers)
     if containers >= limits.max_depth:  # fewer containers cannot nest deeper
         _check_depth(value, limits.max_depth)
-    if _TIMESTAMP_RE.search(header) is not None:  # rare: only then look for one
+    if b"\xff" in header and _TIMESTAMP_RE.search(header) is not None:  # rare: then look
         _refuse_timestamps(value)
     if frames and not all(decoding.used):
         raise DecodeError(f"{decoding.used.count(False)} buffer frame(s) not referenced "
@@ -378,7 +397,18 @@ def _parse_ref(payload: bytes) -> tuple:
         if type(dim) is not int or not 0 <= dim <= _MAX_DIM:
             raise DecodeError(f"ndarray shape {short(shape)} has a non-integer or negative dim")
         count *= dim
+    check_extent(shape, dtype)
     return index, dtype, tuple(shape), count * dtype.itemsize
+
+
+def check_extent(shape: Sequence[int], dtype: np.dtype) -> None:
+    """numpy refuses a shape whose extent (zero dims counted as one) overflows intp, even
+    for an empty array; so does the decoder, with a DecodeError."""
+    extent = dtype.itemsize
+    for dim in shape:
+        extent *= dim or 1
+    if extent > _MAX_DIM:
+        raise DecodeError(f"ndarray shape {short(list(shape))} is too large to index")
 
 
 def _no_ext(code: int, payload: bytes) -> None:

@@ -1,6 +1,8 @@
 """The frame layouts: one class per kind of message owns the order of its frames.
 
-Stream:  [topic, header, *buffers]   header = {v, type, seq, stamp_ns, pub_ns, src, body, trail?}
+Stream:  [topic, header, *buffers]   header version 2 (messages.stream): type, seq, stamp_ns,
+                                     pub_ns, src in a struct, then trail? and body; version 1
+                                     (still read) = {v, type, seq, stamp_ns, pub_ns, src, body, trail?}
 Request: [header, *buffers]          header = {v, id, method, body, timeout_ms?, priority?}
 Reply:   [header, *buffers]          header = {v, id, ok, body} | {v, id, ok: false, error}
 """
@@ -12,12 +14,14 @@ from typing import Any, Optional, Sequence
 import msgpack
 
 from messages.codec import (INLINE_MAX_BYTES, REPLY_LIMITS, REQUEST_LIMITS, STREAM_LIMITS, DecodeError, Encoder,
-                            Limits, PROTOCOL_VERSION, frame_buffer, short, unpack)
+                            Limits, PROTOCOL_VERSION, frame_buffer, frame_data, short, unpack)
+from messages import stream
 from messages.schema import Schema, decode_typed, schema_to_wire
+from messages.stream import MAX_SEQ
 from messages.trail import check_trail
 
-
-MAX_SEQ = (1 << 63) - 1  # seq and times fit int64, so counters built on them cannot overflow
+# The first byte of a stream header: version 1 is a msgpack map (fixmap, map 16, map 32).
+_V1_FIRST_BYTES = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 
 
 def new_encoder(inline_max_bytes: int = 0) -> Encoder:
@@ -67,6 +71,13 @@ class StreamMessage:
     trail: Optional[list] = None
 
     def to_frames(self, encoder: Encoder) -> list:
+        """Version 2 frames (messages.stream): [topic, header, *buffers]."""
+        type_name = self.value.TYPE if isinstance(self.value, Schema) else ""
+        return stream.encode(self.topic.encode(), type_name, self.seq, self.stamp_ns,
+                             self.pub_ns, self.source, self.value, self.trail, encoder)
+
+    def to_frames_v1(self, encoder: Encoder) -> list:
+        """Version 1 frames (a msgpack map header): what peers that predate version 2 send."""
         type_name = self.value.TYPE if isinstance(self.value, Schema) else ""
         document = {"v": PROTOCOL_VERSION, "type": type_name, "seq": self.seq,
                     "stamp_ns": self.stamp_ns, "pub_ns": self.pub_ns, "src": self.source,
@@ -78,28 +89,41 @@ class StreamMessage:
 
     @classmethod
     def from_frames(cls, frames: Sequence[Any], limits: Limits = STREAM_LIMITS) -> "StreamMessage":
+        """Either version of header; raises DecodeError and nothing else."""
         if len(frames) < 2:
             raise DecodeError(f"stream message needs [topic, header, *buffers], "
                               f"got {len(frames)} frame(s)")
         try:
-            topic = bytes(frames[0]).decode()
+            topic = str(frame_data(frames[0]), "utf-8")
         except UnicodeDecodeError:
             raise DecodeError("topic frame is not UTF-8") from None
-        header = _header(frames, 1, "stream", limits)
-        seq, stamp_ns, pub_ns = header.get("seq"), header.get("stamp_ns"), header.get("pub_ns")
-        if (type(seq) is not int or type(stamp_ns) is not int or type(pub_ns) is not int
-                or not (0 <= seq <= MAX_SEQ and 0 <= stamp_ns <= MAX_SEQ
-                        and 0 <= pub_ns <= MAX_SEQ)):
-            for key in ("seq", "stamp_ns", "pub_ns"):
-                if not 0 <= _field(header, key, int, "stream") <= MAX_SEQ:
-                    raise DecodeError(f"stream header {key!r} must be in [0, 2**63)")
-        type_name, source = header.get("type", ""), header.get("src", "")
-        if type(type_name) is not str or type(source) is not str:
-            raise DecodeError("stream header 'type' and 'src' must be strings")
-        value = header.get("body")
-        trail = header.get("trail")
+        data = frame_data(frames[1])
+        first = data[0] if len(data) else None
+        if first == stream.VERSION:
+            type_name, seq, stamp_ns, pub_ns, source, value, trail = stream.decode(frames, data,
+                                                                                   limits)
+        elif first in _V1_FIRST_BYTES:
+            type_name, seq, stamp_ns, pub_ns, source, value, trail = _decode_v1(frames, limits)
+        else:
+            raise DecodeError(f"stream header starts with {bytes(data[:1])!r}: neither version 1 "
+                              f"(a msgpack map) nor version {stream.VERSION}")
         return cls(topic, decode_typed(type_name, value) if type_name else value,
                    seq, stamp_ns, pub_ns, source, None if trail is None else check_trail(trail))
+
+
+def _decode_v1(frames: Sequence[Any], limits: Limits) -> tuple:
+    header = _header(frames, 1, "stream", limits)
+    seq, stamp_ns, pub_ns = header.get("seq"), header.get("stamp_ns"), header.get("pub_ns")
+    if (type(seq) is not int or type(stamp_ns) is not int or type(pub_ns) is not int
+            or not (0 <= seq <= MAX_SEQ and 0 <= stamp_ns <= MAX_SEQ
+                    and 0 <= pub_ns <= MAX_SEQ)):
+        for key in ("seq", "stamp_ns", "pub_ns"):
+            if not 0 <= _field(header, key, int, "stream") <= MAX_SEQ:
+                raise DecodeError(f"stream header {key!r} must be in [0, 2**63)")
+    type_name, source = header.get("type", ""), header.get("src", "")
+    if type(type_name) is not str or type(source) is not str:
+        raise DecodeError("stream header 'type' and 'src' must be strings")
+    return type_name, seq, stamp_ns, pub_ns, source, header.get("body"), header.get("trail")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""What a recording holds: duration, and per topic its type, count, rate, sizes and seq gaps."""
+"""What a recording holds: duration, and per topic its type, count, rate, sizes, seq gaps
+and how many messages carry a trail."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from mcap.exceptions import McapError
 from mcap.reader import make_reader
 
-from edge.bag.layout import SCHEMA_PREFIX, UNTYPED_SCHEMA
+from edge.bag.layout import SCHEMA_PREFIX, UNTYPED_SCHEMA, carries_trail
 from edge.bag.reader import BagError, _open, _records
 
 
@@ -23,6 +24,7 @@ class TopicInfo:
     first_ns: int = 0
     last_ns: int = 0
     seq_gaps: int = 0     # messages the publisher numbered but the recording does not hold
+    trails: int = 0       # messages carrying a per-hop trail (docs/PROTOCOL.md, Trail)
     _last_seq: int = field(default=-1, repr=False)
 
     @property
@@ -30,7 +32,8 @@ class TopicInfo:
         span_s = (self.last_ns - self.first_ns) / 1e9
         return (self.count - 1) / span_s if self.count > 1 and span_s > 0 else None
 
-    def add(self, log_time_ns: int, size: int, sequence: int) -> None:
+    def add(self, log_time_ns: int, size: int, sequence: int, trail: bool = False) -> None:
+        self.trails += trail
         if self.count == 0:
             self.first_ns = log_time_ns
         self.count += 1
@@ -46,7 +49,7 @@ class TopicInfo:
                 "count": self.count, "bytes": self.bytes, "max_bytes": self.max_bytes,
                 "mean_bytes": self.bytes // self.count if self.count else 0,
                 "rate_hz": None if self.rate_hz is None else round(self.rate_hz, 2),
-                "seq_gaps": self.seq_gaps}
+                "seq_gaps": self.seq_gaps, "trails": self.trails}
 
 
 def bag_info(path: str) -> dict:
@@ -61,7 +64,8 @@ def bag_info(path: str) -> dict:
                     info = topics[channel.id] = TopicInfo(
                         channel.topic, _type_name(schema.name if schema else ""),
                         channel.message_encoding)
-                info.add(record.log_time, len(record.data), record.sequence)
+                info.add(record.log_time, len(record.data), record.sequence,
+                         carries_trail(record.data))
         except (McapError, struct.error, EOFError, ValueError) as exc:
             raise BagError(f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})") from None
     rows = sorted(topics.values(), key=lambda t: t.topic)

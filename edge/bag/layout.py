@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import msgpack
 
-from messages import DecodeError
+from messages import DecodeError, stream
 
 MESSAGE_ENCODING = "edge-multipart"
 SCHEMA_ENCODING = "edge-multipart"
@@ -24,6 +24,7 @@ PROFILE = ""                   # no MCAP profile: the encoding names say what th
 _COUNT = struct.Struct("<I")
 _LENGTH = struct.Struct("<Q")
 MAX_FRAMES = 4097               # header + the protocol's 4096 buffers
+HEADER_AT = _COUNT.size + _LENGTH.size  # where the first frame (the header) starts in a body
 
 
 def schema_name(type_name: str) -> str:
@@ -72,9 +73,27 @@ def unpack_frames(data: Any) -> list[memoryview]:
     return frames
 
 
+def carries_trail(data: Any) -> bool:
+    """Whether a record body's stream header carries a trail (without decoding the value:
+    version 2 says it in a flag; a version 1 map is parsed, its arrays left as ExtTypes)."""
+    view = memoryview(data)
+    if view.nbytes <= HEADER_AT + 1:
+        return False
+    if view[HEADER_AT] == stream.VERSION:
+        return bool(view[HEADER_AT + 1] & stream.TRAIL)
+    try:
+        header = unpack_frames(view)[0]
+        document = msgpack.unpackb(header, strict_map_key=False)
+    except Exception:  # a recording's header we cannot read carries no trail we can show
+        return False
+    return isinstance(document, dict) and document.get("trail") is not None
+
+
 def rewrite_header(header: Any, **fields: Any) -> bytes:
     """A stream header with some keys replaced (e.g. pub_ns) or, given None, removed; array
     references are kept byte for byte, so the buffer frames still match."""
+    if memoryview(header)[:1] == bytes([stream.VERSION]):
+        return stream.rewrite(header, **fields)
     try:
         document = msgpack.unpackb(memoryview(header), strict_map_key=False)
     except Exception as exc:  # msgpack raises several types for bad input

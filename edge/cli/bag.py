@@ -103,7 +103,7 @@ def play(path: str, rate: float, loop: bool, topics: tuple, remap: tuple, restam
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def info(path: str, as_json: bool) -> None:
-    """Duration, topics, types, counts, rates and sizes of a recording."""
+    """Duration, topics, types, counts, rates, sizes and trails of a recording."""
     from edge.bag import info as bag_info
 
     summary = bag_info(path)
@@ -113,10 +113,12 @@ def info(path: str, as_json: bool) -> None:
     click.echo(f"file:      {summary['path']} ({summary['file_bytes'] / 1e6:.1f} MB, {summary['library']})")
     click.echo(f"duration:  {summary['duration_s']:.3f} s")
     click.echo(f"messages:  {summary['messages']}")
-    rows = [["TOPIC", "TYPE", "COUNT", "RATE_HZ", "MEAN_BYTES", "MAX_BYTES", "TOTAL_MB", "SEQ_GAPS"]]
+    rows = [["TOPIC", "TYPE", "COUNT", "RATE_HZ", "MEAN_BYTES", "MAX_BYTES", "TOTAL_MB", "SEQ_GAPS",
+             "TRAILS"]]
     for t in summary["topics"]:
         rows.append([t["topic"], t["type"], str(t["count"]), "-" if t["rate_hz"] is None else f"{t['rate_hz']:.2f}",
-                     str(t["mean_bytes"]), str(t["max_bytes"]), f"{t['bytes'] / 1e6:.2f}", str(t["seq_gaps"])])
+                     str(t["mean_bytes"]), str(t["max_bytes"]), f"{t['bytes'] / 1e6:.2f}", str(t["seq_gaps"]),
+                     str(t["trails"])])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -56,6 +56,7 @@ class NodeSpec:
     inputs: dict = field(default_factory=dict)    # local name -> InputSpec
     outputs: dict = field(default_factory=dict)   # local name -> topic
     transports: dict = field(default_factory=dict)  # local output name -> transport (else auto)
+    shm_min_bytes: dict = field(default_factory=dict)  # local output name -> auto's threshold
     trail: Optional[bool] = None                  # per-hop trail for all outputs (None: follow)
     output_trails: dict = field(default_factory=dict)  # local output name -> True/False
     restart: str = DEFAULT_RESTART

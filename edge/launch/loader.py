@@ -37,7 +37,8 @@ NODE_KEYS = ("name", "type", "host", "parameters", "inputs", "outputs", "restart
 INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_age_s")
 INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
                 "max_age_s": "a finite number >= 0"}
-OUTPUT_KEYS = ("topic", "transport", "trail")
+MAX_SHM_MIN_BYTES = 1 << 32  # above any frame an input accepts by default
+OUTPUT_KEYS = ("topic", "transport", "shm_min_bytes", "trail")
 TRANSPORTS = ("auto", "zmq", "shm")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -158,7 +159,7 @@ class _Builder:
             name=label, type=node_type,
             parameters=self.mapping(data, "parameters", label),
             inputs=self.inputs(data, label), outputs=self.outputs(data, label),
-            transports=self.transports(data, label),
+            transports=self.transports(data, label), shm_min_bytes=self.shm_min_bytes(data, label),
             trail=self.trail(data, "trail", label), output_trails=self.output_trails(data, label),
             restart=self.restart(data, label), max_restarts=self.max_restarts(data, label),
             env=self.env(data, label), host=self.host(data, label),
@@ -259,6 +260,20 @@ class _Builder:
             self.problem(f"trail must be true or false, got {value!r}", label, key, data, at)
             return None
         return value
+
+    def shm_min_bytes(self, data: dict, label: str) -> dict:
+        """Outputs written as {topic, shm_min_bytes: N}: with transport auto, arrays of at
+        least N bytes go to readers on this host by shared memory."""
+        found = {}
+        for local, value in self.mapping(data, "outputs", label).items():
+            if isinstance(value, dict) and "shm_min_bytes" in value:
+                size = value["shm_min_bytes"]
+                if type(size) is not int or not 0 <= size <= MAX_SHM_MIN_BYTES:
+                    self.problem(f"shm_min_bytes must be an integer from 0 to {MAX_SHM_MIN_BYTES}, "
+                                 f"got {size!r}", label, f"outputs.{local}", value, "shm_min_bytes")
+                else:
+                    found[local] = size
+        return found
 
     def output_trails(self, data: dict, label: str) -> dict:
         """Outputs written as {topic, trail: true|false}: local name -> the switch."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from edge.config import InputConfig, NodeConfig, OutputConfig
+from edge.config import SHM_MIN_BYTES, InputConfig, NodeConfig, OutputConfig
 from edge.endpoints import ipc_endpoint
 from edge.launch.graph import Graph, NodeSpec
 
@@ -54,6 +54,7 @@ class Wiring:
                   for local, spec in node.inputs.items()}
         outputs = {local: OutputConfig(topic, self.publishers[node.name],
                                        transport=node.transports.get(local, "auto"),
+                                       shm_min_bytes=node.shm_min_bytes.get(local, SHM_MIN_BYTES),
                                        trail=node.output_trails.get(local))
                    for local, topic in node.outputs.items()}
         return NodeConfig(name=node.name, type=type_name or node.type,

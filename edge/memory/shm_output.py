@@ -23,13 +23,12 @@ from typing import Any, Callable, Optional
 import numpy as np
 import zmq
 
-from edge.bus import Publisher
+from edge.bus import Publisher, has_data
 from edge.config import SHM_MIN_BYTES  # noqa: F401  (the default of OutputConfig.shm_min_bytes)
 from edge.errors import ResourceExhausted
 from edge.memory.shm import SHM_SUFFIX, FramePool
 
 REFRESH_S = 0.005
-_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 
 
 class ShmOutput:
@@ -49,7 +48,7 @@ class ShmOutput:
         if socket is not self._socket:  # the publisher re-created its socket: subscribers resend
             self._socket, self._subscribed = socket, set()
             self._forms.clear()
-        while socket.getsockopt(_EVENTS) & _POLLIN:
+        while has_data(socket):
             message = socket.recv(zmq.NOBLOCK)
             if message[:1] == b"\x01":
                 self._subscribed.add(message[1:])

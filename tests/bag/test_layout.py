@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from edge import bag
 from edge.bag.layout import pack_frames, rewrite_header, unpack_frames
 from messages import DecodeError, StreamMessage, new_encoder
 
@@ -47,3 +48,17 @@ def test_rewrite_header_keeps_array_references():
     assert np.array_equal(message.value["a"], np.arange(6, dtype="<f4").reshape(2, 3))
     with pytest.raises(DecodeError):
         rewrite_header(b"\xc1")
+
+
+def test_info_counts_the_messages_that_carry_a_trail_in_either_header_version(tmp_path):
+    path = str(tmp_path / "trails.mcap")
+    hops = [["cam", 1, 2]]
+    with bag.write(path) as out:
+        for n, trail in enumerate([hops, None, hops]):
+            out.add_message(StreamMessage("v2", np.arange(3), n + 1, 5, 6, "cam", trail), 10 + n)
+        for n, trail in enumerate([hops, None]):
+            frames = StreamMessage("v1", {"x": np.arange(3)}, n + 1, 5, 6, "cam", trail).to_frames_v1(new_encoder())
+            out.add_frames(frames, 20 + n)
+    topics = {t["topic"]: t for t in bag.info(path)["topics"]}
+    assert (topics["v2"]["trails"], topics["v1"]["trails"]) == (2, 1)
+    assert (topics["v2"]["count"], topics["v1"]["count"]) == (3, 2)

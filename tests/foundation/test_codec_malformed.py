@@ -29,9 +29,10 @@ def good_header(**changes):
 CASES = {
     "no frames": ([], "needs [topic, header"),
     "topic only": ([b"t"], "needs [topic, header"),
-    "garbage msgpack": ([b"t", b"\xc1\xc1\xc1"], "malformed msgpack"),
+    "garbage header": ([b"t", b"\xc1\xc1\xc1"], "neither version 1"),
+    "garbage msgpack": ([b"t", b"\x83\xc1\xc1"], "malformed msgpack"),
     "truncated msgpack": ([b"t", msgpack.packb(good_header())[:-3]], "malformed msgpack"),
-    "header not a map": (stream([1, 2, 3]), "header must be a map"),
+    "header not a map": (stream([1, 2, 3]), "neither version 1"),
     "unknown version": (stream(good_header(v=99)), "unknown protocol version 99"),
     "missing version": (stream({"seq": 1}), "unknown protocol version None"),
     "seq wrong type": (stream(good_header(seq="one")), "'seq' has type str"),

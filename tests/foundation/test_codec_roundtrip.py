@@ -97,4 +97,8 @@ def test_small_arrays_travel_inside_the_header_large_ones_in_frames():
     out = StreamMessage.from_frames([bytes(f) for f in frames]).value
     assert_same(small, out["s"]) and assert_same(small, out["t"])
     assert_same(large, out["l"])
-    assert len(StreamMessage("t", small).to_frames(new_encoder())) == 3  # services' encoders
+    # Inside a body, arrays follow the encoder (services' encoders keep frames for all)...
+    assert len(StreamMessage("t", {"s": small}).to_frames(new_encoder())) == 3
+    # ...while a bare array is the stream header's own: inline up to the limit, else one frame.
+    assert len(StreamMessage("t", small).to_frames(new_encoder())) == 2
+    assert len(StreamMessage("t", large).to_frames(new_stream_encoder())) == 3

@@ -69,7 +69,7 @@ def timed_decode(frames, decoder=StreamMessage.from_frames):
 
 @pytest.mark.timeout(30)
 def test_a_16_mib_header_of_empty_lists_is_refused_at_once():
-    header = b"\xdd" + (16 << 20).to_bytes(4, "big") + b"\x90" * (16 << 20)
+    header = b"\xdf" + (8 << 20).to_bytes(4, "big") + b"\x90" * (16 << 20)  # a map, as headers are
     for decoder in (StreamMessage.from_frames, lambda f: RequestMessage.from_frames(f[1:]),
                     lambda f: ReplyMessage.from_frames(f[1:])):
         elapsed, why = timed_decode([b"t", header], decoder)
@@ -80,7 +80,7 @@ def test_a_16_mib_header_of_empty_lists_is_refused_at_once():
 def test_many_small_containers_within_the_header_limit_stop_decoding_early():
     # ~1 MiB of empty lists in 15 lists of 64k: within the header limit, over the item limit.
     inner = b"\xdc" + (65535).to_bytes(2, "big") + b"\x90" * 65535
-    header = b"\xdc" + (15).to_bytes(2, "big") + inner * 15
+    header = b"\x81\xa1k\xdc" + (15).to_bytes(2, "big") + inner * 15  # {"k": [...]}
     assert len(header) <= codec.STREAM_LIMITS.max_header_bytes
     elapsed, why = timed_decode([b"t", header])
     assert elapsed < 2.0 and "items" in why  # stopped early: a full decode builds ~1M lists

@@ -12,7 +12,8 @@ import zmq.auth
 
 from edge import security
 from edge.security import keys
-from edge.bus import Input, Publisher
+from edge.bus import Publisher
+from edge.inputs import Input
 from edge.client import Client
 from edge.errors import (FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
                          ServiceTimeout)

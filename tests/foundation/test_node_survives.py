@@ -8,7 +8,8 @@ import pytest
 import zmq
 
 from edge import Node
-from edge.bus import Input, Publisher
+from edge.bus import Publisher
+from edge.inputs import Input
 
 
 def header(**changes):

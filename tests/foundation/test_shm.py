@@ -188,7 +188,7 @@ def test_a_lying_or_unreachable_shm_frame_is_counted_and_the_input_goes_on(short
             seq += 1
             body = lies[seq % 3] if seq < 200 else real
             now = time.time_ns()  # a fresh stamp: inputs skip messages older than max_age_s
-            frames = StreamMessage("cam/image\0shm", body, seq, now, now, "liar").to_frames(encoder)
+            frames = StreamMessage("cam/image\0shm", body, seq, now, now, "liar").to_frames_v1(encoder)
             if isinstance(body, dict):
                 frames[1] = frames[1].replace(b"\xa4type\xa0", b"\xa4type\xa8ShmFrame")
             pub.send_multipart(frames)

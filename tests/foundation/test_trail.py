@@ -6,14 +6,19 @@ import numpy as np
 import pytest
 
 from edge import Node
-from messages import DecodeError, StreamMessage, new_encoder
+from messages import DecodeError, StreamMessage, new_encoder, stream
 from messages.trail import MAX_HOPS, MAX_NODE_NAME_BYTES, extend
 
 pytestmark = pytest.mark.timeout(20)
 
 
-def _frames_with(trail) -> list:
-    frames = StreamMessage("t", np.zeros(4, np.uint8), 1, 10, 20, "n").to_frames(new_encoder())
+def _frames_with(trail, version=1) -> list:
+    """A message carrying `trail` unchecked: a version 1 map header edited, or version 2."""
+    message = StreamMessage("t", np.zeros(4, np.uint8), 1, 10, 20, "n")
+    if version == 2:
+        message.trail = trail
+        return message.to_frames(new_encoder())
+    frames = message.to_frames_v1(new_encoder())
     header = msgpack.unpackb(frames[1], raw=False)
     header["trail"] = trail
     return [frames[0], msgpack.packb(header, use_bin_type=True), *frames[2:]]
@@ -21,7 +26,7 @@ def _frames_with(trail) -> list:
 
 def test_a_trail_round_trips_and_a_message_without_one_has_no_key():
     plain = StreamMessage("t", 1, 1, 10, 20, "n").to_frames(new_encoder())
-    assert b"trail" not in bytes(plain[1])
+    assert not bytes(plain[1])[1] & stream.TRAIL
     assert StreamMessage.from_frames(plain).trail is None
     trail = [["cam", 10, 15], ["pre", 16, 20]]
     frames = StreamMessage("t", 1, 1, 10, 20, "pre", trail).to_frames(new_encoder())
@@ -33,15 +38,17 @@ def test_a_trail_round_trips_and_a_message_without_one_has_no_key():
     "cam", {"cam": 1}, [["cam", 1]], [["cam", 1, 2, 3]], [[1, 2, 3]], [["cam", 1.0, 2]],
     [["cam", -1, 2]], [["cam", 1, 1 << 63]], [["cam", True, 2]], [["x" * 300, 1, 2]],
     [["é" * 200, 1, 2]], [["cam", 1, 2]] * (MAX_HOPS + 1), [[["cam"], 1, 2]]])
-def test_a_malformed_or_oversized_trail_is_a_decode_error(bad):
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_malformed_or_oversized_trail_is_a_decode_error(bad, version):
     with pytest.raises(DecodeError, match="trail"):
-        StreamMessage.from_frames(_frames_with(bad))
+        StreamMessage.from_frames(_frames_with(bad, version))
 
 
-def test_a_huge_trail_is_refused_by_the_header_limits_before_it_is_looked_at():
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_huge_trail_is_refused_by_the_header_limits_before_it_is_looked_at(version):
     huge = [["cam", 1, 2]] * 200_000   # 600k items: over the stream limit of 131072
     with pytest.raises(DecodeError, match="items|header"):
-        StreamMessage.from_frames(_frames_with(huge))
+        StreamMessage.from_frames(_frames_with(huge, version))
 
 
 def test_extend_keeps_the_newest_hops_and_bounds_names():

@@ -4,7 +4,8 @@ import tracemalloc
 import numpy as np
 import zmq
 
-from edge.bus import Input, Publisher
+from edge.bus import Publisher
+from edge.inputs import Input
 from messages import StreamMessage, new_encoder
 
 

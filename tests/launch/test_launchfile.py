@@ -142,6 +142,21 @@ def test_outputs_default_to_transport_auto_and_zmq_opts_out(tmp_path):
     assert tick.outputs["tick"].transport == "zmq" and relay.inputs["in"].transport == "zmq"
 
 
+def test_shm_min_bytes_reaches_the_node_and_a_bad_one_is_named(tmp_path):
+    path = tmp_path / "threshold.yaml"
+    path.write_text(YAML.replace("outputs: {tick: numbers}",
+                                 "outputs: {tick: {topic: numbers, shm_min_bytes: 65536}}"))
+    graph = load(path)
+    tick, relay = (plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/c.sock").config(node)
+                   for node in graph.nodes)
+    assert type(tick).from_json(tick.to_json()).outputs["tick"].shm_min_bytes == 65536
+    assert relay.outputs["out"].shm_min_bytes == 256 << 10  # the default
+    path.write_text(YAML.replace("outputs: {tick: numbers}",
+                                 "outputs: {tick: {topic: numbers, shm_min_bytes: -1}}"))
+    with pytest.raises(LaunchFileError, match="shm_min_bytes must be an integer from 0 to"):
+        load(path)
+
+
 def test_an_unknown_output_transport_is_a_problem(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(YAML.replace("outputs: {tick: numbers}",
