@@ -66,6 +66,20 @@ def send_frames(socket: zmq.Socket, frames: list) -> int:
     return size
 
 
+_recv = zmq.backend.Socket.recv  # the Cython recv, without pyzmq's Python wrapper
+
+
+def recv_frames(socket: zmq.Socket, flags: int = 0) -> list:
+    """`socket.recv_multipart(flags, copy=False)` without its RCVMORE getsockopt per frame:
+    each received Frame knows whether more follow (`Frame.more`)."""
+    frame = _recv(socket, flags, False)
+    frames = [frame]
+    while frame.more:
+        frame = _recv(socket, flags, False)
+        frames.append(frame)
+    return frames
+
+
 class Publisher:
     """One bound PUB socket; any number of topics, each with its own sequence number.
 

@@ -8,10 +8,9 @@ from typing import Any, Optional
 
 import zmq
 
-from edge.bus import send_frames
+from edge.bus import recv_frames, send_frames
 from edge.endpoints import connect
 from edge.errors import Internal, InvalidArgument, ServiceTimeout, error_from_wire
-from edge.multipart import recv_frames
 from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
 from messages.codec import DEFAULT_LIMITS, INLINE_MAX_BYTES
 

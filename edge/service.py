@@ -19,9 +19,8 @@ from typing import Any, Callable, Optional
 
 import zmq
 
-from edge.bus import send_frames
+from edge.bus import recv_frames, send_frames
 from edge.endpoints import bind, close_socket
-from edge.multipart import recv_frames
 from edge import security
 from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
                          Unavailable, Unimplemented)
