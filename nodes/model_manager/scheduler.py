@@ -27,7 +27,8 @@ Picked = tuple[LoadedModel, list[Request]]
 
 class Scheduler:
     def __init__(self, workers: int) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # `with self._lock`: C-level, where Condition's own
+        self._cond = threading.Condition(self._lock)  # __enter__/__exit__ are Python calls
         self._models: dict[str, LoadedModel] = {}
         self._orphans: list[Outcome] = []
         self._seq = itertools.count()
@@ -43,16 +44,16 @@ class Scheduler:
         return not self._stopping and all(t.is_alive() for t in self._threads)
 
     def get(self, uid: str) -> LoadedModel | None:
-        with self._cond:
+        with self._lock:
             return self._models.get(uid)
 
     def add(self, model: LoadedModel) -> None:
-        with self._cond:
+        with self._lock:
             self._models[model.uid] = model
 
     def remove(self, uid: str) -> LoadedModel | None:
         """Queued requests are answered UNAVAILABLE by a worker, not by this caller."""
-        with self._cond:
+        with self._lock:
             model = self._models.pop(uid, None)
             if model is not None:
                 gone = Unavailable(f"model {uid} was unloaded", {"uid": uid})
@@ -61,7 +62,7 @@ class Scheduler:
             return model
 
     def submit(self, model: LoadedModel, request: Request) -> None:
-        with self._cond:
+        with self._lock:
             if self._stopping:
                 raise Unavailable("the model manager is shutting down")
             if self._models.get(model.uid) is not model:
@@ -79,7 +80,7 @@ class Scheduler:
         shapes = shape_key(request.inputs)
         if not model.quick.allows(shapes):
             return None
-        with self._cond:
+        with self._lock:
             if (self._running or self._stopping or self._models.get(model.uid) is not model
                     or any(len(m.queue) for m in self._models.values())):
                 return None
@@ -92,20 +93,20 @@ class Scheduler:
             log.exception("inline run of model %s failed unexpectedly", model.uid)
             return failure(model, request, Internal(f"internal error: {exc}"))[1]
         finally:
-            with self._cond:
+            with self._lock:
                 self._running -= 1
                 model.queue.inflight -= 1
                 if len(model.queue):  # queued meanwhile by another thread
                     self._cond.notify()
 
     def close(self, timeout_s: float) -> None:
-        with self._cond:
+        with self._lock:
             self._stopping = True
             self._cond.notify_all()
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        with self._cond:
+        with self._lock:
             gone = Unavailable("the model manager shut down")
             left = self._orphans + [failure(m, r, gone) for m in self._models.values()
                                     for r in m.queue.drain()]
@@ -125,18 +126,18 @@ class Scheduler:
                     wrapped = Internal(f"internal error: {exc}")
                     outcomes += [failure(model, r, wrapped) for r in batch]
                 finally:
-                    with self._cond:
+                    with self._lock:
                         model.queue.inflight -= 1
                         if len(model.queue):  # this worker delivers first: let another run it
                             self._cond.notify()
             for request, value in outcomes:
                 deliver(request, value)
             if picked is not None:  # busy until its callers have their answers
-                with self._cond:
+                with self._lock:
                     self._running -= 1
 
     def _next_job(self) -> tuple[list[Outcome], Picked | None] | None:
-        with self._cond:
+        with self._lock:
             while not self._stopping:
                 now_ns = time.monotonic_ns()
                 outcomes, self._orphans = self._orphans, []
