@@ -45,6 +45,7 @@ class Client:
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
         self._socket: Optional[zmq.Socket] = None
+        self._rcvtimeo_ms = -1  # what the socket's RCVTIMEO is set to (-1: libzmq's default)
 
     def call(self, method: str, body: Any = None, *, timeout_s: float | None = None,
              retries: int | None = None, priority: int = 0) -> Any:
@@ -89,7 +90,10 @@ class Client:
         """A blocking recv bounded by RCVTIMEO: one wait in libzmq, where zmq_poll and then
         a recv would read the socket's events twice more (a syscall each)."""
         while deadline - time.monotonic() > 0:
-            _set_option(socket, _RCVTIMEO, _ms_until(deadline))
+            timeout_ms = _ms_until(deadline)
+            if timeout_ms != self._rcvtimeo_ms:  # calls with one timeout_s mostly repeat it
+                _set_option(socket, _RCVTIMEO, timeout_ms)
+                self._rcvtimeo_ms = timeout_ms
             try:
                 frames = recv_frames(socket)  # the rest of a message is there with its first frame
             except zmq.Again:
@@ -124,7 +128,7 @@ class Client:
     def _reset(self) -> None:
         if self._socket is not None:
             self._socket.close(linger=0)
-            self._socket = None
+            self._socket, self._rcvtimeo_ms = None, -1
 
     def close(self) -> None:
         self._reset()
