@@ -56,7 +56,40 @@ class OutputPrinter:
             pass  # nobody is reading any more; the graph keeps running
 
 
-class ChildProcess:
+class Supervised:
+    """What a supervised node is asked, whether it runs here (ChildProcess) or on an agent
+    (edge.launch.remotechild.RemoteChild): they differ in how they spawn and stop."""
+
+    state: str
+    alive: bool
+
+    def start(self) -> None:
+        """Start by hand (or for the first time): earlier failures are forgotten."""
+        self.policy.reset()
+        self._spawn()
+
+    def restart(self, grace_s: float) -> None:
+        if not self.alive:
+            self.restarts += 1
+            self.start()
+        else:
+            self.stop(grace_s)
+            self._then_start = True
+
+    def mark_ready(self, body: dict) -> bool:
+        """The node's ready handshake; False if it comes from a run already over."""
+        if self.state != "starting":
+            return False
+        self.state, self.ready_at, self.reported = "running", self.clock(), dict(body)
+        return True
+
+    def _leave_backoff(self) -> None:
+        """A stop or kill while waiting to restart: stay stopped."""
+        if self.state == "backoff":
+            self.state, self.restart_at = "stopped", None
+
+
+class ChildProcess(Supervised):
     def __init__(self, name: str, argv: list, env: Union[dict, Callable[[], dict]],
                  policy: RestartPolicy, printer: OutputPrinter, *,
                  log: Callable[[str], None] | None = None,
@@ -106,29 +139,15 @@ class ChildProcess:
         """Alive without a pidfd: the loop must poll for its exit."""
         return self.popen is not None and self._pidfd is None
 
-    def start(self) -> None:
-        """Start by hand (or for the first time): earlier failures are forgotten."""
-        self.policy.reset()
-        self._spawn()
-
     def stop(self, grace_s: float) -> None:
         """Deliver the stop event (SIGINT); SIGTERM after `grace_s`, SIGKILL after that."""
         self._then_start = False
-        if self.state == "backoff":
-            self.state, self.restart_at = "stopped", None
+        self._leave_backoff()
         if self.popen is None or self.state == "stopping":
             return
         self.state, self._stop_stage = "stopping", 1
         self._stop_deadline = self.clock() + grace_s
         self._signal(signal.SIGINT)
-
-    def restart(self, grace_s: float) -> None:
-        if self.popen is None:
-            self.restarts += 1
-            self.start()
-        else:
-            self.stop(grace_s)
-            self._then_start = True
 
     def kill(self) -> None:
         """SIGKILL now (the last resort at shutdown); the exit counts as a stop."""
@@ -136,15 +155,8 @@ class ChildProcess:
             self.state, self._then_start = "stopping", False
             self._stop_deadline = self._stop_deadline or self.clock()
             self._signal(signal.SIGKILL)
-        elif self.state == "backoff":
-            self.state, self.restart_at = "stopped", None
-
-    def mark_ready(self, body: dict) -> bool:
-        """The node's ready handshake; False if it comes from a run already over."""
-        if self.state != "starting":
-            return False
-        self.state, self.ready_at, self.reported = "running", self.clock(), dict(body)
-        return True
+        else:
+            self._leave_backoff()
 
     def tick(self) -> None:
         """Reap an exit, escalate a stop, or respawn after backoff, as the clock says."""

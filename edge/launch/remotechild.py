@@ -16,7 +16,7 @@ from typing import Callable, Optional, Union
 from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
 from edge.errors import EdgeError, FailedPrecondition, InvalidArgument, PermissionDenied
 from edge.launch.agent import ENV_FORWARDED
-from edge.launch.process import LIVE_STATES, OutputPrinter
+from edge.launch.process import LIVE_STATES, OutputPrinter, Supervised
 from edge.launch.restart import RestartPolicy
 from edge.launch.scripts import MAX_SCRIPT_BYTES
 from edge.security import PEER_KEYS_ENV
@@ -27,7 +27,7 @@ KILL_CONFIRM_S = 2.0
 _spawns = itertools.count(1)
 
 
-class RemoteChild:
+class RemoteChild(Supervised):
     output_fd = None
     exit_fd = None
     exit_polled = False
@@ -63,33 +63,19 @@ class RemoteChild:
         return self.state in LIVE_STATES
 
     # -- what the supervisor asks, as of a ChildProcess ---------------------------------------
-    def start(self) -> None:
-        self.policy.reset()
-        self._spawn()
-
     def stop(self, grace_s: float) -> None:
         self._then_start = False
-        if self.state == "backoff":
-            self.state, self.restart_at = "stopped", None
+        self._leave_backoff()
         if not self.alive or self.state == "stopping":
             return
         self.state = "stopping"
         self._stop_deadline = self.clock() + grace_s + STOP_CONFIRM_S
         self.link.call(self, "agent.stop", {"name": self.name, "grace_s": grace_s})
 
-    def restart(self, grace_s: float) -> None:
-        if not self.alive:
-            self.restarts += 1
-            self.start()
-        else:
-            self.stop(grace_s)
-            self._then_start = True
-
     def kill(self) -> None:
         """No grace: the agent sends SIGKILL after its stop event (grace 0)."""
         self._then_start = False
-        if self.state == "backoff":
-            self.state, self.restart_at = "stopped", None
+        self._leave_backoff()
         if not self.alive:
             return
         self.state, self._stop_deadline = "stopping", self.clock() + KILL_CONFIRM_S
@@ -99,9 +85,8 @@ class RemoteChild:
         pass   # lines arrive in the inbox
 
     def mark_ready(self, body: dict) -> bool:
-        if self.state != "starting":
+        if not super().mark_ready(body):
             return False
-        self.state, self.ready_at, self.reported = "running", self.clock(), dict(body)
         if self.pid is None:
             self.pid = body.get("pid")
         return True

@@ -52,7 +52,7 @@ class Wiring:
                                      spec.queue_size, transport=self.routes[spec.topic].transport,
                                      **spec.limits)
                   for local, spec in node.inputs.items()}
-        outputs = {local: OutputConfig(topic, self.publishers[node.name],
+        outputs = {local: OutputConfig(topic, self.routes[topic].endpoint,
                                        transport=node.transports.get(local, "auto"),
                                        shm_min_bytes=node.shm_min_bytes.get(local, SHM_MIN_BYTES),
                                        trail=node.output_trails.get(local))
@@ -86,10 +86,10 @@ def plan(graph: Graph, directory: Path, control: str) -> Wiring:
     publishers = {node.name: endpoint(f"{node.name}.pub") for node in graph.nodes}
     services = {node.name: endpoint(f"{node.name}.svc") for node in graph.nodes}
     routes: dict[str, Route] = {}
-    for node in graph.nodes:
+    for node in graph.nodes:  # a socket per output: its HWM fits its own message size
         for local, topic in node.outputs.items():
-            routes.setdefault(topic, Route(topic, publishers[node.name], node.name, local,
-                                           transport=node.transports.get(local, "auto")))
+            routes.setdefault(topic, Route(topic, endpoint(f"{node.name}.{local}.pub"), node.name,
+                                           local, transport=node.transports.get(local, "auto")))
     for topic in graph.external:
         routes.setdefault(topic, Route(topic, endpoint(f"ext.{topic}"), external=True))
     for topic, consumers in graph.consumers().items():

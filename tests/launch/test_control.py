@@ -129,7 +129,7 @@ def test_python_client_topics_stats_resolve(launch, rt_dir):
         assert topics["numbers"]["subscribers"] == ["scale.in"]
         # a rate is measured (its value is wall-clock speed: test_topicstats checks the sums)
         assert topics["numbers"]["rate_hz"] > 0 and topics["numbers"]["dropped"] >= 0
-        assert topics["scaled"]["endpoint"].endswith("/scale.pub.sock")
+        assert topics["scaled"]["endpoint"].endswith("/scale.out.pub.sock")  # a socket per output
         resolved = client.resolve("scaled")
         assert resolved == {"topic": "scaled", "endpoint": topics["scaled"]["endpoint"],
                             "external": False, "publisher": "scale"}

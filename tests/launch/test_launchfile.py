@@ -87,9 +87,11 @@ def test_wiring_assigns_short_ipc_endpoints(tmp_path):
     graph = load(path)
     wiring = plan(graph, __import__("pathlib").Path("/tmp/x"), "ipc:///tmp/x/control.sock")
     config = wiring.config(graph.nodes[1], {"every": 2})
-    assert config.inputs["in"].endpoint == wiring.publishers["tick"] == "ipc:///tmp/x/tick.pub.sock"
+    # a socket per output, so each output's HWM fits its own messages
+    assert config.inputs["in"].endpoint == wiring.routes["numbers"].endpoint == "ipc:///tmp/x/tick.tick.pub.sock"
     assert config.inputs["in"].queue_size == 4 and config.parameters == {"every": 2}
-    assert config.outputs["out"].endpoint == config.endpoint == "ipc:///tmp/x/relay.pub.sock"
+    assert config.outputs["out"].endpoint == "ipc:///tmp/x/relay.out.pub.sock"
+    assert config.endpoint == "ipc:///tmp/x/relay.pub.sock"  # what ad-hoc outputs (by topic) use
     assert config.service == "ipc:///tmp/x/relay.svc.sock" and config.control.endswith("control.sock")
     assert wiring.routes["probe/hint"].external and wiring.routes["probe/hint"].publisher is None
     assert wiring.routes["numbers"].subscribers == [("relay", "in")]
