@@ -237,11 +237,12 @@ class ModelManager:
     def forward_or_submit(self, uid: str, inputs: dict[str, np.ndarray], *,
                           on_queued: Callable[[], OnDone], request_id: str = "",
                           priority: int = 0, deadline_ns: int | None = None,
-                          inline: bool = True) -> Any:
+                          inline: bool | Callable[[], bool] = True) -> Any:
         """Like ``submit_forward``, but an idle manager runs a quick model's request now,
         on this thread (see inline.py), and returns its ForwardResult or EdgeError.
 
-        ``inline=False`` (e.g. more requests wait behind this one) always queues.
+        ``inline=False`` (e.g. more requests wait behind this one) always queues; a
+        callable is asked only when the request could otherwise run inline.
         Otherwise ``on_queued()`` is called (on this thread) for the ``on_done`` of the
         queued request, and None is returned; errors found at once are raised.
         """
@@ -250,7 +251,7 @@ class ModelManager:
             request = make_request(model.input_specs, model.queue.batching, inputs, _not_yet,
                                    request_id=request_id, priority=priority,
                                    deadline_ns=deadline_ns, accepted=model.accepted_inputs)
-            value = self._scheduler.run_inline(model, request) if inline else None
+            value = self._scheduler.run_inline(model, request, inline) if inline else None
             if value is not None:
                 return value
             request.on_done = on_queued()

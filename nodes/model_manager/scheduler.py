@@ -13,6 +13,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from edge.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
 from .batching import Request
@@ -71,14 +72,16 @@ class Scheduler:
             model.queue.push(request)
             self._cond.notify()
 
-    def run_inline(self, model: LoadedModel, request: Request) -> object | None:
+    def run_inline(self, model: LoadedModel, request: Request,
+                   allowed: bool | Callable[[], bool] = True) -> object | None:
         """Run `request` on this thread if nothing is queued or running, its model does not
         batch and its input shapes have run quickly (see inline.py): the ForwardResult or
-        EdgeError. None when not taken; nothing was done then, so `submit` it."""
+        EdgeError. None when not taken; nothing was done then, so `submit` it. A callable
+        `allowed` is asked last, only when the rest would let the request run here."""
         if model.queue.batching:
             return None
         shapes = shape_key(request.inputs)
-        if not model.quick.allows(shapes):
+        if not model.quick.allows(shapes) or (callable(allowed) and not allowed()):
             return None
         with self._lock:
             if (self._running or self._stopping or self._models.get(model.uid) is not model

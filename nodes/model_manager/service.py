@@ -179,10 +179,12 @@ class ModelService:
                     responder.fail(value)
             return on_done
 
+        # More requests waiting: hand off and keep the pipeline going. Asked only when this
+        # one could otherwise run here (it reads the socket's events).
         value = self.manager.forward_or_submit(
             uid, inputs, on_queued=on_queued, request_id=request_id,
             priority=request.priority, deadline_ns=request.deadline_ns,
-            inline=not request.others_waiting)  # more waiting: hand off, keep the pipeline
+            inline=lambda: not request.others_waiting)
         if value is None:
             return None
         if not isinstance(value, ForwardResult):

@@ -79,6 +79,23 @@ def test_not_inline_when_the_caller_says_so_or_for_new_shapes(manager, add_matmu
     assert queued.calls == 2
 
 
+def test_a_callable_inline_is_asked_only_when_the_run_could_go_inline(manager,
+                                                                      add_matmul_bytes):
+    uid = loaded(manager, add_matmul_bytes)
+    asked: list[bool] = []
+
+    def busy() -> bool:  # as when another request waits on the socket
+        asked.append(False)
+        return False
+
+    queued = Queued()
+    assert manager.forward_or_submit(uid, INPUTS, on_queued=queued, inline=busy) is None
+    assert asked == []  # not yet measured: queued without asking
+    warm(manager, uid, INPUTS)
+    assert manager.forward_or_submit(uid, INPUTS, on_queued=queued, inline=busy) is None
+    assert asked == [False] and queued.calls == 2  # asked, said no: queued
+
+
 @pytest.mark.parametrize("config", [{"max_batch_size": 4}, {"inline_max_us": 0},
                                     {"inline_max_us": 1}])
 def test_batching_and_slow_models_never_run_inline(manager, add_matmul_bytes, config):
