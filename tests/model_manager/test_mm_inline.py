@@ -81,7 +81,7 @@ def test_not_inline_when_the_caller_says_so_or_for_new_shapes(manager, add_matmu
 
 def test_a_callable_inline_is_asked_only_when_the_run_could_go_inline(manager,
                                                                       add_matmul_bytes):
-    uid = loaded(manager, add_matmul_bytes)
+    uid = loaded(manager, add_matmul_bytes, inline_max_us=10_000_000)  # no run is too slow
     asked: list[bool] = []
 
     def busy() -> bool:  # as when another request waits on the socket
