@@ -29,6 +29,8 @@ _get = zmq.backend.Socket.get  # the Cython getsockopt: an int, not pyzmq's enum
 def has_data(socket: zmq.Socket) -> bool:
     """Whether a socket has a message to read (ZMQ_EVENTS), at the cost of one C call."""
     return bool(_get(socket, _EVENTS) & _POLLIN)
+
+
 TRANSPORTS = ("auto", "zmq", "shm")
 ZERO_COPY_MIN_BYTES = 1 << 16  # smaller frames are cheaper copied than tracked (pyzmq's own rule)
 

@@ -14,7 +14,7 @@ from typing import Optional
 import zmq
 
 from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, TRANSPORTS,
-                      has_data, headroom, hwm_for)
+                      has_data, headroom, hwm_for, recv_frames)
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.memory.shm import SHM_SUFFIX, ShmReader
@@ -122,28 +122,22 @@ class Input:
         full and let zmq refuse what arrives beyond its HWM; cheaper under a flood (nothing
         discarded passes through Python), but the backlog can be up to the HWM old.
         """
-        socket, queue, topic = self.socket, self.queue, self._topic_bytes
-        recv, refuse = socket.recv, self._refuse
-        # EVENTS before each read instead of a read failing with zmq.Again at the end (~5 us),
-        # and Frame.more instead of a RCVMORE getsockopt per frame; none before the first read
-        # when a poll just reported data (it could only be wrong after a spurious wake-up).
-        # At most what the socket and the queue held when we started: a publisher faster than
-        # this loop must not keep it here (the node would starve its other inputs and service).
+        socket, queue, topic, refuse = self.socket, self.queue, self._topic_bytes, self._refuse
+        # EVENTS before each read instead of a read failing with zmq.Again at the end (~5 us);
+        # none before the first read when a poll just reported data (it could only be wrong
+        # after a spurious wake-up). At most what the socket and the queue held when we
+        # started: a publisher faster than this loop must not keep it here (the node would
+        # starve its other inputs and service).
         budget = self.hwm + queue.maxlen
         while readable or has_data(socket):
             if refuse and len(queue) == queue.maxlen or budget == 0:
                 return
             budget -= 1
-            if readable:
-                readable = False
-                try:
-                    frames = [recv(_NOBLOCK, copy=False)]
-                except zmq.Again:
-                    continue
-            else:
-                frames = [recv(_NOBLOCK, copy=False)]
-            while frames[-1].more:  # the parts of a message arrive together
-                frames.append(recv(0, copy=False))
+            readable = False
+            try:
+                frames = recv_frames(socket, _NOBLOCK)  # the parts of a message arrive together
+            except zmq.Again:  # the poll's wake-up was spurious
+                continue
             if frames[0].bytes != topic:  # SUBSCRIBE matches prefixes only
                 continue
             if len(queue) == queue.maxlen:

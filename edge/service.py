@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 import zmq
 
-from edge.bus import recv_frames, send_frames
+from edge.bus import has_data, recv_frames, send_frames
 from edge.endpoints import bind, close_socket
 from edge import security
 from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
@@ -30,9 +30,7 @@ from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_enco
 from messages.codec import DEFAULT_LIMITS, INLINE_MAX_BYTES
 
 log = logging.getLogger("edge.service")
-_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)  # plain ints:
-#                                                       enum arithmetic costs µs per call
-_get = zmq.backend.Socket.get  # the Cython getsockopt, without pyzmq's option lookup (~1 µs)
+_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: enum arithmetic costs µs per call
 _set, _RCVTIMEO = zmq.backend.Socket.set, int(zmq.RCVTIMEO)
 handler_failures = RateLimitedLog(log)  # a peer can provoke these at will
 MAX_DRAIN_AT_CLOSE = 1000  # unread requests answered UNAVAILABLE by close()
@@ -168,11 +166,11 @@ class Service:
 
     def pending(self) -> bool:
         """Cheap check, without a syscall that fails: a request waits or a reply was posted."""
-        return bool(_get(self.socket, _EVENTS) & _POLLIN) or not self._outbox.empty()
+        return has_data(self.socket) or not self._outbox.empty()
 
     def waiting(self) -> bool:
         """A request waits on the socket (read on the socket's thread)."""
-        return bool(_get(self.socket, _EVENTS) & _POLLIN)
+        return has_data(self.socket)
 
     def process(self) -> None:
         """Answer every request waiting on the socket and send every deferred reply.
@@ -181,7 +179,7 @@ class Service:
         recv (raising zmq.Again costs more than the getsockopt)."""
         socket = self.socket
         self._send_posted()
-        while _get(socket, _EVENTS) & _POLLIN:
+        while has_data(socket):
             try:
                 frames = recv_frames(socket, _NOBLOCK)
             except zmq.Again:
