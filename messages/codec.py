@@ -120,7 +120,15 @@ def wire_dtype(dtype: np.dtype) -> str:
 
 
 _WIRE_DTYPES: dict[np.dtype, str] = {}  # only allowed dtypes: a handful of entries
-_REF_CACHE_MAX = 1024  # packed ndarray references by (index, dtype, shape); frames repeat shapes
+CACHE_MAX = 1024  # entries per cache of packed or parsed array references: shapes repeat
+
+
+def remember(cache: dict, key: Any, value: Any) -> Any:
+    """`cache[key] = value`, emptying a full cache first (bounded whatever peers send)."""
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 class Encoder:
@@ -174,20 +182,15 @@ class Encoder:
         key = (index, dtype_str, array.shape)
         ext = self._refs.get(key)
         if ext is None:
-            if len(self._refs) >= _REF_CACHE_MAX:
-                self._refs.clear()
-            ext = self._refs[key] = msgpack.ExtType(
-                EXT_NDARRAY, msgpack.packb([index, dtype_str, list(array.shape)]))
+            ext = remember(self._refs, key, msgpack.ExtType(
+                EXT_NDARRAY, msgpack.packb([index, dtype_str, list(array.shape)])))
         return ext
 
     def _inline_prefix(self, dtype_str: str, shape: tuple) -> bytes:
         """u8 length + msgpack [dtype, shape]; b"" if that is too long to inline (many dims)."""
         ref = msgpack.packb([dtype_str, list(shape)])
         prefix = bytes([len(ref)]) + ref if len(ref) <= 255 else b""
-        if len(self._refs) >= _REF_CACHE_MAX:
-            self._refs.clear()
-        self._refs[(dtype_str, shape)] = prefix
-        return prefix
+        return remember(self._refs, (dtype_str, shape), prefix)
 
     def array(self, value: Any) -> Any:
         """`value` with a top-level ndarray already turned into its reference (saves the
@@ -322,10 +325,7 @@ def _ndarray_from_ref(payload: bytes, frames: Sequence[Any], used: list,
     # Hot path for every array received: a reference seen before is not parsed again.
     ref = _REFS.get(payload)
     if ref is None:
-        ref = _parse_ref(payload)
-        if len(_REFS) >= _REF_CACHE_MAX:
-            _REFS.clear()
-        _REFS[payload] = ref
+        ref = remember(_REFS, payload, _parse_ref(payload))
     index, dtype, shape, nbytes = ref
     if index >= len(frames):
         raise DecodeError(f"ndarray buffer index {index!r} out of range (have {len(frames)})")
@@ -358,9 +358,7 @@ def _inline_ndarray(payload: bytes, limits: Limits) -> np.ndarray:
             ref = _parse_ref(b"\x93\x00" + ref_bytes[1:])
         except DecodeError as exc:
             raise DecodeError(f"inline ndarray: {exc}") from None
-        if len(_INLINE_REFS) >= _REF_CACHE_MAX:
-            _INLINE_REFS.clear()
-        _INLINE_REFS[ref_bytes] = ref
+        remember(_INLINE_REFS, ref_bytes, ref)
     _, dtype, shape, nbytes = ref
     if len(shape) > limits.max_ndim:
         raise DecodeError(f"ndarray shape {short(list(shape))} is not a list of at most "

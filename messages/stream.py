@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from messages.codec import (INLINE_MAX_BYTES, Encoder, Limits, DecodeError, check_dtype, check_extent,
-                            frame_buffer, short, unpack, wire_dtype)
+                            frame_buffer, remember, short, unpack, wire_dtype)
 
 VERSION = 2
 TRAIL, ARRAY, OUT_OF_BAND = 1, 2, 4
@@ -38,7 +38,6 @@ _MAX_DIM = np.iinfo(np.intp).max
 _DESCRIPTORS: dict = {}  # (dtype str, shape) -> packed array descriptor; shapes repeat
 _PARSED: dict = {}  # packed descriptor -> (dtype, shape, nbytes), checked once
 _NAMES: dict = {}  # (len(type), type + src bytes) -> (type, src), decoded once
-_CACHE_MAX = 1024
 
 
 def encode(topic: bytes, type_name: str, seq: int, stamp_ns: int, pub_ns: int, source: str,
@@ -51,7 +50,7 @@ def encode(topic: bytes, type_name: str, seq: int, stamp_ns: int, pub_ns: int, s
         flags |= TRAIL
         parts += (_U32.pack(len(packed)), packed)
     frames = [topic, None]
-    if type(value) is np.ndarray and not type_name:
+    if type(value) is np.ndarray:  # (a typed value is a Schema, never a bare array)
         flags |= ARRAY
         parts.append(_descriptor(wire_dtype(value.dtype), value.shape))
         if value.nbytes <= INLINE_MAX_BYTES:
@@ -74,10 +73,8 @@ def _descriptor(dtype_str: str, shape: tuple) -> bytes:
     key = (dtype_str, shape)
     found = _DESCRIPTORS.get(key)
     if found is None:
-        if len(_DESCRIPTORS) >= _CACHE_MAX:
-            _DESCRIPTORS.clear()
-        found = _DESCRIPTORS[key] = (_U8.pack(len(dtype_str)) + dtype_str.encode()
-                                     + _U8.pack(len(shape)) + struct.pack(f"<{len(shape)}Q", *shape))
+        found = remember(_DESCRIPTORS, key, _U8.pack(len(dtype_str)) + dtype_str.encode()
+                         + _U8.pack(len(shape)) + struct.pack(f"<{len(shape)}Q", *shape))
     return found
 
 
@@ -121,10 +118,7 @@ def _names(names: Any, type_len: int) -> tuple:
         found = str(names[:type_len], "utf-8"), str(names[type_len:], "utf-8")
     except UnicodeDecodeError:
         raise DecodeError("stream header 'type' or 'src' is not UTF-8") from None
-    if len(_NAMES) >= _CACHE_MAX:
-        _NAMES.clear()
-    _NAMES[type_len, bytes(names)] = found
-    return found
+    return remember(_NAMES, (type_len, bytes(names)), found)
 
 
 def _trail(data: Any, at: int, limits: Limits) -> tuple:
@@ -188,11 +182,7 @@ def _parse_descriptor(key: bytes) -> tuple:
             raise DecodeError(f"ndarray shape {short(list(shape))} has a dim above 2**63-1")
         count *= dim
     check_extent(shape, dtype)
-    parsed = dtype, shape, count * dtype.itemsize
-    if len(_PARSED) >= _CACHE_MAX:
-        _PARSED.clear()
-    _PARSED[bytes(key)] = parsed
-    return parsed
+    return remember(_PARSED, bytes(key), (dtype, shape, count * dtype.itemsize))
 
 
 def rewrite(header: Any, **fields: Any) -> bytes:
