@@ -22,3 +22,11 @@ os.environ.pop("EDGE_PEER_KEYS", None)
 def _private_keys_dir():
     yield _KEYS_DIR
     shutil.rmtree(_KEYS_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def short_dir():
+    """A short directory for ipc socket paths (pytest's tmp_path can exceed 107 bytes)."""
+    path = tempfile.mkdtemp(prefix="edge-", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,22 +1,12 @@
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 PEERS = Path(__file__).with_name("peers.py")
-
-
-@pytest.fixture
-def short_dir():
-    """A short directory for ipc socket paths (pytest's tmp_path can exceed 107 bytes)."""
-    path = tempfile.mkdtemp(prefix="edge-", dir="/tmp")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

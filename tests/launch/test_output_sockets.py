@@ -2,8 +2,6 @@
 small messages, so a burst of small ones behind a frame reaches a reader that keeps up."""
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +29,10 @@ nodes:
 """
 
 
-@pytest.fixture
-def ipc_dir():
-    path = tempfile.mkdtemp(prefix="edge-", dir="/tmp")  # ipc paths must stay under 107 bytes
-    yield Path(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_small_messages_behind_a_big_frame_are_not_dropped(tmp_path, ipc_dir):
+def test_small_messages_behind_a_big_frame_are_not_dropped(tmp_path, short_dir):
     (tmp_path / "mixed.yaml").write_text(GRAPH)
     graph = load(tmp_path / "mixed.yaml")
-    wiring = plan(graph, ipc_dir, f"ipc://{ipc_dir}/control.sock")
+    wiring = plan(graph, Path(short_dir), f"ipc://{short_dir}/control.sock")
     cam_config, viewer_config = (wiring.config(node) for node in graph.nodes)
     assert cam_config.outputs["image"].endpoint != cam_config.outputs["boxes"].endpoint
     with Node(config=cam_config, handle_signals=False) as cam, \
