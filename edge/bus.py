@@ -2,8 +2,10 @@
 
 Memory is bounded in bytes. ZeroMQ's high-water marks count messages and are fixed when a
 pipe (one per peer) is created, so each side assumes small messages until the first big
-one shows its size, then picks HWM = budget / size and re-creates its pipes once: the
-publisher rebinds (subscribers reconnect by themselves), an input reconnects.
+one shows its size, then picks HWM = budget / size. Where few messages have passed (the
+usual case: the first message is a big one) the new HWM applies to the pipes in place and
+nothing is lost; otherwise the pipes are re-created once: the publisher rebinds
+(subscribers reconnect by themselves), an input reconnects.
 """
 from __future__ import annotations
 
@@ -46,6 +48,16 @@ RECONNECT_MS = 10  # inputs come back this soon after a publisher rebinds (ZeroM
 def hwm_for(queue_bytes: int, message_bytes: int) -> int:
     """Messages of `message_bytes` that fit a `queue_bytes` budget (1 .. DEFAULT_HWM)."""
     return max(1, min(DEFAULT_HWM, queue_bytes // max(1, message_bytes)))
+
+
+def lowers_in_place(messages: int, hwm: int) -> bool:
+    """Whether pipes that have carried at most `messages` can take a lower `hwm` in place.
+
+    libzmq applies a changed HWM to the pipes a socket has, but a pipe's writer learns of
+    reads only at each low-water mark ((hwm + 1) // 2 messages): past that, a writer that
+    finds itself over the new HWM when its reader has caught up stays full for good. Below
+    it the reader always reaches a mark first (libzmq's pipe.cpp, compute_lwm)."""
+    return messages < hwm - (hwm + 1) // 2
 
 
 def headroom(message_bytes: int) -> int:
@@ -97,6 +109,7 @@ class Publisher:
         self._sized_for = message_bytes  # the message size the current HWM was chosen for
         self.hwm = hwm_for(queue_bytes, message_bytes)
         self.socket = self._open()
+        self._sent = 0  # messages sent on this socket: whether a new HWM can apply in place
         self.endpoint = bind(self.socket, endpoint)
         self.also: list[str] = []   # more bound endpoints: ipc for this host, tcp for others
         self.source = source
@@ -137,6 +150,7 @@ class Publisher:
         frames = stream.encode(wire_topic.encode(), type_name, seq, stamp_ns, pub_ns,
                                self.source, value, trail, self._encoder)
         size = send_frames(self.socket, frames)
+        self._sent += 1
         if size > self._sized_for:
             self._resize(size)
 
@@ -145,16 +159,21 @@ class Publisher:
         hwm = hwm_for(self.queue_bytes, self._sized_for)
         if hwm >= self.hwm:
             return
-        log.info("publisher %s: %d-byte messages, HWM %d -> %d (budget %d bytes); rebinding",
-                 self.endpoint, message_bytes, self.hwm, hwm, self.queue_bytes)
+        in_place = lowers_in_place(self._sent, hwm)
+        log.info("publisher %s: %d-byte messages, HWM %d -> %d (budget %d bytes)%s",
+                 self.endpoint, message_bytes, self.hwm, hwm, self.queue_bytes,
+                 "" if in_place else "; rebinding")
         self.hwm = hwm
-        self._rebind()
+        if in_place:
+            self.socket.setsockopt(zmq.SNDHWM, hwm)
+        else:
+            self._rebind()
 
     def _rebind(self) -> None:
         """New pipes take the new HWM: close (the last message still flushes), bind again."""
         self.socket.close(linger=REBIND_LINGER_MS)
         deadline = time.monotonic() + REBIND_WAIT_S
-        self.socket = self._open()
+        self.socket, self._sent = self._open(), 0
         while True:
             try:
                 bind(self.socket, self.endpoint)

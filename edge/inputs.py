@@ -1,7 +1,8 @@
 """SUB side of the bus: an Input is one topic's socket and its bounded queue of messages.
 
 Memory is bounded in bytes (see edge.bus): an input assumes small messages until the first
-big one shows its size, then lowers its HWM and reconnects once.
+big one shows its size, then lowers its HWM: in place while few messages have passed,
+otherwise by reconnecting once.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional
 import zmq
 
 from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, TRANSPORTS,
-                      has_data, headroom, hwm_for, recv_frames)
+                      has_data, headroom, hwm_for, lowers_in_place, recv_frames)
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.memory.shm import SHM_SUFFIX, ShmReader
@@ -84,6 +85,7 @@ class Input:
         self._max_age_ns = int(max_age_s * 1e9) if max_age_s > 0 else 0
         self._sized_for = ASSUMED_MESSAGE_BYTES
         self.hwm = self._hwm()
+        self._read = 0  # messages read from this connection: whether a new HWM can apply in place
         self.socket = context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, self.hwm)
@@ -138,6 +140,7 @@ class Input:
                 frames = recv_frames(socket, _NOBLOCK)  # the parts of a message arrive together
             except zmq.Again:  # the poll's wake-up was spurious
                 continue
+            self._read += 1
             if frames[0].bytes != topic:  # SUBSCRIBE matches prefixes only
                 continue
             if len(queue) == queue.maxlen:
@@ -153,10 +156,13 @@ class Input:
         self.queue = collections.deque(self.queue, maxlen=self._queue_len())
         hwm = self._hwm()
         if hwm < self.hwm:
+            in_place = lowers_in_place(self._read, hwm)
             self.hwm = hwm
             self.socket.setsockopt(zmq.RCVHWM, hwm)
-            self.socket.disconnect(self.endpoint)  # a new pipe takes the new HWM
-            self.socket.connect(self.endpoint)
+            if not in_place:  # a new pipe takes the new HWM; what is in flight meanwhile is lost
+                self.socket.disconnect(self.endpoint)
+                self.socket.connect(self.endpoint)
+                self._read = 0
         return self.queue
 
     def pop(self) -> Optional[StreamMessage]:

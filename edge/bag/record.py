@@ -16,7 +16,8 @@ from typing import Callable, Iterable, Optional
 import zmq
 
 from edge.bag.writer import BagWriter
-from edge.bus import ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, headroom, hwm_for
+from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, headroom, hwm_for,
+                      lowers_in_place)
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.launch.control import ControlClient
@@ -61,6 +62,7 @@ class _Subscription:
         self.endpoint, self.queue_bytes = endpoint, queue_bytes
         self.sized_for = ASSUMED_MESSAGE_BYTES
         self.hwm = hwm_for(queue_bytes, self.sized_for)
+        self.received = 0  # on this connection: whether a new HWM can apply in place
         self.socket = context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVHWM, self.hwm)
@@ -71,7 +73,8 @@ class _Subscription:
         connect(self.socket, endpoint)  # CURVE on tcp (edge.security)
 
     def saw(self, message_bytes: int) -> None:
-        """A bigger message than assumed: fewer fit the budget; a new pipe takes the new HWM."""
+        """Count a message; a bigger one than assumed lowers the HWM (as edge.inputs.Input)."""
+        self.received += 1
         if message_bytes <= self.sized_for:
             return
         self.sized_for = headroom(message_bytes)
@@ -79,8 +82,10 @@ class _Subscription:
         if hwm < self.hwm:
             self.hwm = hwm
             self.socket.setsockopt(zmq.RCVHWM, hwm)
-            self.socket.disconnect(self.endpoint)
-            self.socket.connect(self.endpoint)
+            if not lowers_in_place(self.received, hwm):  # a new pipe takes it
+                self.socket.disconnect(self.endpoint)
+                self.socket.connect(self.endpoint)
+                self.received = 0
 
     def close(self) -> None:
         close_socket(self.socket)

@@ -131,29 +131,79 @@ def test_inputs_refuse_oversized_frames_in_the_socket():
         source.close()
 
 
+def _joined(publisher: Publisher, source: Input, small: int) -> None:
+    """Send `small` small messages until the input has them all (it may join late)."""
+    deadline = time.monotonic() + CONNECT_S
+    while time.monotonic() < deadline:
+        publisher.send("t", b"hello")
+        source.drain()
+        if len(source.queue) >= small:
+            source.queue.clear()
+            return
+        time.sleep(0.01)
+    raise AssertionError("the input never received a message")
+
+
 @pytest.mark.timeout(30)
-def test_a_stalled_subscriber_holds_a_bounded_number_of_bytes(short_dir):
-    """Budget 4 MiB, 256 KiB messages: both sides' HWMs shrink to ~12 after the first one."""
+@pytest.mark.parametrize("small", [0, 40], ids=["first-message-big", "after-40-small"])
+def test_a_stalled_subscriber_holds_a_bounded_number_of_bytes(short_dir, small):
+    """Budget 4 MiB, 256 KiB messages: both sides' HWMs shrink to ~12 after the first one,
+    in place when it comes first, on new pipes after 40 small ones (edge.bus.lowers_in_place)."""
     context = zmq.Context.instance()
     endpoint = f"ipc://{short_dir}/stall.sock"
     publisher = Publisher(context, endpoint, source="p", queue_bytes=4 << 20)
     source = Input(context, "in", "t", endpoint, queue_size=10_000, queue_bytes=4 << 20)
     try:
+        if small:
+            _joined(publisher, source, small)
+            for _ in range(small):
+                publisher.send("t", b"x")
         frame = np.zeros(256 << 10, np.uint8)
         for _ in range(200):
             publisher.send("t", frame)
             source.drain()
-            if source.queue:
+            if any(len(frames[-1]) > 1000 for frames in source.queue):
                 break
             time.sleep(0.01)
         assert publisher.hwm <= 16 and source.hwm <= 16
-        time.sleep(0.3)  # both sides rebuilt their pipes with the small HWM
+        time.sleep(0.3)  # where pipes were re-created, both sides have rebuilt them
         for _ in range(300):  # the subscriber does not read meanwhile
             publisher.send("t", frame)
         time.sleep(0.5)
         source.drain()
         held = sum(len(f) for frames in source.queue for f in frames)
-        assert len(source.queue) <= 40 and held <= 3 * (4 << 20)
+        assert len(source.queue) <= 40 + small and held <= 3 * (4 << 20)
+    finally:
+        publisher.close()
+        source.close()
+
+
+@pytest.mark.timeout(30)
+def test_the_first_big_message_lowers_both_hwms_in_place_and_none_is_lost(short_dir):
+    """Re-created pipes lose what is sent while peers reconnect; in place, nothing is."""
+    context = zmq.Context.instance()
+    endpoint = f"ipc://{short_dir}/inplace.sock"
+    publisher = Publisher(context, endpoint, source="p", queue_bytes=4 << 20)
+    source = Input(context, "in", "t", endpoint, queue_size=10_000, queue_bytes=4 << 20)
+    try:
+        _joined(publisher, source, 1)
+        socket, first = publisher.socket, publisher.published["t"] + 1
+        frame = np.zeros(256 << 10, np.uint8)
+        seqs = []
+        for _ in range(30):
+            publisher.send("t", frame)
+            time.sleep(0.002)
+            source.drain()
+            while (message := source.pop()) is not None:
+                seqs.append(message.seq)
+        deadline = time.monotonic() + 5
+        while (not seqs or seqs[-1] < first + 29) and time.monotonic() < deadline:
+            source.drain()
+            while (message := source.pop()) is not None:
+                seqs.append(message.seq)
+            time.sleep(0.01)
+        assert publisher.hwm <= 16 and source.hwm <= 16 and publisher.socket is socket
+        assert [seq for seq in seqs if seq >= first] == list(range(first, first + 30))
     finally:
         publisher.close()
         source.close()
