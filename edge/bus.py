@@ -33,7 +33,6 @@ def has_data(socket: zmq.Socket) -> bool:
     return bool(_get(socket, _EVENTS) & _POLLIN)
 
 
-TRANSPORTS = ("auto", "zmq", "shm")
 ZERO_COPY_MIN_BYTES = 1 << 16  # smaller frames are cheaper copied than tracked (pyzmq's own rule)
 
 DEFAULT_HWM = 1000  # ZeroMQ's default and our ceiling; far smaller HWMs drop messages even for a

@@ -16,6 +16,7 @@ ENV_VAR = "EDGE_NODE_CONFIG"
 TRAIL_ENV_VAR = "EDGE_TRAIL"  # "1": trails on in nodes that do not say; "0": off
 CONTROL_ENV_VAR = "EDGE_CONTROL"
 RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
+TRANSPORTS = ("auto", "zmq", "shm")  # how an output reaches readers on its own host
 SHM_MIN_BYTES = 256 << 10  # transport auto: arrays from this size go by shared memory on one host
 
 

@@ -14,8 +14,9 @@ from typing import Optional
 
 import zmq
 
-from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, TRANSPORTS,
-                      has_data, headroom, hwm_for, lowers_in_place, recv_frames)
+from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, has_data, headroom,
+                      hwm_for, lowers_in_place, recv_frames)
+from edge.config import TRANSPORTS
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.memory.shm import SHM_SUFFIX, ShmReader

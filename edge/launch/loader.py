@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
+from edge.config import TRANSPORTS
 from edge.launch import kenning
 from edge.launch.graph import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
                                InputSpec, LaunchFileError, NodeSpec, Problem)
@@ -39,7 +40,6 @@ INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integ
                 "max_age_s": "a finite number >= 0"}
 MAX_SHM_MIN_BYTES = 1 << 32  # above any frame an input accepts by default
 OUTPUT_KEYS = ("topic", "transport", "shm_min_bytes", "trail")
-TRANSPORTS = ("auto", "zmq", "shm")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
