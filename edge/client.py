@@ -11,8 +11,8 @@ import zmq
 from edge.bus import recv_frames, send_frames
 from edge.endpoints import connect
 from edge.errors import Internal, InvalidArgument, ServiceTimeout, error_from_wire
-from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
-from messages.codec import DEFAULT_LIMITS, INLINE_MAX_BYTES
+from messages import CallEncoder, DecodeError, Limits, ReplyMessage, RequestMessage
+from messages.codec import DEFAULT_LIMITS
 
 _SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)  # plain ints: enum arithmetic costs µs
 _send_frame = zmq.backend.Socket.send  # the Cython send, without pyzmq's Python wrapper
@@ -40,8 +40,7 @@ class Client:
         self.server_key = server_key  # CURVE: the server's public key on tcp (edge.security)
         self._context = context or zmq.Context.instance()
         self._limits = limits
-        self._encoder = new_encoder(INLINE_MAX_BYTES)  # small arrays inside the header
-        self._frame_encoder = new_encoder()  # every array in a frame: for a header over the limit
+        self._encoder = CallEncoder(limits.max_header_bytes)
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
         self._socket: Optional[zmq.Socket] = None
@@ -54,9 +53,7 @@ class Client:
         retries = self.retries if retries is None else retries
         request = RequestMessage(f"{self._prefix}:{next(self._counter)}", method, body,
                                  timeout_ms=int(timeout_s * 1000), priority=priority)
-        frames = request.to_frames(self._encoder)
-        if len(frames[0]) > self._limits.max_header_bytes:  # inline arrays made it too big
-            frames = request.to_frames(self._frame_encoder)
+        frames = self._encoder.frames(request)
         started = time.monotonic()
         for attempt in range(retries + 1):
             deadline = (time.monotonic() if attempt else started) + timeout_s

@@ -26,8 +26,8 @@ from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, Permissio
                          Unavailable, Unimplemented)
 from edge.ratelimit import RateLimitedLog
 from edge.replies import DEFAULT_MAX_BYTES, ReplyCache, peer_identity
-from messages import DecodeError, Limits, ReplyMessage, RequestMessage, new_encoder
-from messages.codec import DEFAULT_LIMITS, INLINE_MAX_BYTES
+from messages import CallEncoder, DecodeError, Limits, ReplyMessage, RequestMessage
+from messages.codec import DEFAULT_LIMITS
 
 log = logging.getLogger("edge.service")
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: enum arithmetic costs µs per call
@@ -137,8 +137,7 @@ class Service:
         self._owed: set[Responder] = set()  # deferred requests not yet answered
         self._replies = ReplyCache(reply_cache_bytes)
         self._bad_requests = RateLimitedLog(log)
-        self._encoder = new_encoder(INLINE_MAX_BYTES)  # small arrays inside the header
-        self._frame_encoder = new_encoder()  # every array in a frame: for a header over the limit
+        self._encoder = CallEncoder(limits.max_header_bytes)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.socket = self._context.socket(zmq.ROUTER)
@@ -310,12 +309,10 @@ class Service:
 
     def _send(self, envelope: list, reply: ReplyMessage) -> None:
         try:
-            frames = reply.to_frames(self._encoder)
-            if len(frames[0]) > self._limits.max_header_bytes:  # inline arrays made it too big
-                frames = reply.to_frames(self._frame_encoder)
+            frames = self._encoder.frames(reply)
         except (TypeError, ValueError) as exc:
-            frames = _error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")).to_frames(
-                self._encoder)
+            frames = self._encoder.frames(
+                _error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")))
         envelope = self._replies.finish(envelope, reply.id, frames)
         try:  # small frames copied, large ones not (edge.bus); a ROUTER drops, never blocks
             send_frames(self.socket, envelope + frames)

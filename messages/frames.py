@@ -35,6 +35,24 @@ def new_stream_encoder() -> Encoder:
     return new_encoder(INLINE_MAX_BYTES)
 
 
+class CallEncoder:
+    """Encodes requests and replies for one sending thread: arrays of up to
+    INLINE_MAX_BYTES inside the header (a tiny call is one frame), unless that makes the
+    header bigger than `max_header_bytes` (what a receiver accepts): then every array goes
+    in a frame of its own."""
+
+    def __init__(self, max_header_bytes: int = REQUEST_LIMITS.max_header_bytes):
+        self._inline = new_encoder(INLINE_MAX_BYTES)
+        self._framed = new_encoder()
+        self._max_header_bytes = max_header_bytes
+
+    def frames(self, message: "RequestMessage | ReplyMessage") -> list:
+        frames = message.to_frames(self._inline)
+        if len(frames[0]) > self._max_header_bytes:
+            frames = message.to_frames(self._framed)
+        return frames
+
+
 def _header(frames: Sequence[Any], first: int, what: str, limits: Limits) -> dict:
     if len(frames) <= first:
         raise DecodeError(f"{what} needs at least {first + 1} frame(s), got {len(frames)}")

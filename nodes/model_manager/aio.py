@@ -21,7 +21,7 @@ import zmq.asyncio
 
 from edge.endpoints import connect
 from edge.errors import ServiceTimeout, error_from_wire
-from messages import DecodeError, ReplyMessage, RequestMessage, new_encoder
+from messages import CallEncoder, DecodeError, ReplyMessage, RequestMessage
 from messages.codec import DEFAULT_LIMITS
 
 from .client import ADMIN_TIMEOUT_S, QUICK_TIMEOUT_S, _metadata, _tensor, model_ref
@@ -42,7 +42,7 @@ class AsyncModelManagerClient:
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         connect(self._socket, endpoint)  # CURVE on tcp (edge.security)
-        self._encoder = new_encoder()
+        self._encoder = CallEncoder()
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
         self._waiting: dict[str, asyncio.Future] = {}
@@ -68,7 +68,7 @@ class AsyncModelManagerClient:
         retries = self.retries if retries is None else retries
         request = RequestMessage(f"{self._prefix}:{next(self._counter)}", method, body,
                                  timeout_ms=int(timeout_s * 1000), priority=priority)
-        frames = [b"", *request.to_frames(self._encoder)]
+        frames = [b"", *self._encoder.frames(request)]
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._waiting[request.id] = future

@@ -18,7 +18,7 @@ import zmq
 
 from edge.endpoints import connect
 from edge.errors import EdgeError, Internal, ServiceTimeout, error_from_wire
-from messages import DecodeError, ReplyMessage, RequestMessage, new_encoder
+from messages import CallEncoder, DecodeError, ReplyMessage, RequestMessage
 from messages.codec import DEFAULT_LIMITS
 
 from .results import InferInput, InferRequestedOutput, InferResult, infer_feeds, pick_outputs
@@ -33,7 +33,7 @@ class ModelStream:
         self._socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         connect(self._socket, endpoint)  # CURVE on tcp (edge.security)
-        self._encoder = new_encoder()
+        self._encoder = CallEncoder()
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = itertools.count(1)
         self._pending: dict[str, tuple[str, str, list[InferRequestedOutput] | None]] = {}
@@ -55,8 +55,8 @@ class ModelStream:
         if model_version:
             body["version"] = model_version
         timeout_ms = None if timeout_s is None else int(timeout_s * 1000)
-        frames = RequestMessage(wire_id, "forward", body, timeout_ms=timeout_ms,
-                                priority=priority).to_frames(self._encoder)
+        frames = self._encoder.frames(RequestMessage(wire_id, "forward", body,
+                                                     timeout_ms=timeout_ms, priority=priority))
         self._socket.send_multipart([b"", *frames], copy=False)
         self._pending[wire_id] = (shown, model_name, outputs)
         return shown

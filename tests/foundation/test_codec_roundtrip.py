@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from messages import Limits, StreamMessage, new_encoder, new_stream_encoder, unpack
+from messages import (CallEncoder, Limits, ReplyMessage, RequestMessage, StreamMessage, new_encoder,
+                      new_stream_encoder, unpack)
 from messages.codec import INLINE_MAX_BYTES
 
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -102,3 +103,19 @@ def test_small_arrays_travel_inside_the_header_large_ones_in_frames():
     # ...while a bare array is the stream header's own: inline up to the limit, else one frame.
     assert len(StreamMessage("t", small).to_frames(new_encoder())) == 2
     assert len(StreamMessage("t", large).to_frames(new_stream_encoder())) == 3
+
+
+def test_calls_carry_small_arrays_in_the_header_unless_it_would_pass_the_limit():
+    """CallEncoder (clients and services alike): one frame for a tiny call, frames for arrays
+    that would take the header over what the receiver accepts; both decode the same."""
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(400, np.float64)}
+    request = RequestMessage("id:1", "forward", {"inputs": arrays}, timeout_ms=5)
+    inline = CallEncoder().frames(request)
+    framed = CallEncoder(max_header_bytes=1024).frames(request)   # b is 3.2 kB
+    assert len(inline) == 1 and len(framed) == 3 and len(framed[0]) <= 1024
+    for frames in (inline, framed):
+        body = RequestMessage.from_frames([bytes(memoryview(f).cast("B")) for f in frames]).body
+        for name, array in arrays.items():
+            assert_same(array, body["inputs"][name])
+    reply = ReplyMessage("id:1", ok=True, body={"outputs": arrays})
+    assert len(CallEncoder().frames(reply)) == 1
