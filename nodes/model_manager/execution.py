@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -27,8 +27,7 @@ log = logging.getLogger("edge.model_manager")
 Outcome = tuple[Request, Any]
 
 
-@dataclass(frozen=True)
-class ForwardResult:
+class ForwardResult(NamedTuple):  # a tuple: built once per request, cheaper than a dataclass
     uid: str
     request_id: str
     outputs: dict[str, np.ndarray]
@@ -47,12 +46,10 @@ class LoadedModel:
     accepted_inputs: set = field(default_factory=set)  # input signatures checked before
 
 
-def run_batch(model: LoadedModel, batch: list[Request], inline: bool = False,
-              shapes: tuple | None = None) -> list[Outcome]:
-    """`inline`: run on the thread that received the request (counted in the stats);
-    `shapes`: its inputs' shape_key when the caller has it already."""
+def run_batch(model: LoadedModel, batch: list[Request]) -> list[Outcome]:
+    """One run for a batch taken from the queue, on a worker thread."""
     try:
-        per_request = _compute(model, batch, inline, shapes)
+        per_request = _compute(model, batch)
     except EdgeError as exc:
         if len(batch) > 1:  # one bad request must not fail its batch-mates
             return [o for request in batch for o in run_batch(model, [request])]
@@ -61,33 +58,52 @@ def run_batch(model: LoadedModel, batch: list[Request], inline: bool = False,
             for request, outputs in zip(batch, per_request)]
 
 
-def _compute(model: LoadedModel, batch: list[Request], inline: bool,
-             shapes: tuple | None = None) -> list[dict[str, np.ndarray]]:
+def run_one(model: LoadedModel, request: Request, shapes: tuple) -> Any:
+    """The inline path (a quick model's request on the thread that received it): run_batch
+    for a batch of one, with only what one request needs. Its ForwardResult or EdgeError."""
+    cpu_clock = model.quick.cpu_clock
+    cpu_ns = time.thread_time_ns() if cpu_clock else 0
+    start_ns = time.monotonic_ns()
+    try:
+        outputs = _run(model, request.inputs)
+    except EdgeError as exc:
+        return failure(model, request, exc)[1]
+    end_ns = time.monotonic_ns()
+    model.quick.record(shapes, time.thread_time_ns() - cpu_ns if cpu_clock else end_ns - start_ns)
+    model.stats.record_one(start_ns - request.enqueue_ns, end_ns - request.enqueue_ns,
+                           end_ns - start_ns)
+    return ForwardResult(model.uid, request.request_id, dict(zip(model.output_names, outputs)))
+
+
+def _run(model: LoadedModel, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    try:
+        return model.session.run(model.output_names, feeds)
+    except ort_state.InvalidArgument as exc:
+        raise InvalidArgument(f"onnxruntime rejected the inputs: {short_error(exc)}") from exc
+    except Exception as exc:
+        raise Internal(f"inference failed: {short_error(exc)}") from exc
+
+
+def _compute(model: LoadedModel, batch: list[Request]) -> list[dict[str, np.ndarray]]:
     tracked = len(batch) == 1 and not model.queue.batching  # may later run inline
     cpu_clock = tracked and model.quick.cpu_clock
     cpu_ns = time.thread_time_ns() if cpu_clock else 0
     start_ns = time.monotonic_ns()
     feeds = stack_inputs(batch)
     ran_ns = time.monotonic_ns()
-    try:
-        outputs = model.session.run(model.output_names, feeds)
-    except ort_state.InvalidArgument as exc:
-        raise InvalidArgument(f"onnxruntime rejected the inputs: {short_error(exc)}") from exc
-    except Exception as exc:
-        raise Internal(f"inference failed: {short_error(exc)}") from exc
+    outputs = _run(model, feeds)
     done_ns = time.monotonic_ns()
     per_request = split_outputs(model.output_names, outputs, batch)
     end_ns = time.monotonic_ns()
     if tracked:
         took_ns = time.thread_time_ns() - cpu_ns if cpu_clock else end_ns - start_ns
-        model.quick.record(shape_key(batch[0].inputs) if shapes is None else shapes, took_ns)
+        model.quick.record(shape_key(batch[0].inputs), took_ns)
     enqueued_ns = sum([r.enqueue_ns for r in batch])
     model.stats.record_batch(
         requests=len(batch), queue_ns=len(batch) * start_ns - enqueued_ns,
         request_ns=len(batch) * end_ns - enqueued_ns,
         rows=sum([r.rows for r in batch]) if model.queue.batching else len(batch),
-        input_ns=ran_ns - start_ns, infer_ns=done_ns - ran_ns, output_ns=end_ns - done_ns,
-        inline=inline)
+        input_ns=ran_ns - start_ns, infer_ns=done_ns - ran_ns, output_ns=end_ns - done_ns)
     return per_request
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from edge.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
 from .batching import Request
-from .execution import LoadedModel, Outcome, deliver, failure, run_batch
+from .execution import LoadedModel, Outcome, deliver, failure, run_batch, run_one
 from .inline import shape_key
 
 log = logging.getLogger("edge.model_manager")
@@ -91,7 +91,7 @@ class Scheduler:
             self._running += 1
             model.queue.inflight += 1
         try:
-            return run_batch(model, [request], inline=True, shapes=shapes)[0][1]
+            return run_one(model, request, shapes)
         except Exception as exc:  # a bug, but the caller must still get an answer
             log.exception("inline run of model %s failed unexpectedly", model.uid)
             return failure(model, request, Internal(f"internal error: {exc}"))[1]
