@@ -3,11 +3,13 @@
 A hand-off to a worker and the wake-up back cost more than a tiny model's run, so an
 idle manager runs such a request where it arrived (see Scheduler.run_inline). Only runs
 known to be quick qualify: the last STREAK runs of the model with the same input
-shapes each took at most the model's ``inline_max_us``: CPU time of the running thread
-when the session runs on that one thread (intra_op_threads 1), so time spent preempted on
-a busy machine does not count; wall time otherwise. A slower run resets the streak, so
-the socket thread is held that long at most once, and the shapes go back to the workers
-until they have been quick STREAK times in a row again.
+shapes each took at most the model's ``inline_max_us``. A worker times a run by the CPU
+time of its thread when the session runs on that one thread (intra_op_threads 1), so time
+spent preempted on a busy machine does not count; by wall time otherwise. An inline run is
+timed by wall time only: reading a thread's CPU clock is a system call (~1 µs, twice per
+request), and wall time can only overstate a run. A slower run resets the streak, so the
+socket thread is held that long at most once, and the shapes go back to the workers until
+they have been quick STREAK times in a row again.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ class QuickRuns:
 
     def __init__(self, max_us: int, cpu_clock: bool) -> None:
         self.max_ns = max_us * 1000
-        self.cpu_clock = cpu_clock  # runs are timed by thread CPU time, else wall time
+        self.cpu_clock = cpu_clock  # workers time runs by thread CPU time, else wall time
         self._streaks: dict[tuple, int] = {}
         self._lock = threading.Lock()
 
