@@ -9,10 +9,12 @@ scheduler lets a caller run a quick request itself (``run_inline``).
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from edge.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
@@ -23,6 +25,7 @@ from .inline import shape_key
 log = logging.getLogger("edge.model_manager")
 
 IDLE_WAIT_S = 0.5
+EXIT_TIMEOUT_S = 5.0  # how long interpreter exit waits for runs in progress
 Picked = tuple[LoadedModel, list[Request]]
 
 
@@ -39,6 +42,11 @@ class Scheduler:
                                           daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
+        # Workers are daemon threads: at interpreter exit, one still inside onnxruntime
+        # when the interpreter tears down aborts the process (std::terminate). So a program
+        # that never closes its manager still stops the workers first.
+        self._at_exit = _close_at_exit(weakref.ref(self))
+        atexit.register(self._at_exit)
 
     @property
     def running(self) -> bool:
@@ -103,6 +111,7 @@ class Scheduler:
                     self._cond.notify()
 
     def close(self, timeout_s: float) -> None:
+        atexit.unregister(self._at_exit)
         with self._lock:
             self._stopping = True
             self._cond.notify_all()
@@ -173,3 +182,11 @@ class Scheduler:
                 return (model, batch), None
             wakes += [t for t in (wake_ns, model.queue.next_deadline_ns()) if t is not None]
         return None, min(wakes, default=None)
+
+
+def _close_at_exit(scheduler: "weakref.ref[Scheduler]") -> Callable[[], None]:
+    def close() -> None:
+        alive = scheduler()
+        if alive is not None:
+            alive.close(EXIT_TIMEOUT_S)
+    return close
