@@ -10,6 +10,7 @@ after that is dropped (the socket and its wake pipe are gone).
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import queue
@@ -25,6 +26,7 @@ from edge import security
 from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
                          Unavailable, Unimplemented)
 from edge.ratelimit import RateLimitedLog
+from edge.signals import close_at_exit
 from edge.replies import DEFAULT_MAX_BYTES, ReplyCache, peer_identity
 from messages import CallEncoder, DecodeError, Limits, ReplyMessage, RequestMessage
 from messages.codec import DEFAULT_LIMITS
@@ -140,6 +142,7 @@ class Service:
         self._encoder = CallEncoder(limits.max_header_bytes)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._at_exit: Optional[Callable[[], None]] = None
         self.socket = self._context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.MAXMSGSIZE, limits.max_frame_bytes)  # larger: peer dropped
@@ -192,6 +195,8 @@ class Service:
         """Serve on a background thread, which from now on owns the socket."""
         self._thread = threading.Thread(target=self.serve, name=f"service-{self.name}", daemon=True)
         self._thread.start()
+        # handlers may run native code (a model manager's inline runs) on this daemon thread
+        self._at_exit = close_at_exit(self, Service.close)
         return self
 
     def serve(self, stop: threading.Event | None = None, poll_ms: int = 200) -> None:
@@ -224,6 +229,8 @@ class Service:
         """Answer what is owed (see the module docstring), then close the socket."""
         if self._closed:
             return
+        if self._at_exit is not None:
+            atexit.unregister(self._at_exit)
         self._stop.set()
         self._wake()
         if self._thread is not None:

@@ -1,9 +1,11 @@
 """SIGINT/SIGTERM become one Stop request; a pipe wakes the loop from any thread."""
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import threading
+import weakref
 from typing import Callable, Optional
 
 
@@ -75,3 +77,21 @@ class StopSignals:
         for fd in fds:
             if fd >= 0:
                 os.close(fd)
+
+
+def close_at_exit(owner: object, close: Callable[[object], None]) -> Callable[[], None]:
+    """Call `close(owner)` at interpreter exit, unless `owner` is gone by then; returns the
+    hook, for atexit.unregister when the owner closes first.
+
+    For owners of daemon threads that may be inside a native library (onnxruntime): one
+    that comes back while the interpreter is finalizing is ended by CPython inside
+    pybind11's GIL re-acquire, which aborts the process (std::terminate)."""
+    owner_ref = weakref.ref(owner)
+
+    def hook() -> None:
+        alive = owner_ref()
+        if alive is not None:
+            close(alive)
+
+    atexit.register(hook)
+    return hook

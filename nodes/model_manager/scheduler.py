@@ -14,10 +14,10 @@ import itertools
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 from edge.errors import DeadlineExceeded, FailedPrecondition, Internal, Unavailable
+from edge.signals import close_at_exit
 from .batching import Request
 from .execution import LoadedModel, Outcome, deliver, failure, run_batch, run_one
 from .inline import shape_key
@@ -42,11 +42,9 @@ class Scheduler:
                                           daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
-        # Workers are daemon threads: at interpreter exit, one still inside onnxruntime
-        # when the interpreter tears down aborts the process (std::terminate). So a program
-        # that never closes its manager still stops the workers first.
-        self._at_exit = _close_at_exit(weakref.ref(self))
-        atexit.register(self._at_exit)
+        # Workers are daemon threads that run onnxruntime: a program that never closes its
+        # manager still stops them before the interpreter finalizes (edge.signals).
+        self._at_exit = close_at_exit(self, lambda scheduler: scheduler.close(EXIT_TIMEOUT_S))
 
     @property
     def running(self) -> bool:
@@ -183,10 +181,3 @@ class Scheduler:
             wakes += [t for t in (wake_ns, model.queue.next_deadline_ns()) if t is not None]
         return None, min(wakes, default=None)
 
-
-def _close_at_exit(scheduler: "weakref.ref[Scheduler]") -> Callable[[], None]:
-    def close() -> None:
-        alive = scheduler()
-        if alive is not None:
-            alive.close(EXIT_TIMEOUT_S)
-    return close

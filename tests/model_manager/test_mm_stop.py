@@ -99,3 +99,46 @@ def test_a_program_that_never_closes_its_manager_exits_cleanly():
                                str(here)], capture_output=True, text=True, timeout=50)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "leaving without close" in done.stdout and "terminate" not in done.stderr
+
+
+SERVICE_EXIT_SCRIPT = """
+import sys, tempfile, threading
+import numpy as np
+sys.path[:0] = sys.argv[2:]
+import onnx_fixtures
+from edge import Client, Service
+from nodes.model_manager.manager import ModelManager
+from nodes.model_manager.service import ModelService
+manager = ModelManager(tempfile.mkdtemp())
+uid = manager.upload_model(onnx_fixtures.matmul_chain_model(width=512, depth=4))
+manager.load_models([uid], config={"inline_max_us": 10_000_000})  # runs of ~10-50 ms, inline
+service = Service(sys.argv[1]).start()
+ModelService(manager).attach(service.add)
+x = np.ones((1024, 512), np.float32)
+answered = threading.Semaphore(0)
+
+def ask():
+    client = Client(sys.argv[1], timeout_s=5, retries=0)
+    while True:
+        client.call("forward", {"uid": uid, "inputs": {"x": x}})
+        answered.release()
+
+threading.Thread(target=ask, daemon=True).start()
+for _ in range(12):   # inline from the 9th on: the service's own thread is in onnxruntime
+    answered.acquire(timeout=5)
+print("leaving without close", flush=True)
+"""
+
+
+@pytest.mark.timeout(90)
+def test_a_program_that_never_closes_a_started_service_exits_cleanly(tmp_path):
+    """The same for a Service on its own (daemon) thread, where a model manager's quick
+    requests run inline."""
+    here = Path(__file__).resolve().parent
+    for attempt in range(4):  # without the fix, most exits aborted
+        endpoint = f"ipc://{tmp_path}/exit{attempt}.sock"
+        done = subprocess.run([sys.executable, "-c", SERVICE_EXIT_SCRIPT, endpoint,
+                               str(here.parents[1]), str(here)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "leaving without close" in done.stdout and "terminate" not in done.stderr
