@@ -86,11 +86,12 @@ def close_at_exit(owner: object, close: Callable[[object], None]) -> Callable[[]
     For owners of daemon threads that may be inside a native library (onnxruntime): one
     that comes back while the interpreter is finalizing is ended by CPython inside
     pybind11's GIL re-acquire, which aborts the process (std::terminate)."""
-    owner_ref = weakref.ref(owner)
+    owner_ref, pid = weakref.ref(owner), os.getpid()
 
     def hook() -> None:
         alive = owner_ref()
-        if alive is not None:
+        # never in a forked child: its copies of the owner's zmq sockets must not be touched
+        if alive is not None and os.getpid() == pid:
             close(alive)
 
     atexit.register(hook)
