@@ -59,6 +59,18 @@ def lowers_in_place(messages: int, hwm: int) -> bool:
     return messages < hwm - (hwm + 1) // 2
 
 
+def lower_rcvhwm(socket: zmq.Socket, endpoint: str, hwm: int, received: int) -> bool:
+    """Give a SUB socket a lower RCVHWM: in place when its connection has carried
+    `received` messages or fewer than lowers_in_place allows, else on a new connection
+    (what is in flight meanwhile is lost). True when it reconnected."""
+    socket.setsockopt(zmq.RCVHWM, hwm)
+    if lowers_in_place(received, hwm):
+        return False
+    socket.disconnect(endpoint)
+    socket.connect(endpoint)
+    return True
+
+
 def headroom(message_bytes: int) -> int:
     return message_bytes + message_bytes // 4  # so slowly growing sizes do not resize every time
 

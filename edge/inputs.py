@@ -15,7 +15,7 @@ from typing import Optional
 import zmq
 
 from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, has_data, headroom,
-                      hwm_for, lowers_in_place, recv_frames)
+                      hwm_for, lower_rcvhwm, recv_frames)
 from edge.config import TRANSPORTS
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
@@ -157,12 +157,8 @@ class Input:
         self.queue = collections.deque(self.queue, maxlen=self._queue_len())
         hwm = self._hwm()
         if hwm < self.hwm:
-            in_place = lowers_in_place(self._read, hwm)
             self.hwm = hwm
-            self.socket.setsockopt(zmq.RCVHWM, hwm)
-            if not in_place:  # a new pipe takes the new HWM; what is in flight meanwhile is lost
-                self.socket.disconnect(self.endpoint)
-                self.socket.connect(self.endpoint)
+            if lower_rcvhwm(self.socket, self.endpoint, hwm, self._read):
                 self._read = 0
         return self.queue
 

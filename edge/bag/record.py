@@ -17,7 +17,7 @@ import zmq
 
 from edge.bag.writer import BagWriter
 from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, headroom, hwm_for,
-                      lowers_in_place)
+                      lower_rcvhwm)
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.launch.control import ControlClient
@@ -81,10 +81,7 @@ class _Subscription:
         hwm = hwm_for(self.queue_bytes, self.sized_for)
         if hwm < self.hwm:
             self.hwm = hwm
-            self.socket.setsockopt(zmq.RCVHWM, hwm)
-            if not lowers_in_place(self.received, hwm):  # a new pipe takes it
-                self.socket.disconnect(self.endpoint)
-                self.socket.connect(self.endpoint)
+            if lower_rcvhwm(self.socket, self.endpoint, hwm, self.received):
                 self.received = 0
 
     def close(self) -> None:
