@@ -29,11 +29,22 @@ class ModelStats:
     def record_batch(self, *, requests: int, queue_ns: int, request_ns: int, rows: int,
                      input_ns: int, infer_ns: int, output_ns: int) -> None:
         """One successful run of `requests` requests; `queue_ns` and `request_ns` are their
-        sums over the batch. Runs once per inference: plain dict arithmetic, one lock."""
+        sums over the batch."""
+        self._record(requests, rows, 0, queue_ns, request_ns, input_ns, infer_ns, output_ns)
+
+    def record_one(self, queue_ns: int, request_ns: int, infer_ns: int) -> None:
+        """record_batch for one request run inline, whose inputs and outputs are used as
+        they are (no stacking or splitting: compute_input_ns and compute_output_ns add 0)."""
+        self._record(1, 1, 1, queue_ns, request_ns, 0, infer_ns, 0)
+
+    def _record(self, requests: int, rows: int, inline: int, queue_ns: int, request_ns: int,
+                input_ns: int, infer_ns: int, output_ns: int) -> None:
+        """Runs once per inference: plain dict arithmetic, one lock, positional arguments."""
         last_ms = time.time_ns() // 1_000_000
         with self._lock:
             counts = self._counts
             counts["execution_count"] += 1
+            counts["inline_count"] += inline
             counts["inference_count"] += rows
             counts["success_count"] += requests
             counts["queue_ns"] += queue_ns
@@ -42,22 +53,6 @@ class ModelStats:
             counts["compute_infer_ns"] += infer_ns
             counts["compute_output_ns"] += output_ns
             self._batch_sizes[rows] += 1
-            self._last_inference_ms = last_ms
-
-    def record_one(self, queue_ns: int, request_ns: int, infer_ns: int) -> None:
-        """record_batch for one request run inline, whose inputs and outputs are used as
-        they are (no stacking or splitting: compute_input_ns and compute_output_ns add 0)."""
-        last_ms = time.time_ns() // 1_000_000
-        with self._lock:
-            counts = self._counts
-            counts["execution_count"] += 1
-            counts["inline_count"] += 1
-            counts["inference_count"] += 1
-            counts["success_count"] += 1
-            counts["queue_ns"] += queue_ns
-            counts["request_ns"] += request_ns
-            counts["compute_infer_ns"] += infer_ns
-            self._batch_sizes[1] += 1
             self._last_inference_ms = last_ms
 
     def record_failure(self, code: str, request_ns: int = 0) -> None:
