@@ -93,12 +93,8 @@ def test_a_program_that_never_closes_its_manager_exits_cleanly():
     """Workers are daemon threads. One that comes back from onnxruntime once the interpreter
     is finalizing is ended by CPython while pybind11 takes the GIL back, which aborts the
     process (std::terminate, exit code 134). A queue of runs makes that near certain."""
-    here = Path(__file__).resolve().parent
     for _ in range(8):  # without the fix, 1 exit in 4-5 aborted on a quiet machine
-        done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(here.parents[1]),
-                               str(here)], capture_output=True, text=True, timeout=50)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "leaving without close" in done.stdout and "terminate" not in done.stderr
+        _exits_cleanly(EXIT_SCRIPT, timeout_s=50)
 
 
 SERVICE_EXIT_SCRIPT = """
@@ -134,11 +130,14 @@ print("leaving without close", flush=True)
 def test_a_program_that_never_closes_a_started_service_exits_cleanly(tmp_path):
     """The same for a Service on its own (daemon) thread, where a model manager's quick
     requests run inline."""
-    here = Path(__file__).resolve().parent
     for attempt in range(4):  # without the fix, most exits aborted
-        endpoint = f"ipc://{tmp_path}/exit{attempt}.sock"
-        done = subprocess.run([sys.executable, "-c", SERVICE_EXIT_SCRIPT, endpoint,
-                               str(here.parents[1]), str(here)],
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "leaving without close" in done.stdout and "terminate" not in done.stderr
+        _exits_cleanly(SERVICE_EXIT_SCRIPT, f"ipc://{tmp_path}/exit{attempt}.sock", timeout_s=60)
+
+
+def _exits_cleanly(script: str, *args: str, timeout_s: float) -> None:
+    """Run `script` with `args` and then the repository and this directory as its path."""
+    here = Path(__file__).resolve().parent
+    done = subprocess.run([sys.executable, "-c", script, *args, str(here.parents[1]), str(here)],
+                          capture_output=True, text=True, timeout=timeout_s)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "leaving without close" in done.stdout and "terminate" not in done.stderr
