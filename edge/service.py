@@ -26,8 +26,8 @@ from edge import security
 from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
                          Unavailable, Unimplemented)
 from edge.ratelimit import RateLimitedLog
-from edge.signals import close_at_exit
 from edge.replies import DEFAULT_MAX_BYTES, ReplyCache, peer_identity
+from edge.signals import close_at_exit
 from messages import CallEncoder, DecodeError, Limits, ReplyMessage, RequestMessage
 from messages.codec import DEFAULT_LIMITS
 
@@ -253,7 +253,7 @@ class Service:
         drained = 0
         while drained < MAX_DRAIN_AT_CLOSE:
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames = recv_frames(self.socket, _NOBLOCK)
             except zmq.Again:
                 break
             drained += 1

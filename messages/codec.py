@@ -131,6 +131,11 @@ def remember(cache: dict, key: Any, value: Any) -> Any:
     return value
 
 
+# ExtType is a namedtuple whose __new__ checks its arguments (~0.3 µs); ours are right by
+# construction, so an inline array's is built as the tuple it is.
+_new_ext = tuple.__new__
+
+
 class Encoder:
     """Packs values for one sending thread; reuses its msgpack Packer."""
 
@@ -196,11 +201,6 @@ class Encoder:
         """`value` with a top-level ndarray already turned into its reference (saves the
         Packer's default hook for the commonest body); anything else unchanged."""
         return self._ndarray(value) if type(value) is np.ndarray else value
-
-
-# ExtType is a namedtuple whose __new__ checks its arguments (~0.3 µs); ours are right by
-# construction, so an inline array's is built as the tuple it is.
-_new_ext = tuple.__new__
 
 
 def frame_buffer(frame: Any) -> memoryview:
