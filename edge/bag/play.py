@@ -16,7 +16,7 @@ import zmq
 
 from edge.bag.layout import rewrite_header
 from edge.bag.reader import BagMessage
-from edge.bus import ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, headroom, hwm_for, lowers_in_place
+from edge.bus import ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, headroom, hwm_for
 from edge.endpoints import bind, remove_ipc
 from edge.errors import FailedPrecondition, InvalidArgument
 from edge.launch.control import ControlClient
@@ -69,10 +69,9 @@ class Player:
     """Owns one XPUB socket bound to every played topic's endpoint.
 
     It holds at most `queue_bytes` per subscriber, like a publisher of the bus (edge.bus):
-    HWM 1000 until a bigger message than 64 KiB comes, then queue_bytes / size: in place
-    while few messages have been sent (edge.bus.lowers_in_place), otherwise on new pipes:
-    before sending that message the player rebinds and waits until as many subscribers as
-    before are back (they reconnect by themselves). Either way nothing is lost.
+    HWM 1000 until a bigger message than 64 KiB comes, then queue_bytes / size. A new HWM
+    needs new pipes, so before sending that message the player rebinds and waits until as
+    many subscribers as before are back (they reconnect by themselves): nothing is lost.
     """
 
     def __init__(self, endpoints: dict, *, remap: dict | None = None, context: zmq.Context | None = None,
@@ -83,7 +82,7 @@ class Player:
         self.queue_bytes, self._sized_for = queue_bytes, ASSUMED_MESSAGE_BYTES
         self.hwm = hwm_for(queue_bytes, self._sized_for)
         self._context = context or zmq.Context.instance()
-        self._socket, self._sent = self._open(), 0  # messages sent on this socket
+        self._socket = self._open()
         self._bound = [bind(self._socket, endpoint) for endpoint in sorted(set(self.endpoints.values()))]
         self._subscribers: dict[bytes, int] = {}
         self._stopping = False
@@ -107,14 +106,10 @@ class Player:
         hwm = hwm_for(self.queue_bytes, self._sized_for)
         if hwm >= self.hwm:
             return
-        if lowers_in_place(self._sent, hwm):
-            self.hwm = hwm
-            self._socket.setsockopt(zmq.SNDHWM, hwm)
-            return
         self.hwm, counts = hwm, dict(self._subscribers)
         self._poller.unregister(self._socket)
         self._socket.close(linger=CLOSE_LINGER_MS)   # what was sent still goes out
-        self._socket, self._subscribers, self._sent = self._open(), {}, 0
+        self._socket, self._subscribers = self._open(), {}
         deadline = time.monotonic() + REBIND_WAIT_S
         for endpoint in self._bound:
             while True:
@@ -186,7 +181,6 @@ class Player:
         size = sum(len(frame) for frame in frames)
         self._fit(size)
         self._socket.send_multipart(frames, copy=False)
-        self._sent += 1
         self.stats.messages += 1
         self.stats.bytes += size
         self.stats.per_topic[topic] = self.stats.per_topic.get(topic, 0) + 1
