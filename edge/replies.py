@@ -24,7 +24,8 @@ DEFAULT_MAX_BYTES = 16 << 20
 def peer_identity(envelope: list) -> bytes:
     """The routing frames before the empty delimiter, as one key."""
     if len(envelope) == 2:  # one routing frame: the usual case
-        return bytes(envelope[0])
+        frame = envelope[0]
+        return frame.bytes if type(frame) is zmq.Frame else bytes(frame)
     return b"\0".join([bytes(frame) for frame in envelope[:-1]])
 
 
@@ -38,38 +39,37 @@ class ReplyCache:
         self._bytes = 0
 
     @staticmethod
-    def _key(envelope: list, request_id: Any) -> Optional[tuple]:
-        if not isinstance(request_id, str) or len(request_id) > MAX_ID_CHARS:
+    def key(envelope: list, request_id: Any) -> Optional[tuple]:
+        """What a request's reply is kept under; None for ids that take no part."""
+        if type(request_id) is not str or len(request_id) > MAX_ID_CHARS:
             return None
         return peer_identity(envelope), request_id
 
-    def replay(self, request_id: Any, envelope: list, socket: zmq.Socket) -> bool:
-        """True when this peer sent this request before: answered again now, or when it finishes."""
-        key = self._key(envelope, request_id)
-        if key is None:
-            return False
-        if key in self._inflight:
-            self._inflight[key] = envelope  # the same peer, perhaps through a fresh connection
+    def replay(self, key: tuple, envelope: list, socket: zmq.Socket) -> bool:
+        """True when this peer sent this request before: answered again now, or when it
+        finishes. Otherwise the request is in flight under `key` until `finish`."""
+        inflight = self._inflight
+        if key in inflight:
+            inflight[key] = envelope  # the same peer, perhaps through a fresh connection
             return True
         done = self._done.get(key)
         if done is not None:
             self._done.move_to_end(key)
             socket.send_multipart(envelope + done[0], copy=False)
             return True
-        self._inflight[key] = envelope
-        if len(self._inflight) > self._max_inflight:
-            self._inflight.popitem(last=False)
+        inflight[key] = envelope
+        if len(inflight) > self._max_inflight:
+            inflight.popitem(last=False)
         return False
 
-    def finish(self, envelope: list, request_id: Any, frames: list) -> list:
+    def finish(self, key: tuple, envelope: list, frames: list) -> list:
         """Remember the reply; return the envelope to send it to (the newest attempt's)."""
-        key = self._key(envelope, request_id)
-        if key is None:
-            return envelope
         newest = self._inflight.pop(key, None)
         if newest is None:
             return envelope
-        size = sum(memoryview(f).nbytes for f in frames) + len(key[0]) + len(key[1])
+        # headers are bytes; buffers are flat or not (a 2-D array's len is its row count)
+        size = len(key[0]) + len(key[1]) + sum(
+            [len(f) if type(f) is bytes else memoryview(f).nbytes for f in frames])
         if size <= self._max_bytes:
             self._done[key] = (frames, size)
             self._bytes += size

@@ -46,10 +46,11 @@ class Request:
     """One decoded request; `deadline` is on the time.monotonic() clock, or None."""
 
     __slots__ = ("id", "method", "body", "priority", "deadline", "deadline_ns", "received_ns",
-                 "user_id", "role", "_service", "_envelope", "_deferred")
+                 "user_id", "role", "_service", "_envelope", "_key", "_deferred")
 
     def __init__(self, message: RequestMessage, envelope: list, service: "Service",
-                 user_id: Optional[str] = None, role: str = "admin"):
+                 user_id: Optional[str] = None, role: str = "admin",
+                 key: Optional[tuple] = None):
         self.id, self.method, self.body = message.id, message.method, message.body
         # who asked: the CURVE key's name ("owner" for this user's own key) and its role;
         # None and "admin" over ipc or --insecure tcp (edge.security)
@@ -62,11 +63,12 @@ class Request:
             self.deadline_ns = received_ns + message.timeout_ms * 1_000_000
             self.deadline = self.deadline_ns / 1e9
         self._service, self._envelope, self._deferred = service, envelope, None
+        self._key = key  # its reply's key in the service's reply cache (edge.replies)
 
     def defer(self) -> "Responder":
         """Answer later, from any thread, without holding up the socket thread."""
         if self._deferred is None:
-            self._deferred = Responder(self._service, self._envelope, self.id)
+            self._deferred = Responder(self._service, self._envelope, self.id, self._key)
             self._service._owe(self._deferred)
         return self._deferred
 
@@ -89,8 +91,9 @@ class Request:
 class Responder:
     """Thread-safe, answer-once handle for a deferred request."""
 
-    def __init__(self, service: "Service", envelope: list, request_id: Any):
-        self._service, self._envelope, self._id = service, envelope, request_id
+    def __init__(self, service: "Service", envelope: list, request_id: Any,
+                 key: Optional[tuple] = None):
+        self._service, self._envelope, self._id, self._key = service, envelope, request_id, key
         self._done = threading.Lock()
         self.answered = False
 
@@ -105,7 +108,7 @@ class Responder:
             if self.answered:
                 return
             self.answered = True
-        self._service.post(self._envelope, reply)
+        self._service.post(self._envelope, reply, self._key)
         self._service._settle(self)
 
 
@@ -266,13 +269,14 @@ class Service:
         return drained + self._send_posted()
 
     # -- internals ---------------------------------------------------------------------------
-    def post(self, envelope: list, reply: ReplyMessage) -> None:
-        """Queue a reply from any thread; the socket thread sends it. Dropped once closed."""
+    def post(self, envelope: list, reply: ReplyMessage, key: Optional[tuple] = None) -> None:
+        """Queue a reply from any thread; the socket thread sends it. Dropped once closed.
+        `key`: the request's in the reply cache, if it took part (edge.replies)."""
         with self._lock:
             if self._closed:
                 log.debug("service %s: closed, reply to %r dropped", self.name, reply.id)
                 return
-            self._outbox.put((envelope, reply))
+            self._outbox.put((envelope, reply, key))
             if self._woken:  # the socket thread has not read the pipe yet: one byte will do
                 return
             self._woken = True
@@ -309,18 +313,18 @@ class Service:
         sent = 0
         outbox = self._outbox
         while not outbox.empty():  # only this thread takes from it: get_nowait cannot fail
-            envelope, reply = outbox.get_nowait()
-            self._send(envelope, reply)
+            self._send(*outbox.get_nowait())
             sent += 1
         return sent
 
-    def _send(self, envelope: list, reply: ReplyMessage) -> None:
+    def _send(self, envelope: list, reply: ReplyMessage, key: Optional[tuple] = None) -> None:
         try:
             frames = self._encoder.frames(reply)
         except (TypeError, ValueError) as exc:
             frames = self._encoder.frames(
                 _error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")))
-        envelope = self._replies.finish(envelope, reply.id, frames)
+        if key is not None:
+            envelope = self._replies.finish(key, envelope, frames)
         try:  # small frames copied, large ones not (edge.bus); a ROUTER drops, never blocks
             send_frames(self.socket, envelope + frames)
         except zmq.Again:
@@ -335,9 +339,10 @@ class Service:
             request_id = RequestMessage.peek_id(body) if body else None
             self._send(envelope, _error_reply(request_id, InvalidArgument(f"malformed request: {exc}")))
             return
-        if self._replies.replay(message.id, envelope, self.socket):
+        key = ReplyCache.key(envelope, message.id)
+        if key is not None and self._replies.replay(key, envelope, self.socket):
             return
-        request = Request(message, envelope, self, *security.peer(body[0], self.socket))
+        request = Request(message, envelope, self, *security.peer(body[0], self.socket), key)
         self._dispatch(request)
 
     def _dispatch(self, request: Request) -> None:
@@ -353,12 +358,13 @@ class Service:
             result = handler(request)
         except Exception as exc:  # every failure becomes a reply; the service keeps serving
             if request._deferred is None:
-                self._send(request._envelope, _error_reply(request.id, exc))
+                self._send(request._envelope, _error_reply(request.id, exc), request._key)
             else:
                 request._deferred.fail(exc)
             return
         if request._deferred is None:
-            self._send(request._envelope, ReplyMessage(request.id, ok=True, body=result))
+            self._send(request._envelope, ReplyMessage(request.id, ok=True, body=result),
+                       request._key)
 
     def _ping(self, request: Request) -> dict:
         return {"name": self.name, "pid": os.getpid(), "time_ns": time.time_ns()}

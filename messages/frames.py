@@ -167,15 +167,19 @@ class RequestMessage:
     def from_frames(cls, frames: Sequence[Any],
                     limits: Limits = REQUEST_LIMITS) -> "RequestMessage":
         header = _header(frames, 0, "request", limits)
-        request_id = header.get("id")
-        if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+        get = header.get  # msgpack gives exact types: `type(x) is int` also refuses a bool
+        request_id, method = get("id"), get("method")
+        timeout_ms, priority = get("timeout_ms"), get("priority", 0)
+        if type(request_id) is not str and type(request_id) is not int:
             raise DecodeError(f"request id must be an int or string, got {short(request_id)}")
-        timeout_ms = _field(header, "timeout_ms", (int, type(None)), "request", None)
-        if timeout_ms is not None and timeout_ms < 0:
+        if type(method) is not str:
+            _field(header, "method", str, "request")  # raises, naming what is wrong
+        if timeout_ms is not None and (type(timeout_ms) is not int or timeout_ms < 0):
+            _field(header, "timeout_ms", (int, type(None)), "request", None)
             raise DecodeError(f"request timeout_ms must be >= 0, got {timeout_ms}")
-        return cls(id=request_id, method=_field(header, "method", str, "request"),
-                   body=header.get("body"), timeout_ms=timeout_ms,
-                   priority=_field(header, "priority", int, "request", 0))
+        if type(priority) is not int:
+            _field(header, "priority", int, "request", 0)
+        return cls(request_id, method, get("body"), timeout_ms, priority)
 
     @staticmethod
     def peek_id(frames: Sequence[Any], limits: Limits = REQUEST_LIMITS) -> Any:
