@@ -20,21 +20,19 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 import zmq
 
-from edge.bus import QUEUE_BYTES, Publisher, has_data
+from edge.bus import QUEUE_BYTES, has_data
 from edge.inputs import Input
 from edge.config import InputConfig, NodeConfig, claim as claim_launched_config, trail_from_env
 from edge.endpoints import ipc_endpoint
 from edge.lookup import Lookup
 from edge.memory.allocator import tune_allocator
-from edge.memory.shm import FramePool
-from edge.memory.shm_output import ShmOutput
 from edge.node_service import NodeService
+from edge.outputs import Outputs
 from edge.ratelimit import RateLimitedLog
 from edge.signals import StopSignals
 from edge.timers import SYSTEM_CLOCK, Timers
 from messages import Limits
 from messages.codec import STREAM_LIMITS
-from messages.trail import carried as carried_trail
 
 log = logging.getLogger("edge.node")
 
@@ -108,8 +106,6 @@ class Node(EventLoop):
         if trail is not None:
             config.trail = trail
         self.config = config
-        self._trail = config.trail if config.trail is not None else trail_from_env()
-        self._trail_modes: dict[str, Optional[bool]] = {}  # output name -> True/False/None
         # (trail, recv_ns) of the input event being handled: publish's default parent. Not the
         # event itself, which would keep its frame (and a shared-memory lock) alive.
         self._handling: Optional[tuple] = None
@@ -126,15 +122,13 @@ class Node(EventLoop):
         self._inputs: dict[str, Input] = {}
         self._input_list: tuple[Input, ...] = ()  # the same, for the per-event loops
         self._by_socket: dict[zmq.Socket, Input] = {}  # the same, by the socket a poll returns
-        self._publishers: dict[str, Publisher] = {}
-        self._shm_outputs: dict[str, ShmOutput] = {}  # endpoint -> its XPUB's subscription view
-        self._routes: dict[str, tuple] = {}  # output name or topic -> Node._route
-        self._pool: Optional[FramePool] = None
         self._callbacks: dict[tuple[str, str], Callable[[Event], Any]] = {}
         self._pending: list[Event] = []  # param events waiting for delivery
         self._round_robin = 0
         self._timers = Timers()
         self._lookup = Lookup(config, self._context)
+        self._outputs = Outputs(config, self._context, config.trail if config.trail is not None
+                                else trail_from_env(), self._lookup.output)
         self._poller = zmq.Poller()
         self._signals = StopSignals(self._request_stop, enabled=handle_signals)
         self._poller.register(self._signals.wake_fd, zmq.POLLIN)
@@ -147,7 +141,7 @@ class Node(EventLoop):
         if config.service:
             self._ensure_service()
 
-    # -- outputs -------------------------------------------------------------------------
+    # -- outputs (edge.outputs) -----------------------------------------------------------
     def publish(self, name: str, value: Any, *, stamp_ns: int | None = None,
                 parent: Event | None = None) -> int:
         """Publish on a local output name or a global topic; returns the message seq.
@@ -157,39 +151,8 @@ class Node(EventLoop):
         i.e. the last one this node's loop returned); its trail, if any, is carried on.
         """
         self._check_thread()
-        route = self._routes.get(name) or self._route(name)
-        publisher, topic, shm, min_bytes, port = route
-        hops, recv_ns = self._trail_of(name, port, parent)
-        if shm is not None:
-            return shm.send(topic, value, stamp_ns, self._pool, min_bytes, self._frame_pool,
-                            hops, recv_ns)
-        if self._pool is not None and self._pool.is_loaned(value):
-            self._pool.release(value)  # this output has no shm readers: send a copy
-            value = np.array(value)
-        return publisher.send(topic, value, stamp_ns, hops, recv_ns)
-
-    def _route(self, name: str) -> tuple:
-        """(publisher, topic, ShmOutput or None, auto shm size, port) of an output, per name."""
-        port = self.config.outputs.get(name) or self._lookup.output(name)
-        publisher = self._publisher(port.endpoint or self._default_endpoint())
-        shm = self._shm_outputs.get(publisher.endpoint) if port.transport != "zmq" else None
-        min_bytes = port.shm_min_bytes if port.transport == "auto" else 0
-        route = self._routes[name] = (publisher, port.topic, shm, min_bytes, port)
-        return route
-
-    def _frame_pool(self) -> FramePool:
-        if self._pool is None:
-            self._pool = FramePool()
-        return self._pool
-
-    def _trail_of(self, name: str, port, parent: Event | None) -> tuple:
-        """(earlier hops or None for no trail, recv_ns of this hop) for a publish on `name`."""
-        mode = self._trail_modes.get(name, ...)
-        if mode is ...:
-            own = getattr(port, "trail", None)
-            mode = self._trail_modes[name] = own if own is not None else self._trail
-        return carried_trail(mode, (parent.trail, parent.recv_ns) if parent is not None
-                             else self._handling)
+        return self._outputs.publish(name, value, stamp_ns, self._handling if parent is None
+                                     else (parent.trail, parent.recv_ns))
 
     def loan(self, shape, dtype=np.uint8) -> np.ndarray:
         """A writable array in shared memory to fill and then publish (once) on any output.
@@ -198,43 +161,16 @@ class Node(EventLoop):
         a copy; elsewhere it is sent as a copy. Do not write to it after publishing.
         """
         self._check_thread()
-        return self._frame_pool().loan(shape, dtype)
-
-    def _publisher(self, endpoint: str) -> Publisher:
-        publisher = self._publishers.get(endpoint)
-        if publisher is None:
-            shm = any(p.transport != "zmq" and (p.endpoint or self.config.endpoint) == endpoint
-                      for p in self.config.outputs.values())
-            publisher = Publisher(self._context, endpoint, source=self.name,
-                                  socket_type=zmq.XPUB if shm else zmq.PUB)
-            if endpoint == self.config.endpoint:
-                for extra in self.config.also_bind:
-                    publisher.bind_also(extra)
-            self._publishers[endpoint] = publisher
-            self._publishers[publisher.endpoint] = publisher
-            if shm:
-                self._shm_outputs[publisher.endpoint] = ShmOutput(publisher)
-        return publisher
-
-    def _default_endpoint(self) -> str:
-        if self.config.endpoint is None:
-            self.config.endpoint = ipc_endpoint(f"{self.name}-{os.getpid()}")
-        return self.config.endpoint
+        return self._outputs.loan(shape, dtype)
 
     def bind_outputs(self) -> None:
         """Bind every configured output now, so subscribers can connect before data flows."""
-        for port in self.config.outputs.values():
-            self._publisher(port.endpoint or self._default_endpoint())
+        self._outputs.bind()
 
     @property
     def endpoints(self) -> dict:
         """topic -> bound endpoint for every configured output bound so far (binds nothing)."""
-        found = {}
-        for port in self.config.outputs.values():
-            publisher = self._publishers.get(port.endpoint or self.config.endpoint or "")
-            if publisher is not None:
-                found[port.topic] = publisher.endpoint
-        return found
+        return self._outputs.endpoints
 
     # -- inputs, timers, callbacks -------------------------------------------------------
     def subscribe(self, name: str, *, topic: str | None = None, endpoint: str | None = None,
@@ -422,8 +358,7 @@ class Node(EventLoop):
         return {"inputs": {name: {"topic": source.topic, **source.stats.as_dict()}
                            for name, source in self._inputs.items()},
                 "outputs": {port.topic: port.endpoint for port in self.config.outputs.values()},
-                "published": {topic: count for publisher in set(self._publishers.values())
-                              for topic, count in publisher.published.items()},
+                "published": self._outputs.published,
                 "handler_errors": self.handler_errors}
 
     def _announce_ready(self) -> None:
@@ -444,18 +379,12 @@ class Node(EventLoop):
             return  # closed already
         for source in list(self._inputs.values()):
             source.close()
-        for publisher in set(self._publishers.values()):
-            publisher.close()
+        self._outputs.close()
         if self._service is not None:
             self._service.close()
-        if self._pool is not None:
-            self._pool.close()
         self._inputs.clear()
         self._input_list = ()
         self._by_socket.clear()
-        self._publishers.clear()
-        self._shm_outputs.clear()
-        self._routes.clear()
         self._signals.close()
 
     def __enter__(self) -> "Node":
