@@ -10,6 +10,7 @@ one frame less to send and receive, which is most of the cost of a small message
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Sequence
 
@@ -138,17 +139,21 @@ def unpack(data: Any, frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) ->
     total = size + sum(map(len, frames))
     if total > limits.max_total_bytes:
         raise DecodeError(f"message is {total} bytes, limit {limits.max_total_bytes}")
-    decoding = _Decoding(frames, limits)
     # Every item takes at least one byte, so a header of at most max_items / 2 bytes cannot
     # hold more than max_items: the per-container counting hooks (Python calls) are only
     # needed for bigger headers. Likewise a header with fewer container-marker bytes than
     # max_depth cannot nest that deep, so the depth walk runs only when it could fail.
     small = 2 * size <= limits.max_items
+    if small and not frames:  # the commonest: a small call, its arrays inline; no state
+        decoding, hook = None, _FRAMELESS_HOOKS.get(id(limits)) or _frameless_hook(limits)
+    else:
+        decoding = _Decoding(frames, limits)
+        hook = decoding.ext_hook
     try:
         if small:
-            value = msgpack.unpackb(header, ext_hook=decoding.ext_hook, **limits.unpack_options)
+            value = msgpack.unpackb(header, ext_hook=hook, **limits.unpack_options)
         else:
-            value = msgpack.unpackb(header, ext_hook=decoding.ext_hook, list_hook=decoding.count,
+            value = msgpack.unpackb(header, ext_hook=hook, list_hook=decoding.count,
                                     object_hook=decoding.count, **limits.unpack_options)
     except DecodeError:
         raise
@@ -193,6 +198,23 @@ class _Decoding:
             raise DecodeError(f"ndarray reference is {len(payload)} bytes, "
                               f"limit {MAX_EXT_BYTES}")
         return ndarray_from_ref(payload, self.frames, self.used, self.limits)
+
+
+def _frameless_ext(limits: Limits, code: int, payload: bytes) -> np.ndarray:
+    """The ext hook of a document without buffer frames: an inline array, else the error
+    a reference to a frame gets (there is none)."""
+    if code == EXT_NDARRAY_INLINE:
+        return inline_ndarray(payload, limits)
+    return _Decoding((), limits).ext_hook(code, payload)
+
+
+_FRAMELESS_HOOKS: dict[int, Callable] = {}  # id(limits) -> its hook (which keeps limits alive)
+
+
+def _frameless_hook(limits: Limits) -> Callable:
+    hook = functools.partial(_frameless_ext, limits)
+    remember(_FRAMELESS_HOOKS, id(limits), hook)
+    return hook
 
 
 def _check_depth(value: Any, max_depth: int) -> None:

@@ -51,8 +51,7 @@ class Scheduler:
         return not self._stopping and all(t.is_alive() for t in self._threads)
 
     def get(self, uid: str) -> LoadedModel | None:
-        with self._lock:
-            return self._models.get(uid)
+        return self._models.get(uid)  # one dict read is atomic: no lock needed
 
     def add(self, model: LoadedModel) -> None:
         with self._lock:
@@ -90,9 +89,11 @@ class Scheduler:
         if not model.quick.allows(shapes) or (callable(allowed) and not allowed()):
             return None
         with self._lock:
-            if (self._running or self._stopping or self._models.get(model.uid) is not model
-                    or any(len(m.queue) for m in self._models.values())):
+            if self._running or self._stopping or self._models.get(model.uid) is not model:
                 return None
+            for other in self._models.values():
+                if other.queue:  # something waits for a worker: queue behind it
+                    return None
             request.seq = next(self._seq)
             self._running += 1
             model.queue.inflight += 1
