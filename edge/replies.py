@@ -22,11 +22,15 @@ DEFAULT_MAX_BYTES = 16 << 20
 
 
 def peer_identity(envelope: list) -> bytes:
-    """The routing frames before the empty delimiter, as one key."""
-    if len(envelope) == 2:  # one routing frame: the usual case
+    """The routing frames before the empty delimiter (all of the envelope when the peer
+    sent none, out of contract), as one key."""
+    if len(envelope) == 2:  # one routing frame and the delimiter: the usual case
         frame = envelope[0]
         return frame.bytes if type(frame) is zmq.Frame else bytes(frame)
-    return b"\0".join([bytes(frame) for frame in envelope[:-1]])
+    frames = [bytes(frame) for frame in envelope]
+    if frames and not frames[-1]:
+        frames.pop()
+    return b"\0".join(frames)
 
 
 class ReplyCache:

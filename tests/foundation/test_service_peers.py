@@ -55,6 +55,26 @@ def test_a_second_peer_reusing_an_id_gets_its_own_reply(service):
 
 
 @pytest.mark.timeout(30)
+def test_peers_that_send_no_delimiter_are_still_told_apart(service):
+    """Out of contract (a DEALER must send an empty frame first) but answered: such a
+    peer's envelope is its routing frame alone, and that is its identity too."""
+    service.add("whoami", lambda request: request.body)
+    service.start()
+    first, second = dealer(service.endpoint), dealer(service.endpoint)
+    header = {"v": 1, "id": "1", "method": "whoami"}
+    try:
+        for socket, body in ((first, "first"), (second, "second")):
+            socket.send(msgpack.packb({**header, "body": body}))
+            assert socket.poll(3000)
+            reply = socket.recv_multipart()
+            assert len(reply) == 1  # no delimiter sent, none received
+            assert msgpack.unpackb(reply[0])["body"] == body  # main: "first" for both
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.timeout(30)
 def test_a_reply_in_flight_reaches_only_the_peer_that_sent_it(service):
     waiting, arrived = [], threading.Semaphore(0)
 
