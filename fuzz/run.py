@@ -1,6 +1,7 @@
-"""Coverage-guided fuzzing of the decoders with atheris (libFuzzer), for long runs.
+"""Coverage-guided fuzzing of the decoders and the recording reader with atheris (libFuzzer),
+for long runs.
 
-    python fuzz/run.py stream --runs 1000000            # one target
+    python fuzz/run.py stream --runs 1000000            # one target (stream, request, reply, bag)
     python fuzz/run.py all --seconds 60                  # every target, 60 s each
     python fuzz/run.py stream --seconds 20 --corpus DIR  # keep the corpus between runs
 
@@ -26,7 +27,7 @@ def fuzz_one(target: str, argv: list[str]) -> None:
     """Runs inside the child process: instrument our decoders and hand over to libFuzzer."""
     import atheris
 
-    with atheris.instrument_imports(include=["messages"]):
+    with atheris.instrument_imports(include=["messages", "edge.bag", "mcap"]):
         from fuzz.targets import TARGETS
     atheris.Setup([sys.argv[0], *argv], TARGETS[target])
     atheris.Fuzz()
@@ -73,7 +74,9 @@ def main() -> int:
         fuzz_one(sys.argv[2], sys.argv[3:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("target", choices=["stream", "request", "reply", "all"])
+    from fuzz.targets import TARGETS
+
+    parser.add_argument("target", choices=[*TARGETS, "all"])
     parser.add_argument("--runs", type=int, default=0, help="inputs per target (0: no limit)")
     parser.add_argument("--seconds", type=int, default=0, help="time per target (0: no limit)")
     parser.add_argument("--timeout-s", type=int, default=1)
@@ -85,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.runs and not args.seconds:
         parser.error("give --runs or --seconds")
-    targets = ["stream", "request", "reply"] if args.target == "all" else [args.target]
+    targets = list(TARGETS) if args.target == "all" else [args.target]
     failed = [t for t in targets if run(t, args) != 0]
     if failed:
         print(f"fuzz: findings in {', '.join(failed)} (see {args.artifacts})", file=sys.stderr)

@@ -1,12 +1,18 @@
-"""One fuzz target per receiving socket type: bytes in, DecodeError or a value out.
+"""One fuzz target per receiving socket type, and one for recordings: bytes in,
+DecodeError or a value out.
 
-A fuzz input is split into frames (see `frames_from_bytes`), so one byte string can hold a
-whole multipart message; `seeds()` gives valid messages of every kind in the same form.
-Any exception other than DecodeError, and any hang, is a bug.
+A socket target's input is split into frames (see `frames_from_bytes`), so one byte string
+can hold a whole multipart message; `seeds()` gives valid messages of every kind in the
+same form. The bag target's input is an MCAP file. Any exception other than DecodeError,
+any hang, and any read of more than the reader's bound is a bug.
 """
 from __future__ import annotations
 
+import io
+import logging
 import struct
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import msgpack
@@ -16,6 +22,7 @@ from messages import (Classification, DecodeError, Detections, Dim, Image, Model
                       ModelMetadata, ReplyMessage, RequestMessage, Stats, StreamMessage,
                       TensorMap, TensorSpec, Text, new_encoder,
                       new_stream_encoder)
+from messages.codec import STREAM_LIMITS
 
 MAX_FRAMES = 6
 
@@ -67,8 +74,23 @@ def decode_reply(data: bytes) -> None:
         pass
 
 
-TARGETS: dict[str, Callable[[bytes], None]] = {
+BAG_MAX_BYTES = 1 << 20  # the bag target's record bound: a fuzz input cannot ask for more
+
+
+def read_bag(data: bytes) -> None:
+    logging.getLogger("edge.bag").setLevel(logging.ERROR)  # most inputs "end early": a warning
+    from edge.bag.reader import _decode
+    from edge.bag.records import Records
+    try:
+        for _, channel, record in Records("fuzz.mcap", io.BytesIO(data), BAG_MAX_BYTES).messages():
+            _decode("fuzz.mcap", channel.topic, record.log_time, record.data, STREAM_LIMITS)
+    except DecodeError:
+        pass
+
+
+FRAME_TARGETS: dict[str, Callable[[bytes], None]] = {
     "stream": decode_stream, "request": decode_request, "reply": decode_reply}
+TARGETS: dict[str, Callable[[bytes], None]] = {**FRAME_TARGETS, "bag": read_bag}
 
 
 def _values() -> list:
@@ -92,6 +114,7 @@ def seeds() -> dict[str, list[bytes]]:
     """Valid messages of every kind, as fuzz inputs per target."""
     encoder, inline = new_encoder(), new_stream_encoder()  # arrays in frames / in the header
     found: dict[str, list[bytes]] = {name: [] for name in TARGETS}
+    found["bag"] = _bag_seeds(_values())
     trail = [["cam", 9, 10], ["pre", 10, 11]]
     for value in _values():
         for stream_encoder in (encoder, inline):
@@ -108,6 +131,21 @@ def seeds() -> dict[str, list[bytes]]:
     found["stream"].append(bytes_from_frames(big.to_frames(inline)))  # version 2, out of band
     error = ReplyMessage(3, ok=False, error={"code": "NOT_FOUND", "message": "m", "details": [1]})
     found["reply"].append(bytes_from_frames(error.to_frames(encoder)))
+    return found
+
+
+def _bag_seeds(values: list) -> list[bytes]:
+    """Recordings of every value, unchunked and in lz4 and zstd chunks."""
+    from edge import bag
+
+    found = []
+    with tempfile.TemporaryDirectory() as directory:
+        for compression in ("none", "lz4", "zstd"):
+            path = f"{directory}/{compression}.mcap"
+            with bag.write(path, compression=compression) as out:
+                for index, value in enumerate(values):
+                    out.add(f"topic/{index % 3}", value, log_time_ns=index)
+            found.append(Path(path).read_bytes())
     return found
 
 

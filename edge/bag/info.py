@@ -3,14 +3,13 @@ and how many messages carry a trail."""
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass, field
 
-from mcap.exceptions import McapError
-from mcap.reader import make_reader
-
 from edge.bag.layout import SCHEMA_PREFIX, UNTYPED_SCHEMA, carries_trail
-from edge.bag.reader import BagError, _open, _records
+from edge.bag.reader import _open
+from edge.bag.records import Records, max_record_bytes
+from messages import Limits
+from messages.codec import DEFAULT_LIMITS
 
 
 @dataclass
@@ -52,26 +51,24 @@ class TopicInfo:
                 "seq_gaps": self.seq_gaps, "trails": self.trails}
 
 
-def bag_info(path: str) -> dict:
+def bag_info(path: str, limits: Limits = DEFAULT_LIMITS) -> dict:
     """One pass over the file's records (values are not decoded)."""
     topics: dict[int, TopicInfo] = {}
     with _open(path) as stream:
-        try:
-            header = make_reader(stream).get_header()
-            for schema, channel, record in _records(path, stream, None):
-                info = topics.get(channel.id)
-                if info is None:
-                    info = topics[channel.id] = TopicInfo(
-                        channel.topic, _type_name(schema.name if schema else ""),
-                        channel.message_encoding)
-                info.add(record.log_time, len(record.data), record.sequence,
-                         carries_trail(record.data))
-        except (McapError, struct.error, EOFError, ValueError) as exc:
-            raise BagError(f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})") from None
+        records = Records(path, stream, max_record_bytes(limits))
+        for schema, channel, record in records.messages():
+            info = topics.get(channel.id)
+            if info is None:
+                info = topics[channel.id] = TopicInfo(
+                    channel.topic, _type_name(schema.name if schema else ""),
+                    channel.message_encoding)
+            info.add(record.log_time, len(record.data), record.sequence,
+                     carries_trail(record.data))
     rows = sorted(topics.values(), key=lambda t: t.topic)
     start_ns = min((t.first_ns for t in rows), default=0)
     end_ns = max((t.last_ns for t in rows), default=0)
-    return {"path": str(path), "file_bytes": os.path.getsize(path), "library": header.library,
+    library = records.header.library if records.header else ""
+    return {"path": str(path), "file_bytes": os.path.getsize(path), "library": library,
             "start_ns": start_ns, "end_ns": end_ns, "duration_s": (end_ns - start_ns) / 1e9,
             "messages": sum(t.count for t in rows), "topics": [t.as_dict() for t in rows]}
 

@@ -1,24 +1,15 @@
 """Read an MCAP file written by edge.bag: values decoded exactly as a subscriber gets them."""
 from __future__ import annotations
 
-import logging
-import struct
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
-from mcap.exceptions import EndOfFile, McapError
-from mcap.reader import NonSeekingReader, make_reader
-
 from edge.bag.layout import MESSAGE_ENCODING, unpack_frames
+from edge.bag.records import BagError, Records, max_record_bytes, summary_topics
 from messages import DecodeError, Limits, StreamMessage
 from messages.codec import DEFAULT_LIMITS
 
-
-log = logging.getLogger("edge.bag")
-
-
-class BagError(DecodeError):
-    """A file that is not a readable edge recording; the message names the file."""
+__all__ = ["BagError", "BagMessage", "read", "read_messages", "recorded_topics"]
 
 
 @dataclass
@@ -46,34 +37,9 @@ def read_messages(path: str, topics: Optional[Iterable[str]] = None, *,
     """
     wanted = list(topics) if topics is not None else None
     with _open(path) as stream:
-        try:
-            for _, channel, record in _records(path, stream, wanted):
-                if channel.message_encoding == MESSAGE_ENCODING:
-                    yield _decode(path, channel.topic, record.log_time, record.data, limits)
-        except (McapError, struct.error, EOFError, ValueError) as exc:
-            if isinstance(exc, BagError):
-                raise
-            raise BagError(f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})") from None
-
-
-def _records(path: str, stream, topics: Optional[list]) -> Iterator[tuple]:
-    """(schema, channel, message record) from the index when the file is complete, else by
-    streaming the records up to where the file ends."""
-    stream.seek(0)
-    reader = make_reader(stream)
-    try:
-        reader.get_summary()
-    except McapError:   # no valid footer: stream the records up to where the file ends
-        stream.seek(0)
-        count = 0
-        try:
-            for item in NonSeekingReader(stream).iter_messages(topics, log_time_order=False):
-                count += 1
-                yield item
-        except EndOfFile:
-            log.warning("%s ends early (recording interrupted?): read %d message(s)", path, count)
-        return
-    yield from reader.iter_messages(topics=topics, log_time_order=False)
+        for _, channel, record in Records(path, stream, max_record_bytes(limits)).messages(wanted):
+            if channel.message_encoding == MESSAGE_ENCODING:
+                yield _decode(path, channel.topic, record.log_time, record.data, limits)
 
 
 def read(path: str, topics: Optional[Iterable[str]] = None) -> Iterator[tuple[str, int, Any]]:
@@ -98,13 +64,10 @@ def _open(path: str):
         raise BagError(f"cannot open {path}: {exc.strerror}") from None
 
 
-def recorded_topics(path: str) -> list[str]:
+def recorded_topics(path: str, limits: Limits = DEFAULT_LIMITS) -> list[str]:
     """The edge topics a file holds, from its summary (or a pass over it if it has none)."""
     with _open(path) as stream:
-        try:
-            summary = make_reader(stream).get_summary()
-        except (McapError, struct.error, EOFError, ValueError) as exc:
-            raise BagError(f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})") from None
-    if summary is None:
-        return sorted({item.topic for item in read_messages(path)})
-    return sorted({c.topic for c in summary.channels.values() if c.message_encoding == MESSAGE_ENCODING})
+        topics = summary_topics(path, stream, max_record_bytes(limits), MESSAGE_ENCODING)
+    if topics is None:
+        topics = {item.topic for item in read_messages(path, limits=limits)}
+    return sorted(topics)

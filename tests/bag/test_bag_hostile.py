@@ -1,0 +1,125 @@
+"""A corrupt or crafted MCAP file is one BagError, and reading it never asks for more memory
+than the reader's limits allow, whatever lengths the file states."""
+import random
+import resource
+import struct
+
+import lz4.frame
+import numpy as np
+import pytest
+import zstandard
+from mcap.data_stream import RecordBuilder
+from mcap.opcode import Opcode
+from mcap.records import Chunk, DataEnd, Footer, Header, Message
+from mcap.writer import MCAP0_MAGIC
+
+from edge import bag
+from edge.bag.reader import recorded_topics
+from messages import Image
+
+pytestmark = pytest.mark.timeout(120)
+
+BIG = 512 << 20  # what a bomb would inflate to, or a corrupt length would ask for
+GROWTH_LIMIT_KIB = 128 << 10  # peak memory may grow this much while reading a bomb
+
+
+def readers(path):
+    """Every way the package reads a file, each run to the end."""
+    return [lambda: list(bag.read_messages(path)), lambda: bag.info(path),
+            lambda: recorded_topics(path)]
+
+
+def crafted(path, *records) -> str:
+    """An MCAP file of exactly these records (or raw record bytes) after a header, then a
+    data end and a footer."""
+    builder = RecordBuilder()
+    for record in (Header(profile="", library="crafted"), *records, DataEnd(0), Footer(0, 0, 0)):
+        if isinstance(record, bytes):
+            builder.write(record)
+        else:
+            record.write(builder)
+    path.write_bytes(MCAP0_MAGIC + builder.end() + MCAP0_MAGIC)
+    return str(path)
+
+
+def chunk(compression: str, data: bytes, uncompressed_size: int) -> Chunk:
+    return Chunk(compression=compression, data=data, message_end_time=0, message_start_time=0,
+                 uncompressed_crc=0, uncompressed_size=uncompressed_size)
+
+
+def peak_growth_kib(read) -> int:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(bag.BagError):
+        read()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+
+
+def test_an_lz4_chunk_that_inflates_past_its_stated_size_is_refused(tmp_path):
+    bomb = lz4.frame.compress(bytes(BIG))  # ~2 MB on disk
+    path = crafted(tmp_path / "lz4.mcap", chunk("lz4", bomb, 1024))
+    for read in readers(path)[:2]:
+        assert peak_growth_kib(read) < GROWTH_LIMIT_KIB
+
+
+def test_a_zstd_chunk_cannot_make_the_reader_allocate_what_its_frame_claims(tmp_path):
+    frame = zstandard.ZstdCompressor().compress(bytes(BIG))  # states BIG as its content size
+    path = crafted(tmp_path / "zstd.mcap", chunk("zstd", frame, 1024))
+    for read in readers(path)[:2]:
+        assert peak_growth_kib(read) < GROWTH_LIMIT_KIB
+
+
+def test_a_chunk_stating_a_huge_inflated_size_is_refused_before_inflating(tmp_path):
+    path = crafted(tmp_path / "huge.mcap", chunk("zstd", b"\x28\xb5\x2f\xfd", 1 << 40))
+    with pytest.raises(bag.BagError, match="states 1099511627776 bytes inflated"):
+        list(bag.read_messages(path))
+
+
+def test_a_field_claiming_gigabytes_in_a_small_file_is_refused(tmp_path):
+    # a Schema record of 7 bytes: id 1, then a name whose u32 length says 3 GiB
+    schema = struct.pack("<BQHI", Opcode.SCHEMA, 7, 1, 3 << 30) + b"x"
+    path = crafted(tmp_path / "field.mcap", schema)
+    for read in readers(path)[:2]:
+        assert peak_growth_kib(read) < GROWTH_LIMIT_KIB
+    with pytest.raises(bag.BagError, match="claims 3221225472 bytes"):
+        list(bag.read_messages(path))
+
+
+def test_a_message_on_an_undeclared_channel_is_a_bag_error(tmp_path):
+    path = crafted(tmp_path / "orphan.mcap",
+                   Message(channel_id=7, log_time=1, data=b"x", publish_time=1, sequence=0))
+    with pytest.raises(bag.BagError, match="channel 7, which the file never declared"):
+        list(bag.read_messages(path))
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4", "zstd"])
+def test_mutated_recordings_raise_only_bag_errors(tmp_path, compression):
+    """Bit flips, cuts, splices and overwrites of a real recording, 300 of each file."""
+    path = tmp_path / "base.mcap"
+    with bag.write(str(path), compression=compression) as out:
+        for n in range(6):
+            out.add("camera/image", Image(np.full((8, 10, 3), n, np.uint8), "rgb8", n),
+                    log_time_ns=100 + n)
+            out.add("numbers", np.arange(20) + n, log_time_ns=100 + n)
+            out.add("info", {"n": n, "s": "x" * n}, log_time_ns=100 + n)
+    base, rng, mutant = path.read_bytes(), random.Random(compression), tmp_path / "mutant.mcap"
+    for _ in range(300):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(data))
+            kind = rng.randrange(4)
+            if kind == 0:
+                data[at] ^= 1 << rng.randrange(8)
+            elif kind == 1:
+                data[at] = rng.randrange(256)
+            elif kind == 2:
+                source = rng.randrange(len(base))
+                data[at:at + 8] = base[source:source + 8]
+            else:
+                del data[at:]
+                break
+        mutant.write_bytes(bytes(data))
+        for read in readers(str(mutant)):
+            try:
+                read()
+            except bag.BagError:
+                pass
