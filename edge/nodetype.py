@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 from edge.errors import FailedPrecondition, InvalidArgument, NotFound
+from messages.codec import short
 
 REQUIRED = object()
 INT64_RANGE = (-(1 << 63), (1 << 64) - 1)  # what msgpack carries
@@ -62,12 +63,12 @@ class Param:
             value = float(value)
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             names = " or ".join(t.__name__ for t in types)
-            return f"expected {names}, got {type(value).__name__} {value!r}"
+            return f"expected {names}, got {type(value).__name__} {short(value)}"
         why = plain_value_problem(value)
         if why:
             return why
         if self.choices is not None and value not in self.choices:
-            return f"expected one of {list(self.choices)}, got {value!r}"
+            return f"expected one of {list(self.choices)}, got {short(value)}"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
                 return f"expected at least {self.minimum:g}, got {value!r}"
@@ -115,17 +116,17 @@ def check_live_value(node: str, specs: Optional[dict], key: str, value: Any) -> 
     """
     why = plain_value_problem(value)
     if why:
-        raise InvalidArgument(f"parameter {key!r}: {why}")
+        raise InvalidArgument(f"parameter {short(key)}: {why}")
     if specs is None:
         return value
     spec = specs.get(key)
     if spec is None:
-        raise NotFound(f"node {node!r} has no parameter {key!r}")
+        raise NotFound(f"node {node!r} has no parameter {short(key)}")
     if not spec.runtime:
-        raise FailedPrecondition(f"parameter {key!r} of {node!r} cannot be changed at run time")
+        raise FailedPrecondition(f"parameter {short(key)} of {node!r} cannot be changed at run time")
     why = spec.check(value)
     if why:
-        raise InvalidArgument(f"parameter {key!r}: {why}")
+        raise InvalidArgument(f"parameter {short(key)}: {why}")
     return spec.coerce(value)
 
 
@@ -164,12 +165,12 @@ class NodeType:
         """Defaults filled in and values coerced; the list holds one message per problem."""
         problems, values = [], {}
         for key in given.keys() - cls.parameters.keys():
-            problems.append(f"unknown parameter {key!r}")
+            problems.append(f"unknown parameter {short(key)}")
         for key, param in cls.parameters.items():
             if key in given:
                 why = param.check(given[key])
                 if why:
-                    problems.append(f"parameter {key!r}: {why}")
+                    problems.append(f"parameter {short(key)}: {why}")
                 else:
                     values[key] = param.coerce(given[key])
             elif param.required:

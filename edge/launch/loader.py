@@ -41,6 +41,7 @@ INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integ
 MAX_SHM_MIN_BYTES = 1 << 32  # above any frame an input accepts by default
 OUTPUT_KEYS = ("topic", "transport", "shm_min_bytes", "trail")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+MAX_FILE_BYTES = 16 << 20  # a launch file; larger is no graph anyone wrote by hand
 
 
 def load(path: str | Path) -> Graph:
@@ -54,9 +55,17 @@ def load(path: str | Path) -> Graph:
 def read(path: str | Path) -> tuple[Optional[Graph], list[Problem]]:
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)  # /dev/zero or a huge file: a problem, not a hang
     except OSError as exc:
         return None, [Problem(str(path), f"cannot read launch file: {exc.strerror or exc}")]
+    if len(data) > MAX_FILE_BYTES:
+        return None, [Problem(str(path), f"launch file is larger than {MAX_FILE_BYTES >> 20} MiB")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(str(path), f"launch file is not UTF-8 text (byte {exc.start} is "
+                                         f"{data[exc.start]:#04x})")]
     return parse(text, path)
 
 

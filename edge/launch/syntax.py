@@ -6,6 +6,7 @@ duplicate keys (which YAML would silently resolve) and syntax errors become Prob
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Optional
 
 import yaml
@@ -50,18 +51,57 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+MAX_VALUES = 100_000  # scalars and containers, aliases expanded: far above any real graph
+
+
+def _expanded_values(root: yaml.Node) -> float:
+    """How many values the document holds with every alias expanded (infinite for a cycle),
+    counted over its distinct nodes: nine lines of nested aliases can stand for 9**9 values,
+    which a walk over the constructed data would visit one by one."""
+    counts: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_counted = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_counted:
+            on_path.discard(key)
+            counts[key] = 1 + sum(counts[id(child)] for child in children)
+            if counts[key] > MAX_VALUES:
+                return counts[key]
+        elif key in on_path:
+            return math.inf
+        elif key not in counts:
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in counts)
+    return counts[id(root)]
+
+
+def _children(node: yaml.Node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return node.value if isinstance(node, yaml.SequenceNode) else []
+
 
 def _parse_yaml(text: str, file: str, problems: list[Problem]) -> Any:
     loader = _Loader(text)
     loader.duplicates = []
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is not None and _expanded_values(node) > MAX_VALUES:
+            raise _SyntaxProblem(Problem(file, f"the file holds more than {MAX_VALUES} values once "
+                                               "its aliases are expanded"))
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
         what = " ".join(p for p in parts if p)
         raise _SyntaxProblem(Problem(file, f"YAML syntax error: {what or exc}",
                                      line=mark.line + 1 if mark else None)) from None
+    except RecursionError:  # PyYAML composes and constructs recursively
+        raise _SyntaxProblem(Problem(file, "nested too deeply to read")) from None
     finally:
         loader.dispose()
     for line, key in loader.duplicates:
@@ -76,6 +116,8 @@ def _parse_json(text: str, file: str, problems: list[Problem]) -> Any:
     except json.JSONDecodeError as exc:
         raise _SyntaxProblem(Problem(file, f"JSON syntax error: {exc.msg} (column {exc.colno})",
                                      line=exc.lineno)) from None
+    except RecursionError:
+        raise _SyntaxProblem(Problem(file, "nested too deeply to read")) from None
     try:
         located = _parse_yaml(text, file, problems)
     except _SyntaxProblem:   # valid JSON that YAML 1.1 cannot read: no line numbers then

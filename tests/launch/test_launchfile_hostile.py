@@ -1,0 +1,82 @@
+"""A launch file from someone careless or malicious is one clear problem, found quickly:
+never a hang, a traceback or an error message the size of the file."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from edge.launch.loader import MAX_FILE_BYTES, read
+from edge.launch.validate import check_file
+from launch_process import EDGE
+
+pytestmark = pytest.mark.timeout(20)
+
+NODE = "nodes:\n  - name: t\n    type: ticker\n    parameters: {rate_hz: %s}\n"
+
+
+def only_problem(path) -> str:
+    graph, problems = read(path)
+    assert graph is None and len(problems) == 1, problems
+    return problems[0].message
+
+
+def test_nested_aliases_that_expand_to_billions_of_values_are_refused(tmp_path):
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\nname: x\n" + NODE % "*a8")  # 9**9 strings
+    assert "more than 100000 values once its aliases are expanded" in only_problem(path)
+
+
+def test_an_alias_inside_itself_is_refused(tmp_path):
+    path = tmp_path / "cycle.yaml"
+    path.write_text("a: &a [*a]\nname: x\n" + NODE % "*a")
+    assert "aliases are expanded" in only_problem(path)
+
+
+def test_aliases_within_the_bound_still_work(tmp_path):
+    path = tmp_path / "shared.yaml"
+    path.write_text("name: x\n" + NODE % "&rate 5" + "  - name: u\n    type: ticker\n"
+                    "    parameters: {rate_hz: *rate}\n")
+    graph, problems = read(path)
+    assert not problems and [n.parameters["rate_hz"] for n in graph.nodes] == [5, 5]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("deep.yaml", "name: x\nnodes: " + "[" * 20000 + "]" * 20000 + "\n"),
+    ("deep.json", '{"name": "x", "nodes": ' + "[" * 20000 + "]" * 20000 + "}"),
+])
+def test_nesting_deeper_than_the_parser_can_go_is_a_problem(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    assert only_problem(path) == "nested too deeply to read"
+
+
+def test_a_file_that_is_not_utf8_is_a_problem(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\nnodes: []\n".encode("latin-1"))
+    assert only_problem(path) == "launch file is not UTF-8 text (byte 9 is 0xe9)"
+
+
+def test_an_endless_file_is_read_only_up_to_the_bound(tmp_path):
+    assert only_problem("/dev/zero") == f"launch file is larger than {MAX_FILE_BYTES >> 20} MiB"
+
+
+def test_a_huge_wrong_value_is_named_in_a_short_message(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text("name: x\n" + NODE % ('"' + "9" * 1_000_000 + '"'))
+    _, _, problems = check_file(str(path))
+    assert len(problems) == 1 and problems[0].key == "parameters.rate_hz"
+    assert len(problems[0].message) < 300
+
+
+def test_the_cli_prints_the_problem_not_a_traceback(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"nodes": ' + "[" * 20000 + "]" * 20000 + "}")
+    run = subprocess.run([EDGE, "check", str(path)], capture_output=True, text=True,
+                         timeout=15, env={**os.environ, "NO_COLOR": "1"})
+    assert run.returncode != 0
+    assert "nested too deeply to read" in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
