@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -18,6 +19,7 @@ CONTROL_ENV_VAR = "EDGE_CONTROL"
 RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
 TRANSPORTS = ("auto", "zmq", "shm")  # how an output reaches readers on its own host
 SHM_MIN_BYTES = 256 << 10  # transport auto: arrays from this size go by shared memory on one host
+NODE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # also a file name: no '/', no leading '.'
 
 
 @dataclass

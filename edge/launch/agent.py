@@ -25,7 +25,7 @@ from typing import Optional
 
 import zmq
 
-from edge.config import CONTROL_ENV_VAR, ENV_VAR, NodeConfig
+from edge.config import CONTROL_ENV_VAR, ENV_VAR, NODE_NAME, NodeConfig
 from edge.endpoints import runtime_dir
 from edge.errors import FailedPrecondition, InvalidArgument, NotFound
 from edge.launch.process import ChildProcess
@@ -33,7 +33,7 @@ from edge.launch.restart import RestartPolicy
 from edge.launch.scripts import MAX_SCRIPT_BYTES, remove_scripts, store_script
 from edge.service import Request, Service
 from edge.signals import StopSignals
-from messages.codec import CONTROL_LIMITS
+from messages.codec import CONTROL_LIMITS, short
 
 log = logging.getLogger("edge.agent")
 
@@ -46,6 +46,18 @@ ENV_FORWARDED = (CONTROL_ENV_VAR, "EDGE_PEER_KEYS", "EDGE_INSECURE")
 # small commands, plus one node script
 AGENT_LIMITS = CONTROL_LIMITS.replace(max_header_bytes=MAX_SCRIPT_BYTES + (256 << 10),
                                       max_total_bytes=MAX_SCRIPT_BYTES + (256 << 10))
+
+
+def _checked_env(env: dict) -> dict[str, str]:
+    """A node's extra environment: names without '=' or NUL, values without NUL."""
+    checked = {}
+    for key, value in env.items():
+        key, value = str(key), str(value)
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise InvalidArgument(f"agent.start: env {short(key)} is not a valid variable "
+                                  "(a name without '=' or NUL, a value without NUL)")
+        checked[key] = value
+    return checked
 
 
 class SessionLog:
@@ -107,6 +119,10 @@ class Agent:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidArgument(f"agent.start: config is not a node config: {exc}") from None
         name = node_config.name
+        if not isinstance(name, str) or not NODE_NAME.match(name):
+            raise InvalidArgument(f"agent.start: node name {short(name)} is not letters, digits, "
+                                  "'_', '.' or '-'")
+        env = _checked_env(env)
         key = (body["session"], name)
         child = self.children.get(key)
         if child is not None and child.alive:
@@ -114,8 +130,7 @@ class Agent:
         if body.get("script") is not None:
             node_config.type = str(store_script(self.scripts_dir, key[0], body["script"]))
             config = node_config.to_json()
-        node_env = {**os.environ, **{str(k): str(v) for k, v in env.items()},
-                    ENV_VAR: config, "PYTHONUNBUFFERED": "1"}
+        node_env = {**os.environ, **env, ENV_VAR: config, "PYTHONUNBUFFERED": "1"}
         child = ChildProcess(name, [sys.executable, "-u", "-m", "edge.run"], node_env,
                              RestartPolicy("never"), session, log=log.info)
         self.children[key] = child
@@ -127,6 +142,8 @@ class Agent:
     def _stop(self, request: Request) -> dict:
         self._session(request)
         key = (request.body["session"], request.body.get("name"))
+        if not isinstance(key[1], str):
+            raise InvalidArgument(f"agent.stop needs {{session, name: str}}, got name {short(key[1])}")
         child = self.children.get(key)
         if child is None:
             raise NotFound(f"no node {key[1]!r} of this launcher here")

@@ -22,12 +22,13 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from edge.config import TRANSPORTS
+from edge.config import NODE_NAME, TRANSPORTS
 from edge.launch import kenning
 from edge.launch.graph import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
                                InputSpec, LaunchFileError, NodeSpec, Problem)
 from edge.launch.hosts import parse_hosts
 from edge.launch.syntax import LineDict, parse_text
+from messages.codec import short
 
 __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "RESTART_MODES",
            "load", "parse", "read"]
@@ -40,7 +41,6 @@ INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integ
                 "max_age_s": "a finite number >= 0"}
 MAX_SHM_MIN_BYTES = 1 << 32  # above any frame an input accepts by default
 OUTPUT_KEYS = ("topic", "transport", "shm_min_bytes", "trail")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 MAX_FILE_BYTES = 16 << 20  # a launch file; larger is no graph anyone wrote by hand
 
 
@@ -144,9 +144,9 @@ class _Builder:
         if name is None and derive_name and isinstance(data.get("type"), str):
             name = _name_from_type(data["type"])
         label = name if isinstance(name, str) else f"nodes[{index}]"
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not isinstance(name, str) or not NODE_NAME.match(name):
             what = "is missing" if name is None else \
-                f"must be letters, digits, '_', '.' or '-', got {name!r}"
+                f"must be letters, digits, '_', '.' or '-', got {short(name)}"
             self.problem(f"node name {what}", node=label, key="name", where=data, at="name")
         for key, message in issues:   # at the line of the Kenning key as written
             section, _, inner = key.partition(".")

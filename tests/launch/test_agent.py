@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -112,3 +113,21 @@ def test_agent_stores_a_node_script_in_its_runtime_dir_and_refuses_hostile_ones(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     assert not list(rt_dir.glob("agent-*"))   # an agent that ends takes its scripts along
+
+
+@pytest.mark.parametrize("method, body, words", [
+    ("agent.start", {"env": {"A=B": "1"}}, "env 'A=B' is not a valid variable"),
+    ("agent.start", {"env": {"A": "x\0y"}}, "env 'A' is not a valid variable"),
+    ("agent.start", {"config": ticker_config("../../escape")}, "node name '../../escape'"),
+    ("agent.start", {"config": ticker_config("")}, "node name ''"),
+    ("agent.stop", {"name": ["tick"]}, "name: str"),
+    ("agent.stop", {"name": {}}, "name: str"),
+])
+def test_agent_refuses_bodies_it_cannot_run_with_invalid_argument(agent, method, body, words):
+    """Not INTERNAL (a traceback in the agent's log), and nothing is started."""
+    endpoint, _ = agent
+    with Client(endpoint, timeout_s=5, retries=0) as client:
+        full = {"session": "s1", "config": ticker_config("tick"), "env": {}, **body}
+        with pytest.raises(InvalidArgument, match=re.escape(words)):
+            client.call(method, full)
+        assert client.call("agent.nodes") == []
