@@ -13,6 +13,7 @@ import zmq
 from edge.errors import InvalidArgument, NotFound
 from edge.nodetype import check_live_value
 from edge.service import Request, Service
+from messages.codec import short
 
 
 class NodeService(Service):
@@ -35,8 +36,10 @@ class NodeService(Service):
         params = self._params()
         if key is None:
             return dict(params)
+        if not isinstance(key, str):
+            raise InvalidArgument(f"param.get: key must be a string, got {short(key)}")
         if key not in params:
-            raise NotFound(f"node {self.name!r} has no parameter {key!r}")
+            raise NotFound(f"node {self.name!r} has no parameter {short(key)}")
         return params[key]
 
     def _param_set(self, request: Request):

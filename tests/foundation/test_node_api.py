@@ -118,6 +118,10 @@ def test_live_param_set_is_validated_and_delivered_as_event(nodes, short_dir):
                     client.call("param.set", {"key": key, "value": value})
                 except (FailedPrecondition, InvalidArgument, NotFound) as exc:
                     results[key] = type(exc).__name__
+            try:  # a key that cannot be one (main: INTERNAL, a list is not hashable)
+                client.call("param.get", {"key": ["gain"]})
+            except InvalidArgument as exc:
+                results["list key"] = type(exc).__name__
             results["get"] = client.call("param.get")
 
     thread = threading.Thread(target=remote)
@@ -129,7 +133,7 @@ def test_live_param_set_is_validated_and_delivered_as_event(nodes, short_dir):
         node.next_event(timeout_s=0.05)
     thread.join()
     assert results == {"set": {"key": "gain", "value": 3.0}, "mode": "FailedPrecondition",
-                       "gain": "InvalidArgument", "nope": "NotFound",
+                       "gain": "InvalidArgument", "nope": "NotFound", "list key": "InvalidArgument",
                        "get": {"gain": 3.0, "mode": "a"}}
 
 
