@@ -23,6 +23,7 @@ log = logging.getLogger("nodes.visualizer.web")
 BOUNDARY = "edgeframe"
 WATCH_WINDOW_S = 3.0   # a viewer counts as watching this long after its last request
 WAIT_S = 1.0           # how long a stream waits for a frame before checking for shutdown
+REQUEST_TIMEOUT_S = 10.0  # a connection that sends no request, or stops reading, is closed
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -189,8 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(jpeg)
                 self.wfile.write(b"\r\n")
                 self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the viewer went away
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the viewer went away, or stopped reading
 
     def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -200,9 +201,10 @@ class WebView:
     """ThreadingHTTPServer on its own daemon thread; `close` returns within a few seconds."""
 
     def __init__(self, slot: LatestFrame, host: str = "127.0.0.1", port: int = 0,
-                 title: str = "edge visualizer"):
+                 title: str = "edge visualizer", request_timeout_s: float = REQUEST_TIMEOUT_S):
+        # each connection has a thread: idle ones (no request, or no reading) must not pile up
         handler = type("Handler", (_Handler,), {
-            "slot": slot, "page": PAGE.format(title=title).encode()})
+            "slot": slot, "page": PAGE.format(title=title).encode(), "timeout": request_timeout_s})
         self.slot = slot
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True

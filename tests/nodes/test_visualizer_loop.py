@@ -66,3 +66,23 @@ def test_the_image_input_must_be_connected():
     from edge.errors import ConfigError
     with pytest.raises(ConfigError, match="the `image` input must be connected"):
         run_node(Visualizer, params={"sink": "none"}, inputs=["text"])
+
+
+def test_the_web_view_closes_connections_that_send_no_request():
+    """Each connection has a thread: idle ones (never a request line) must not pile up."""
+    import socket
+    import time
+
+    from nodes.visualizer import web
+
+    view = web.WebView(web.LatestFrame(), request_timeout_s=0.5)
+    try:
+        host, port = view.server.server_address[:2]
+        idle_clients = [socket.create_connection((host, port), timeout=10) for _ in range(20)]
+        started = time.monotonic()
+        for client in idle_clients:
+            assert client.recv(1) == b""  # closed by the server (before: blocked for good)
+            client.close()
+        assert time.monotonic() - started < 5
+    finally:
+        view.close()
