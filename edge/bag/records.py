@@ -14,8 +14,9 @@ import logging
 from typing import Any, Iterator, Optional
 
 from mcap.exceptions import EndOfFile
-from mcap.records import Channel, Chunk, Footer, Header, Message, Schema
+from mcap.records import Channel, Chunk, ChunkIndex, Footer, Header, Message, Schema
 from mcap.stream_reader import StreamReader, breakup_chunk
+from mcap.summary import Summary
 
 from messages import DecodeError, Limits
 from messages.codec import short
@@ -55,19 +56,30 @@ class BoundedReads:
 
 
 class Records:
-    """One pass over a file: `messages()` yields (schema or None, channel, message)."""
+    """`messages()` yields (schema or None, channel, message) in file order."""
 
     def __init__(self, path: str, stream: Any, max_bytes: int):
         self.path, self.max_bytes = path, max_bytes
         self.header: Optional[Header] = None
-        self._reader = StreamReader(BoundedReads(stream, path, max_bytes), emit_chunks=True,
-                                    record_size_limit=max_bytes)
+        self._stream = stream
+        self._reads = BoundedReads(stream, path, max_bytes)
 
     def messages(self, topics: Optional[list] = None) -> Iterator[tuple]:
-        """A file cut short (a recorder that was killed) yields what it holds, with a warning."""
+        """Some topics of a complete chunked file: only the chunks its index says hold them.
+        Otherwise one pass over every record; a file cut short (a recorder that was
+        killed) yields what it holds, with a warning."""
+        summary = read_summary(self.path, self._stream, self.max_bytes) if topics else None
+        self._stream.seek(0)
+        if summary is not None and summary.chunk_indexes and all(
+                index.message_index_offsets for index in summary.chunk_indexes):
+            yield from self._indexed(summary, topics)
+        else:
+            yield from self._streamed(topics)
+
+    def _streamed(self, topics: Optional[list]) -> Iterator[tuple]:
         schemas: dict[int, Schema] = {}
         channels: dict[int, Channel] = {}
-        records, count = self._reader.records, 0
+        records, count = self._records(), 0
         try:
             while (record := self._parse(next, records, None)) is not None:
                 inner = self._chunk_records(record) if isinstance(record, Chunk) else (record,)
@@ -88,6 +100,28 @@ class Records:
                         self.header = item
         except EndOfFile:
             log.warning("%s ends early (recording interrupted?): read %d message(s)", self.path, count)
+
+    def _indexed(self, summary: Summary, topics: list) -> Iterator[tuple]:
+        wanted = {id for id, channel in summary.channels.items() if channel.topic in topics}
+        for index in sorted(summary.chunk_indexes, key=lambda index: index.chunk_start_offset):
+            if wanted.isdisjoint(index.message_index_offsets):
+                continue
+            try:
+                self._parse(self._stream.seek, index.chunk_start_offset)
+                chunk = self._parse(next, self._records(skip_magic=True), None)
+            except EndOfFile:
+                chunk = None
+            if not isinstance(chunk, Chunk):
+                raise BagError(f"{self.path}: no chunk at offset {index.chunk_start_offset}, "
+                               "where the file's index says one is")
+            for item in self._chunk_records(chunk):
+                if isinstance(item, Message) and item.channel_id in wanted:
+                    channel = summary.channels[item.channel_id]
+                    yield summary.schemas.get(channel.schema_id), channel, item
+
+    def _records(self, skip_magic: bool = False) -> Iterator:
+        return StreamReader(self._reads, skip_magic=skip_magic, emit_chunks=True,
+                            record_size_limit=self.max_bytes).records
 
     def _chunk_records(self, chunk: Chunk) -> list:
         plain = dataclasses.replace(chunk, compression="", data=self._inflate(chunk))
@@ -128,22 +162,30 @@ class Records:
                            f"({type(exc).__name__}: {short(exc)})") from None
 
 
-def summary_topics(path: str, stream: Any, max_bytes: int, encoding: str) -> Optional[set]:
-    """The topics of the channels with `encoding` that the file's summary lists; None for
-    a file without a summary (or cut short before it)."""
+def read_summary(path: str, stream: Any, max_bytes: int) -> Optional[Summary]:
+    """The file's summary section (schemas, channels, chunk indexes), through the same
+    bounded reads; None for a file without one (or cut short before it)."""
     reads = BoundedReads(stream, path, max_bytes)
 
     def records() -> Iterator:
         return StreamReader(reads, skip_magic=True, emit_chunks=True,
                             record_size_limit=max_bytes).records
 
-    def read() -> Optional[set]:
+    def read() -> Optional[Summary]:
         stream.seek(-(FOOTER_BYTES + MAGIC_BYTES), io.SEEK_END)
         footer = next(records())
         if not isinstance(footer, Footer) or footer.summary_start == 0:
             return None
         stream.seek(footer.summary_start)
-        return {r.topic for r in records() if isinstance(r, Channel) and r.message_encoding == encoding}
+        summary = Summary()
+        for record in records():
+            if isinstance(record, Channel):
+                summary.channels[record.id] = record
+            elif isinstance(record, Schema):
+                summary.schemas[record.id] = record
+            elif isinstance(record, ChunkIndex):
+                summary.chunk_indexes.append(record)
+        return summary
 
     try:
         return read()

@@ -15,6 +15,8 @@ from mcap.writer import MCAP0_MAGIC
 
 from edge import bag
 from edge.bag.reader import recorded_topics
+from edge.bag.records import read_summary
+from edge.bag.writer import BagWriter
 from messages import Image
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,7 +28,7 @@ GROWTH_LIMIT_KIB = 128 << 10  # peak memory may grow this much while reading a b
 def readers(path):
     """Every way the package reads a file, each run to the end."""
     return [lambda: list(bag.read_messages(path)), lambda: bag.info(path),
-            lambda: recorded_topics(path)]
+            lambda: recorded_topics(path), lambda: list(bag.read_messages(path, ["numbers"]))]
 
 
 def crafted(path, *records) -> str:
@@ -123,3 +125,27 @@ def test_mutated_recordings_raise_only_bag_errors(tmp_path, compression):
                 read()
             except bag.BagError:
                 pass
+
+
+def test_some_topics_of_a_chunked_file_are_read_from_their_chunks_only(tmp_path):
+    """The file's index says which chunks hold which channels: the others are not read
+    (here one of them is broken, which reading everything reports)."""
+    path = tmp_path / "two.mcap"
+    with BagWriter(str(path), compression="zstd", chunk_bytes=2048) as out:
+        for n in range(20):
+            out.add("camera", np.full(1000, n, np.uint8), log_time_ns=n)
+        for n in range(3):
+            out.add("numbers", np.arange(3) + n, log_time_ns=100 + n)
+    with open(path, "rb") as stream:
+        summary = read_summary(str(path), stream, 1 << 20)
+    camera = {id for id, channel in summary.channels.items() if channel.topic == "camera"}
+    first = min(summary.chunk_indexes, key=lambda index: index.chunk_start_offset)
+    assert set(first.message_index_offsets) <= camera and len(summary.chunk_indexes) > 3
+    data = bytearray(path.read_bytes())
+    at = first.chunk_start_offset + 41  # opcode, length, times, size, crc, string length
+    assert data[at:at + 4] == b"zstd"
+    data[at:at + 4] = b"zstx"
+    path.write_bytes(bytes(data))
+    assert [int(value[0]) for _, _, value in bag.read(str(path), ["numbers"])] == [0, 1, 2]
+    with pytest.raises(bag.BagError, match="unknown compression 'zstx'"):
+        list(bag.read(str(path)))
