@@ -1,4 +1,4 @@
-"""An MCAP file's records in file order, with memory bounded in bytes whatever it says.
+"""An MCAP file's messages, in file order, with memory bounded in bytes whatever it says.
 
 mcap's readers trust the lengths a file states: a record may be 4 GiB, a field inside a
 record is read at whatever length it claims, and an lz4 chunk inflates without limit. So
@@ -56,7 +56,8 @@ class BoundedReads:
 
 
 class Records:
-    """`messages()` yields (schema or None, channel, message) in file order."""
+    """`messages()` yields (schema or None, channel, message) in file order: every record
+    in one pass, or (some topics of a complete chunked file) the chunks its index lists."""
 
     def __init__(self, path: str, stream: Any, max_bytes: int):
         self.path, self.max_bytes = path, max_bytes
