@@ -5,8 +5,12 @@ group in edge.cli turns every EdgeError into one line and exit code 1.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import mmap
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -76,11 +80,10 @@ def serve(repo: str | None, endpoint: str | None, workers: int, max_model_bytes:
 def upload(client: ModelManagerClient, file: Path, name: str | None, version: str,
            description: str, author: str) -> None:
     """Upload an ONNX FILE; prints its uid."""
-    data = file.read_bytes()
     metadata = {"name": file.stem if name is None else name, "version": version,
                 "description": description, "author": author}
-    with click.progressbar(length=len(data), label=f"uploading {file.name}",
-                           file=sys.stderr) as bar:
+    with _mapped(file) as data, click.progressbar(
+            length=len(data), label=f"uploading {file.name}", file=sys.stderr) as bar:
         sent = [0]
 
         def progress(done: int, total: int) -> None:
@@ -89,6 +92,26 @@ def upload(client: ModelManagerClient, file: Path, name: str | None, version: st
 
         uid = client.upload_model(data, metadata, progress=progress)
     click.echo(uid)
+
+
+@contextlib.contextmanager
+def _mapped(file: Path) -> Iterator[mmap.mmap]:
+    """The file's bytes, mapped rather than read: the pages come and go as the upload
+    hashes and sends them, so a big file does not have to fit in memory. A device or a
+    pipe (/dev/zero, say) has no size to upload: it is refused."""
+    if not file.is_file():
+        raise click.ClickException(f"{file} is not a regular file")
+    with open(file, "rb") as stream:
+        if os.fstat(stream.fileno()).st_size == 0:
+            raise click.ClickException(f"{file} is empty")
+        data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield data
+        finally:
+            try:
+                data.close()
+            except BufferError:  # an error's traceback still holds a view: unmapped with it
+                pass
 
 
 @model.command(name="list")

@@ -75,6 +75,27 @@ def test_errors_are_one_line_and_exit_non_zero(server, args, message):
         assert lines == [f"error: {lines[0][len('error: '):]}"] and result.exit_code == 1
 
 
+@pytest.mark.parametrize("path, message", [("/dev/zero", "/dev/zero is not a regular file"),
+                                           ("empty.onnx", "empty.onnx is empty")])
+def test_upload_refuses_what_has_no_size_at_once(server, tmp_path, path, message):
+    """/dev/zero used to be read until memory ran out; a model file is mapped, not read."""
+    if path == "empty.onnx":
+        path = tmp_path / path
+        path.write_bytes(b"")
+    result = edge("model", "upload", str(path), "--endpoint", server.endpoint, ok=False)
+    assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_upload_of_a_file_that_is_not_onnx_is_one_line(server, tmp_path):
+    """The server's refusal, not the mapped file's cleanup (a view the error still held)."""
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(np.random.default_rng(1).bytes(100_000))
+    result = edge("model", "upload", str(garbage), "--endpoint", server.endpoint, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith(
+        "error: INVALID_ARGUMENT: model data is not an ONNX model")
+
+
 def test_no_server_is_a_clear_error(tmp_path):
     result = edge("model", "list", "--endpoint", f"ipc://{tmp_path}/none.sock",
                   "--timeout", "0.3", ok=False)
