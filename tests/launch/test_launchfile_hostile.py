@@ -2,10 +2,14 @@
 never a hang, a traceback or an error message the size of the file."""
 from __future__ import annotations
 
+import copy
+import json
 import os
 import subprocess
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edge.launch.loader import MAX_FILE_BYTES, read
 from edge.launch.validate import check_file
@@ -80,3 +84,38 @@ def test_the_cli_prints_the_problem_not_a_traceback(tmp_path):
     assert run.returncode != 0
     assert "nested too deeply to read" in run.stdout + run.stderr
     assert "Traceback" not in run.stdout + run.stderr
+
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(),
+                    st.text(max_size=6), st.sampled_from(["ticker", "echo", "numbers", "in",
+                                                          "zmq", "shm", "../x", "kenning"]))
+keys = st.sampled_from(["name", "type", "nodes", "inputs", "outputs", "parameters", "external",
+                        "hosts", "restart", "max_restarts", "host", "env", "topic", "transport",
+                        "queue_size", "trail", "shm_min_bytes", "address", "graph", "id", "in"])
+documents = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=40)
+VALID = {"name": "g", "nodes": [
+    {"name": "t", "type": "ticker", "parameters": {"rate_hz": 5}, "outputs": {"tick": "numbers"}},
+    {"name": "e", "type": "echo", "inputs": {"in": "numbers"}}]}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(node=st.sampled_from([0, 1]), key=keys, value=documents, whole=documents,
+       replace_node=st.booleans(), as_json=st.booleans())
+def test_any_document_is_a_graph_or_problems_never_an_exception(tmp_path_factory, node, key,
+                                                                value, whole, replace_node,
+                                                                as_json):
+    """A valid graph with one key of a node replaced, or any document at all."""
+    document = copy.deepcopy(VALID)
+    if replace_node:
+        document["nodes"][node][key] = value
+    else:
+        document = whole
+    try:
+        text = json.dumps(document) if as_json else yaml.safe_dump(document)
+    except (ValueError, OverflowError):  # NaN in JSON, ints out of YAML's range
+        return
+    path = tmp_path_factory.mktemp("doc") / ("g.json" if as_json else "g.yaml")
+    path.write_text(text)
+    graph, _, problems = check_file(path)
+    assert graph is not None or problems
