@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
 from edge.bag.layout import MESSAGE_ENCODING, unpack_frames
-from edge.bag.records import BagError, Records, max_record_bytes, read_summary
+from edge.bag.records import BagError, Records, max_record_bytes
 from messages import DecodeError, Limits, StreamMessage
 from messages.codec import DEFAULT_LIMITS
 
@@ -67,7 +67,7 @@ def _open(path: str):
 def recorded_topics(path: str, limits: Limits = DEFAULT_LIMITS) -> list[str]:
     """The edge topics a file holds, from its summary (or a pass over it if it has none)."""
     with _open(path) as stream:
-        summary = read_summary(path, stream, max_record_bytes(limits))
+        summary = Records(path, stream, max_record_bytes(limits)).summary()
     if summary is None:
         return sorted({item.topic for item in read_messages(path, limits=limits)})
     return sorted({c.topic for c in summary.channels.values() if c.message_encoding == MESSAGE_ENCODING})

@@ -69,7 +69,7 @@ class Records:
         """Some topics of a complete chunked file: only the chunks its index says hold them.
         Otherwise one pass over every record; a file cut short (a recorder that was
         killed) yields what it holds, with a warning."""
-        summary = read_summary(self.path, self._stream, self.max_bytes) if topics else None
+        summary = self.summary() if topics else None
         self._stream.seek(0)
         if summary is not None and summary.chunk_indexes and all(
                 index.message_index_offsets for index in summary.chunk_indexes):
@@ -120,6 +120,29 @@ class Records:
                     channel = summary.channels[item.channel_id]
                     yield summary.schemas.get(channel.schema_id), channel, item
 
+    def summary(self) -> Optional[Summary]:
+        """The file's summary section (schemas, channels, chunk indexes), through the same
+        bounded reads; None for a file without one (or cut short before it)."""
+        try:
+            self._stream.seek(-(FOOTER_BYTES + MAGIC_BYTES), io.SEEK_END)
+            footer = next(self._records(skip_magic=True))
+            if not isinstance(footer, Footer) or footer.summary_start == 0:
+                return None
+            self._stream.seek(footer.summary_start)
+            summary = Summary()
+            for record in self._records(skip_magic=True):
+                if isinstance(record, Channel):
+                    summary.channels[record.id] = record
+                elif isinstance(record, Schema):
+                    summary.schemas[record.id] = record
+                elif isinstance(record, ChunkIndex):
+                    summary.chunk_indexes.append(record)
+            return summary
+        except BagError:
+            raise
+        except Exception:  # no footer where one should be, or a summary that does not parse
+            return None
+
     def _records(self, skip_magic: bool = False) -> Iterator:
         return StreamReader(self._reads, skip_magic=skip_magic, emit_chunks=True,
                             record_size_limit=self.max_bytes).records
@@ -161,36 +184,3 @@ class Records:
         except Exception as exc:  # they raise many types for corrupt input
             raise BagError(f"{self.path}: not a readable MCAP file "
                            f"({type(exc).__name__}: {short(exc)})") from None
-
-
-def read_summary(path: str, stream: Any, max_bytes: int) -> Optional[Summary]:
-    """The file's summary section (schemas, channels, chunk indexes), through the same
-    bounded reads; None for a file without one (or cut short before it)."""
-    reads = BoundedReads(stream, path, max_bytes)
-
-    def records() -> Iterator:
-        return StreamReader(reads, skip_magic=True, emit_chunks=True,
-                            record_size_limit=max_bytes).records
-
-    def read() -> Optional[Summary]:
-        stream.seek(-(FOOTER_BYTES + MAGIC_BYTES), io.SEEK_END)
-        footer = next(records())
-        if not isinstance(footer, Footer) or footer.summary_start == 0:
-            return None
-        stream.seek(footer.summary_start)
-        summary = Summary()
-        for record in records():
-            if isinstance(record, Channel):
-                summary.channels[record.id] = record
-            elif isinstance(record, Schema):
-                summary.schemas[record.id] = record
-            elif isinstance(record, ChunkIndex):
-                summary.chunk_indexes.append(record)
-        return summary
-
-    try:
-        return read()
-    except BagError:
-        raise
-    except Exception:  # no footer where one should be, or a summary that does not parse
-        return None

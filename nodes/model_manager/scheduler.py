@@ -181,4 +181,3 @@ class Scheduler:
                 return (model, batch), None
             wakes += [t for t in (wake_ns, model.queue.next_deadline_ns()) if t is not None]
         return None, min(wakes, default=None)
-

@@ -15,7 +15,7 @@ from mcap.writer import MCAP0_MAGIC
 
 from edge import bag
 from edge.bag.reader import recorded_topics
-from edge.bag.records import read_summary
+from edge.bag.records import Records
 from edge.bag.writer import BagWriter
 from messages import Image
 
@@ -137,7 +137,7 @@ def test_some_topics_of_a_chunked_file_are_read_from_their_chunks_only(tmp_path)
         for n in range(3):
             out.add("numbers", np.arange(3) + n, log_time_ns=100 + n)
     with open(path, "rb") as stream:
-        summary = read_summary(str(path), stream, 1 << 20)
+        summary = Records(str(path), stream, 1 << 20).summary()
     camera = {id for id, channel in summary.channels.items() if channel.topic == "camera"}
     first = min(summary.chunk_indexes, key=lambda index: index.chunk_start_offset)
     assert set(first.message_index_offsets) <= camera and len(summary.chunk_indexes) > 3
