@@ -3,8 +3,9 @@
 mcap's readers trust the lengths a file states: a record may be 4 GiB, a field inside a
 record is read at whatever length it claims, and an lz4 chunk inflates without limit. So
 a few corrupt bytes could ask for gigabytes. Here no single read may ask for more than
-`max_bytes`, a chunk must state an inflated size within it and is held to that size, and
-anything wrong with the file is a BagError naming it.
+`max_bytes`, a chunk must state an inflated size within it and is held to that size, the
+schemas and channels kept to resolve messages total at most `max_bytes` too, and anything
+wrong with the file is a BagError naming it.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from messages.codec import short
 log = logging.getLogger("edge.bag")
 
 CHUNK_ROOM = 8 << 20  # a chunk holds one message of the largest size and up to 4 MiB more
+CHUNK_INDEX_BYTES = 64  # what a chunk index costs kept, and each of its channels' offsets
 FOOTER_BYTES, MAGIC_BYTES = 29, 8  # a Footer record (opcode, length, 3 fields); the magic
 
 
@@ -55,6 +57,38 @@ class BoundedReads:
         return self._stream.tell()
 
 
+class Declared:
+    """A file's schemas and channels by id (and a summary's chunk indexes), at most
+    `max_bytes` of them together.
+
+    Ids are 16-bit, but each record may be as large as any other: without a total a file
+    could make a reader keep 65536 records of `max_bytes` each, or a summary list chunks
+    without end. A record that declares an id again replaces the first."""
+
+    def __init__(self, path: str, max_bytes: int, schemas: dict, channels: dict):
+        self._path, self._max_bytes, self._bytes = path, max_bytes, 0
+        self.schemas, self.channels = schemas, channels
+
+    def add(self, record: Schema | Channel) -> None:
+        table = self.channels if isinstance(record, Channel) else self.schemas
+        old = table.get(record.id)
+        self.hold(_declared_bytes(record) - (0 if old is None else _declared_bytes(old)))
+        table[record.id] = record
+
+    def hold(self, size: int) -> None:
+        self._bytes += size
+        if self._bytes > self._max_bytes:
+            raise BagError(f"{self._path}: its schemas, channels and chunk indexes take more "
+                           f"than {self._max_bytes} bytes")
+
+
+def _declared_bytes(record: Schema | Channel) -> int:
+    if isinstance(record, Schema):
+        return len(record.name) + len(record.encoding) + len(record.data)
+    return len(record.topic) + len(record.message_encoding) + sum(
+        len(key) + len(value) for key, value in record.metadata.items())
+
+
 class Records:
     """`messages()` yields (schema or None, channel, message) in file order: every record
     in one pass, or (some topics of a complete chunked file) the chunks its index lists."""
@@ -78,8 +112,8 @@ class Records:
             yield from self._streamed(topics)
 
     def _streamed(self, topics: Optional[list]) -> Iterator[tuple]:
-        schemas: dict[int, Schema] = {}
-        channels: dict[int, Channel] = {}
+        declared = Declared(self.path, self.max_bytes, {}, {})
+        schemas, channels = declared.schemas, declared.channels
         records, count = self._records(), 0
         try:
             while (record := self._parse(next, records, None)) is not None:
@@ -93,10 +127,8 @@ class Records:
                         if topics is None or channel.topic in topics:
                             count += 1
                             yield schemas.get(channel.schema_id), channel, item
-                    elif isinstance(item, Channel):
-                        channels[item.id] = item
-                    elif isinstance(item, Schema):
-                        schemas[item.id] = item
+                    elif isinstance(item, (Channel, Schema)):
+                        declared.add(item)
                     elif isinstance(item, Header):
                         self.header = item
         except EndOfFile:
@@ -130,12 +162,12 @@ class Records:
                 return None
             self._stream.seek(footer.summary_start)
             summary = Summary()
+            declared = Declared(self.path, self.max_bytes, summary.schemas, summary.channels)
             for record in self._records(skip_magic=True):
-                if isinstance(record, Channel):
-                    summary.channels[record.id] = record
-                elif isinstance(record, Schema):
-                    summary.schemas[record.id] = record
+                if isinstance(record, (Channel, Schema)):
+                    declared.add(record)
                 elif isinstance(record, ChunkIndex):
+                    declared.hold(CHUNK_INDEX_BYTES * (1 + len(record.message_index_offsets)))
                     summary.chunk_indexes.append(record)
             return summary
         except BagError:

@@ -10,14 +10,14 @@ import pytest
 import zstandard
 from mcap.data_stream import RecordBuilder
 from mcap.opcode import Opcode
-from mcap.records import Chunk, DataEnd, Footer, Header, Message
+from mcap.records import Channel, Chunk, ChunkIndex, DataEnd, Footer, Header, Message, Schema
 from mcap.writer import MCAP0_MAGIC
 
 from edge import bag
 from edge.bag.reader import recorded_topics
 from edge.bag.records import Records
 from edge.bag.writer import BagWriter
-from messages import Image
+from messages import Image, Limits
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,17 +31,24 @@ def readers(path):
             lambda: recorded_topics(path), lambda: list(bag.read_messages(path, ["numbers"]))]
 
 
-def crafted(path, *records) -> str:
+def crafted(path, *records, summary=()) -> str:
     """An MCAP file of exactly these records (or raw record bytes) after a header, then a
-    data end and a footer."""
+    data end, the `summary` records if any, and a footer."""
     builder = RecordBuilder()
-    for record in (Header(profile="", library="crafted"), *records, DataEnd(0), Footer(0, 0, 0)):
-        if isinstance(record, bytes):
-            builder.write(record)
-        else:
-            record.write(builder)
+    for record in (Header(profile="", library="crafted"), *records, DataEnd(0)):
+        write(builder, record)
+    summary_start = len(MCAP0_MAGIC) + builder.count if summary else 0
+    for record in (*summary, Footer(summary_start, 0, 0)):
+        write(builder, record)
     path.write_bytes(MCAP0_MAGIC + builder.end() + MCAP0_MAGIC)
     return str(path)
+
+
+def write(builder, record) -> None:
+    if isinstance(record, bytes):
+        builder.write(record)
+    else:
+        record.write(builder)
 
 
 def chunk(compression: str, data: bytes, uncompressed_size: int) -> Chunk:
@@ -91,6 +98,45 @@ def test_a_message_on_an_undeclared_channel_is_a_bag_error(tmp_path):
                    Message(channel_id=7, log_time=1, data=b"x", publish_time=1, sequence=0))
     with pytest.raises(bag.BagError, match="channel 7, which the file never declared"):
         list(bag.read_messages(path))
+
+
+SMALL = Limits(max_total_bytes=1 << 20)  # a reader that keeps at most 9 MiB of declarations
+
+
+def schema(id: int, size: int = 1 << 20) -> Schema:
+    return Schema(id=id, name="s", encoding="", data=bytes(size))
+
+
+def test_schemas_and_channels_are_kept_within_the_readers_bound(tmp_path):
+    """Each record is within bounds, their sum is not: ids are 16-bit, records are not."""
+    many = crafted(tmp_path / "many.mcap", *[schema(id) for id in range(1, 13)])
+    for read in (lambda: list(bag.read_messages(many, limits=SMALL)),
+                 lambda: bag.info(many, SMALL)):
+        with pytest.raises(bag.BagError, match="channels and chunk indexes take more than 9437184"):
+            read()
+    topics = [Channel(id=id, schema_id=0, topic="t" * (1 << 20), message_encoding="",
+                      metadata={}) for id in range(12)]
+    with pytest.raises(bag.BagError, match="take more than"):
+        list(bag.read_messages(crafted(tmp_path / "topics.mcap", *topics), limits=SMALL))
+    again = crafted(tmp_path / "again.mcap", *[schema(1) for _ in range(12)])
+    assert list(bag.read_messages(again, limits=SMALL)) == []  # one id declared 12 times
+
+
+def test_a_summary_is_kept_within_the_readers_bound(tmp_path):
+    index = ChunkIndex(message_start_time=0, message_end_time=0, chunk_start_offset=0,
+                       chunk_length=0, message_index_offsets={id: 0 for id in range(1000)},
+                       message_index_length=0, compression="", compressed_size=0,
+                       uncompressed_size=0)
+    path = crafted(tmp_path / "indexes.mcap", summary=[index] * 200)  # 12 MiB kept, 2 MiB read
+    for read in (lambda: recorded_topics(path, SMALL),
+                 lambda: list(bag.read_messages(path, ["t"], limits=SMALL))):
+        with pytest.raises(bag.BagError, match="take more than 9437184"):
+            read()
+    assert bag.info(path, SMALL)["messages"] == 0  # one pass keeps no chunk index
+    path = crafted(tmp_path / "schemas.mcap", summary=[schema(id) for id in range(1, 13)])
+    with pytest.raises(bag.BagError, match="take more than"):
+        recorded_topics(path, SMALL)
+    assert recorded_topics(crafted(tmp_path / "fine.mcap", summary=[index] * 20), SMALL) == []
 
 
 @pytest.mark.parametrize("compression", ["none", "lz4", "zstd"])
