@@ -1,4 +1,5 @@
-"""Retried requests are answered once: a retry gets the first run's reply.
+"""How a request is answered: its Request and Responder, and the reply cache, which
+answers a retried request once: a retry gets the first run's reply.
 
 An entry belongs to one peer: it is keyed by (routing identity, request id), so a
 second peer that sends the same id runs its own request and never sees the first
@@ -13,10 +14,18 @@ send ids that are unique per client, while plain REQ peers often number from 1.
 from __future__ import annotations
 
 import collections
+import logging
+import threading
+import time
 from typing import Any, Optional
 
 import zmq
 
+from edge.errors import EdgeError
+from edge.ratelimit import RateLimitedLog
+from messages import ReplyMessage, RequestMessage
+
+handler_failures = RateLimitedLog(logging.getLogger("edge.service"))  # a peer provokes these at will
 MAX_ID_CHARS = 256
 DEFAULT_MAX_BYTES = 16 << 20
 
@@ -85,3 +94,82 @@ class ReplyCache:
     @property
     def cached_bytes(self) -> int:
         return self._bytes
+
+
+class Request:
+    """One decoded request, from the edge.service.Service that received it; `deadline` is
+    on the time.monotonic() clock, or None."""
+
+    __slots__ = ("id", "method", "body", "priority", "deadline", "deadline_ns", "received_ns",
+                 "user_id", "role", "_service", "_envelope", "_key", "_deferred")
+
+    def __init__(self, message: RequestMessage, envelope: list, service: Any,
+                 user_id: Optional[str] = None, role: str = "admin",
+                 key: Optional[tuple] = None):
+        self.id, self.method, self.body = message.id, message.method, message.body
+        # who asked: the CURVE key's name ("owner" for this user's own key) and its role;
+        # None and "admin" over ipc or --insecure tcp (edge.security)
+        self.user_id, self.role = user_id, role
+        self.priority = message.priority
+        self.received_ns = received_ns = time.monotonic_ns()
+        if message.timeout_ms is None:
+            self.deadline = self.deadline_ns = None
+        else:  # `deadline_ns` on time.monotonic_ns(): the same clock, read once
+            self.deadline_ns = received_ns + message.timeout_ms * 1_000_000
+            self.deadline = self.deadline_ns / 1e9
+        self._service, self._envelope, self._deferred = service, envelope, None
+        self._key = key  # its reply's key in the service's reply cache (edge.replies)
+
+    def defer(self) -> "Responder":
+        """Answer later, from any thread, without holding up the socket thread."""
+        if self._deferred is None:
+            self._deferred = Responder(self._service, self._envelope, self.id, self._key)
+            self._service._owe(self._deferred)
+        return self._deferred
+
+    @property
+    def peer(self) -> bytes:
+        """The sender's routing identity (one per connection; an edge.Client keeps its own
+        across retries). ZeroMQ assigns it unless the peer sets ZMQ_ROUTING_ID."""
+        return peer_identity(self._envelope)
+
+    @property
+    def others_waiting(self) -> bool:
+        """Another request waits on the socket behind this one (one cheap getsockopt)."""
+        return self._service.waiting()
+
+    @property
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+
+class Responder:
+    """Thread-safe, answer-once handle for a deferred request."""
+
+    def __init__(self, service: Any, envelope: list, request_id: Any,
+                 key: Optional[tuple] = None):
+        self._service, self._envelope, self._id, self._key = service, envelope, request_id, key
+        self._done = threading.Lock()
+        self.answered = False
+
+    def reply(self, body: Any = None) -> None:
+        self._send(ReplyMessage(self._id, ok=True, body=body))
+
+    def fail(self, error: BaseException) -> None:
+        self._send(error_reply(self._id, error))
+
+    def _send(self, reply: ReplyMessage) -> None:
+        with self._done:
+            if self.answered:
+                return
+            self.answered = True
+        self._service.post(self._envelope, reply, self._key)
+        self._service._settle(self)
+
+
+def error_reply(request_id: Any, error: BaseException) -> ReplyMessage:
+    if not isinstance(error, EdgeError):
+        handler_failures.error("handler failed for request %r: %s: %s", request_id,
+                               type(error).__name__, error, exc_info=error)
+        error = EdgeError(f"{type(error).__name__}: {error}")
+    return ReplyMessage(request_id, ok=False, error=error.to_wire())

@@ -26,7 +26,7 @@ from edge import security
 from edge.errors import (DeadlineExceeded, EdgeError, InvalidArgument, PermissionDenied,
                          Unavailable, Unimplemented)
 from edge.ratelimit import RateLimitedLog
-from edge.replies import DEFAULT_MAX_BYTES, ReplyCache, peer_identity
+from edge.replies import DEFAULT_MAX_BYTES, ReplyCache, Request, Responder, error_reply
 from edge.signals import close_at_exit
 from messages import CallEncoder, DecodeError, Limits, ReplyMessage, RequestMessage
 from messages.codec import DEFAULT_LIMITS
@@ -34,90 +34,11 @@ from messages.codec import DEFAULT_LIMITS
 log = logging.getLogger("edge.service")
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: enum arithmetic costs µs per call
 _set, _RCVTIMEO = zmq.backend.Socket.set, int(zmq.RCVTIMEO)
-handler_failures = RateLimitedLog(log)  # a peer can provoke these at will
 MAX_DRAIN_AT_CLOSE = 1000  # unread requests answered UNAVAILABLE by close()
 CLOSE_LINGER_MS = 1000  # how long replies sent by close() may take to leave
 BLOCKING_RECV_MS = 50  # serve() notices a stop this soon while it waits in recv
 
 Handler = Callable[["Request"], Any]
-
-
-class Request:
-    """One decoded request; `deadline` is on the time.monotonic() clock, or None."""
-
-    __slots__ = ("id", "method", "body", "priority", "deadline", "deadline_ns", "received_ns",
-                 "user_id", "role", "_service", "_envelope", "_key", "_deferred")
-
-    def __init__(self, message: RequestMessage, envelope: list, service: "Service",
-                 user_id: Optional[str] = None, role: str = "admin",
-                 key: Optional[tuple] = None):
-        self.id, self.method, self.body = message.id, message.method, message.body
-        # who asked: the CURVE key's name ("owner" for this user's own key) and its role;
-        # None and "admin" over ipc or --insecure tcp (edge.security)
-        self.user_id, self.role = user_id, role
-        self.priority = message.priority
-        self.received_ns = received_ns = time.monotonic_ns()
-        if message.timeout_ms is None:
-            self.deadline = self.deadline_ns = None
-        else:  # `deadline_ns` on time.monotonic_ns(): the same clock, read once
-            self.deadline_ns = received_ns + message.timeout_ms * 1_000_000
-            self.deadline = self.deadline_ns / 1e9
-        self._service, self._envelope, self._deferred = service, envelope, None
-        self._key = key  # its reply's key in the service's reply cache (edge.replies)
-
-    def defer(self) -> "Responder":
-        """Answer later, from any thread, without holding up the socket thread."""
-        if self._deferred is None:
-            self._deferred = Responder(self._service, self._envelope, self.id, self._key)
-            self._service._owe(self._deferred)
-        return self._deferred
-
-    @property
-    def peer(self) -> bytes:
-        """The sender's routing identity (one per connection; an edge.Client keeps its own
-        across retries). ZeroMQ assigns it unless the peer sets ZMQ_ROUTING_ID."""
-        return peer_identity(self._envelope)
-
-    @property
-    def others_waiting(self) -> bool:
-        """Another request waits on the socket behind this one (one cheap getsockopt)."""
-        return self._service.waiting()
-
-    @property
-    def expired(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
-
-
-class Responder:
-    """Thread-safe, answer-once handle for a deferred request."""
-
-    def __init__(self, service: "Service", envelope: list, request_id: Any,
-                 key: Optional[tuple] = None):
-        self._service, self._envelope, self._id, self._key = service, envelope, request_id, key
-        self._done = threading.Lock()
-        self.answered = False
-
-    def reply(self, body: Any = None) -> None:
-        self._send(ReplyMessage(self._id, ok=True, body=body))
-
-    def fail(self, error: BaseException) -> None:
-        self._send(_error_reply(self._id, error))
-
-    def _send(self, reply: ReplyMessage) -> None:
-        with self._done:
-            if self.answered:
-                return
-            self.answered = True
-        self._service.post(self._envelope, reply, self._key)
-        self._service._settle(self)
-
-
-def _error_reply(request_id: Any, error: BaseException) -> ReplyMessage:
-    if not isinstance(error, EdgeError):
-        handler_failures.error("handler failed for request %r: %s: %s", request_id,
-                               type(error).__name__, error, exc_info=error)
-        error = EdgeError(f"{type(error).__name__}: {error}")
-    return ReplyMessage(request_id, ok=False, error=error.to_wire())
 
 
 class Service:
@@ -261,7 +182,7 @@ class Service:
                 break
             drained += 1
             envelope, body = _split_envelope(frames)
-            self._send(envelope, _error_reply(_request_id(body, self._limits), gone))
+            self._send(envelope, error_reply(_request_id(body, self._limits), gone))
         with self._lock:
             owed = list(self._owed)
         for responder in owed:
@@ -322,7 +243,7 @@ class Service:
             frames = self._encoder.frames(reply)
         except (TypeError, ValueError) as exc:
             frames = self._encoder.frames(
-                _error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")))
+                error_reply(reply.id, EdgeError(f"reply cannot be encoded: {exc}")))
         if key is not None:
             envelope = self._replies.finish(key, envelope, frames)
         try:  # small frames copied, large ones not (edge.bus); a ROUTER drops, never blocks
@@ -337,7 +258,7 @@ class Service:
         except DecodeError as exc:
             self._bad_requests.warning("service %s: malformed request: %s", self.name, exc)
             request_id = RequestMessage.peek_id(body) if body else None
-            self._send(envelope, _error_reply(request_id, InvalidArgument(f"malformed request: {exc}")))
+            self._send(envelope, error_reply(request_id, InvalidArgument(f"malformed request: {exc}")))
             return
         key = ReplyCache.key(envelope, message.id)
         if key is not None and self._replies.replay(key, envelope, self.socket):
@@ -358,7 +279,7 @@ class Service:
             result = handler(request)
         except Exception as exc:  # every failure becomes a reply; the service keeps serving
             if request._deferred is None:
-                self._send(request._envelope, _error_reply(request.id, exc), request._key)
+                self._send(request._envelope, error_reply(request.id, exc), request._key)
             else:
                 request._deferred.fail(exc)
             return

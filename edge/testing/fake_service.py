@@ -20,7 +20,7 @@ from messages import ReplyMessage, RequestMessage, new_encoder
 
 
 class FakeRequest:
-    """What a handler sees of edge.service.Request: a test caller with no deadline."""
+    """What a handler sees of edge.replies.Request: a test caller with no deadline."""
 
     def __init__(self, message: RequestMessage, role: str, answer: Callable[[ReplyMessage], None]):
         self.id, self.method, self.body = message.id, message.method, message.body
@@ -37,7 +37,7 @@ class FakeRequest:
 
 
 class FakeResponder:
-    """Answer-once, like edge.service.Responder."""
+    """Answer-once, like edge.replies.Responder."""
 
     def __init__(self, request_id: Any, answer: Callable[[ReplyMessage], None]):
         self._id, self._answer, self._lock, self.answered = request_id, answer, threading.Lock(), False
