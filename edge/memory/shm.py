@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import math
 import mmap
 import os
 import struct
@@ -85,7 +86,9 @@ class FramePool:
         dtype = np.dtype(dtype)
         wire_dtype(dtype)  # refuse what cannot be sent before anyone writes into it
         shape = tuple(int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if any(d < 0 for d in shape):
+            raise ValueError(f"loan: negative dim in shape {list(shape)}")
+        nbytes = math.prod(shape) * dtype.itemsize  # Python ints: an int64 count could wrap
         segment = self._free_segment(nbytes)
         segment.generation[0] += 1
         segment.loaned = True

@@ -6,6 +6,8 @@ declares (int64 above 2**24 does not survive float32: pykos's format, not ours).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from edge.errors import InvalidArgument
@@ -38,17 +40,25 @@ def numpy_dtype(name: str, datatype: str) -> np.dtype:
     return dtype
 
 
+MAX_DIMS_PRODUCT = 1 << 58  # numpy refuses a shape whose nonzero dims make more bytes than intp holds
+
+
 def shape_of(name: str, dims) -> tuple[int, ...]:
+    """Dims a numpy array can have (even with no element), as Python ints: a count taken
+    in int64 would wrap and let a lying shape match a short buffer."""
     shape = tuple(int(d) for d in dims)
     if any(d < 0 for d in shape):
         raise InvalidArgument(f"input {name!r}: negative dim in shape {list(shape)}",
+                              {"input": name})
+    if math.prod(d for d in shape if d) > MAX_DIMS_PRODUCT:
+        raise InvalidArgument(f"input {name!r}: shape {list(shape)} is larger than any array",
                               {"input": name})
     return shape
 
 
 def from_raw(name: str, datatype: str, dims, raw: bytes) -> np.ndarray:
     dtype, shape = numpy_dtype(name, datatype), shape_of(name, dims)
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise InvalidArgument(f"input {name!r}: {len(raw)} bytes of raw contents for "
                               f"{datatype} {list(shape)}, expected {expected}", {"input": name})
@@ -62,7 +72,7 @@ def from_contents(name: str, datatype: str, dims, contents) -> np.ndarray:
         raise InvalidArgument(f"input {name!r}: {datatype} must come as raw contents",
                               {"input": name})
     values = np.asarray(getattr(contents, field), dtype=dtype)
-    if values.size != int(np.prod(shape, dtype=np.int64)):
+    if values.size != math.prod(shape):
         raise InvalidArgument(f"input {name!r}: {values.size} values for shape {list(shape)}",
                               {"input": name})
     return values.reshape(shape)
@@ -75,7 +85,7 @@ def to_raw(array: np.ndarray) -> bytes:
 
 def from_float_list(name: str, values, dims, dtype_name: str) -> np.ndarray:
     shape = shape_of(name, dims)
-    if len(values) != int(np.prod(shape, dtype=np.int64)):
+    if len(values) != math.prod(shape):
         raise InvalidArgument(f"input {name!r}: {len(values)} values for shape {list(shape)}",
                               {"input": name})
     return np.asarray(values, dtype=np.float32).astype(dtype_name, copy=False).reshape(shape)
