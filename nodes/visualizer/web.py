@@ -24,6 +24,7 @@ BOUNDARY = "edgeframe"
 WATCH_WINDOW_S = 3.0   # a viewer counts as watching this long after its last request
 WAIT_S = 1.0           # how long a stream waits for a frame before checking for shutdown
 REQUEST_TIMEOUT_S = 10.0  # a connection that sends no request, or stops reading, is closed
+MAX_CONNECTIONS = 32   # each has a thread; more are closed as they come
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -197,17 +198,45 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once: one over is closed
+    without an answer (a viewer's browser tries again), so a flood of connections costs
+    no more threads than that."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple, handler: type, max_connections: int):
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 class WebView:
     """ThreadingHTTPServer on its own daemon thread; `close` returns within a few seconds."""
 
     def __init__(self, slot: LatestFrame, host: str = "127.0.0.1", port: int = 0,
-                 title: str = "edge visualizer", request_timeout_s: float = REQUEST_TIMEOUT_S):
+                 title: str = "edge visualizer", request_timeout_s: float = REQUEST_TIMEOUT_S,
+                 max_connections: int = MAX_CONNECTIONS):
         # each connection has a thread: idle ones (no request, or no reading) must not pile up
         handler = type("Handler", (_Handler,), {
             "slot": slot, "page": PAGE.format(title=title).encode(), "timeout": request_timeout_s})
         self.slot = slot
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.server.daemon_threads = True
+        self.server = _BoundedServer((host, port), handler, max_connections)
         self._thread = threading.Thread(target=self.server.serve_forever, name="visualizer-http",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()

@@ -1,4 +1,6 @@
 """The visualizer node type's loop on edge.testing: frames and results in, view and stats out."""
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -84,5 +86,40 @@ def test_the_web_view_closes_connections_that_send_no_request():
             assert client.recv(1) == b""  # closed by the server (before: blocked for good)
             client.close()
         assert time.monotonic() - started < 5
+    finally:
+        view.close()
+
+
+def test_the_web_view_serves_at_most_max_connections_at_once():
+    """A flood of connections costs at most max_connections threads; one over is closed at
+    once, and a connection is served again when one ends."""
+    import socket
+    import threading
+    import urllib.request
+
+    from nodes.visualizer import web
+
+    view = web.WebView(web.LatestFrame(), request_timeout_s=20, max_connections=3)
+    try:
+        host, port = view.server.server_address[:2]
+        threads = threading.active_count()
+        held = [socket.create_connection((host, port), timeout=10) for _ in range(3)]
+        extra = [socket.create_connection((host, port), timeout=10) for _ in range(10)]
+        for client in extra:
+            assert client.recv(1) == b""  # closed without waiting for the held ones
+            client.close()
+        assert threading.active_count() <= threads + 3
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while True:  # the held connection's thread ends when it sees the close
+            try:
+                with urllib.request.urlopen(f"http://{host}:{port}/stats.json", timeout=10) as reply:
+                    assert reply.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        for client in held:
+            client.close()
     finally:
         view.close()
