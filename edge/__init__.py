@@ -10,7 +10,7 @@ from importlib import import_module
 _WHERE = {
     "Client": "edge.client", "NodeConfig": "edge.config", "Event": "edge.node",
     "Node": "edge.node", "NodeType": "edge.nodetype", "Param": "edge.nodetype",
-    "Port": "edge.nodetype", "Request": "edge.service", "Service": "edge.service",
+    "Port": "edge.nodetype", "Request": "edge.replies", "Service": "edge.service",
     **{name: "edge.errors" for name in (
         "AlreadyExists", "DeadlineExceeded", "EdgeError", "FailedPrecondition", "Internal",
         "InvalidArgument", "NotFound", "ResourceExhausted", "ServiceTimeout", "Unavailable",
