@@ -4,8 +4,8 @@ mcap's readers trust the lengths a file states: a record may be 4 GiB, a field i
 record is read at whatever length it claims, and an lz4 chunk inflates without limit. So
 a few corrupt bytes could ask for gigabytes. Here no single read may ask for more than
 `max_bytes`, a chunk must state an inflated size within it and is held to that size, the
-schemas and channels kept to resolve messages total at most `max_bytes` too, and anything
-wrong with the file is a BagError naming it.
+schemas, channels and chunk indexes kept to find messages total at most `max_bytes` too,
+and anything wrong with the file is a BagError naming it.
 """
 from __future__ import annotations
 

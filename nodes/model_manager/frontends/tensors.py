@@ -40,7 +40,7 @@ def numpy_dtype(name: str, datatype: str) -> np.dtype:
     return dtype
 
 
-MAX_DIMS_PRODUCT = 1 << 58  # numpy refuses a shape whose nonzero dims make more bytes than intp holds
+MAX_DIMS_PRODUCT = 1 << 58  # of 16-byte items still fits intp, which numpy asks even of empty arrays
 
 
 def shape_of(name: str, dims) -> tuple[int, ...]:
