@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Protocol
 
 from edge.errors import InvalidArgument, NotFound, Unavailable
 from edge.service import Request, Service
+from messages.codec import short
 
 ALIASES = {"name": "node"}  # old body keys, accepted for one release
 
@@ -119,14 +120,14 @@ def checked_body(cmd: Command, body: Any) -> dict:
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        raise InvalidArgument(f"{usage}, got {type(body).__name__} {_short(body)}")
+        raise InvalidArgument(f"{usage}, got {type(body).__name__} {short(body)}")
     for old, new in ALIASES.items():
         if old in body and new in _keys(cmd) and new not in body:
             body = {**body, new: body[old]}
             del body[old]
     unknown = [k for k in body if k not in _keys(cmd)]
     if unknown:
-        raise InvalidArgument(f"{usage}; unknown key(s): {', '.join(map(_short, unknown))}")
+        raise InvalidArgument(f"{usage}; unknown key(s): {', '.join(map(short, unknown))}")
     checked = {}
     for field, kind in cmd.fields.items():
         key, optional = field.rstrip("?"), field.endswith("?")
@@ -135,7 +136,7 @@ def checked_body(cmd: Command, body: Any) -> dict:
             checked[key] = None
         elif key not in body or (kind is not object and not _is(value, kind)):
             raise InvalidArgument(f"{usage}; {key!r} must be {_kind_text(kind)}, got "
-                                  f"{_short(value) if key in body else 'nothing'}")
+                                  f"{short(value) if key in body else 'nothing'}")
         else:
             checked[key] = value
     return checked
@@ -154,11 +155,6 @@ def _kind_text(kind) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {str: "a string", int: "an integer", dict: "a map", type(None): "nil"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # -- the graph ---------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from messages.codec import short
+
 Issues = list[tuple[str, str]]              # (key, message)
 ParamMap = Callable[[dict, Issues], dict]   # Kenning parameters -> ours
 
@@ -61,7 +63,7 @@ def _ports(given: Any, names: dict, section: str, issues: Issues) -> Any:
         ours = names.get(local, names.get("*"))
         if ours is None or ours in ported:
             why = "has no counterpart" if ours is None else f"is a second {ours!r}"
-            issues.append((f"{section}.{local}", f"Kenning {section[:-1]} {local!r} {why} "
+            issues.append((f"{section}.{local}", f"Kenning {section[:-1]} {short(local)} {why} "
                                                  f"(mapped: {', '.join(names)})"))
             continue
         ported[ours] = topic
@@ -72,7 +74,7 @@ def _take(params: dict, issues: Issues, mapping: dict, accepted: tuple = ()) -> 
     """Rename known keys; `accepted` keys are understood and need nothing here."""
     ours = {mapping[k]: v for k, v in params.items() if k in mapping}
     for key in params.keys() - mapping.keys() - set(accepted):
-        issues.append((f"parameters.{key}", f"Kenning parameter {key!r} has no counterpart"))
+        issues.append((f"parameters.{key}", f"Kenning parameter {short(key)} has no counterpart"))
     return ours
 
 
@@ -81,7 +83,7 @@ def _frames(params: dict, issues: Issues) -> None:
     color = params.get("input_color_format", "BGR")
     if str(color).upper() != "BGR":
         issues.append(("parameters.input_color_format",
-                       f"frames are BGR here, got {color!r}; set the model runner's "
+                       f"frames are BGR here, got {short(color)}; set the model runner's "
                        "channel_order instead"))
 
 
@@ -97,15 +99,30 @@ def _camera(params: dict, issues: Issues) -> dict:
     return ours
 
 
+def _section(params: dict, key: str, issues: Issues) -> tuple[dict, dict]:
+    """A nested Kenning object's (`{type, parameters}`) type side and its parameters; a part
+    that is not a map is a problem and reads as empty."""
+    section = params.get(key) or {}
+    if not isinstance(section, dict):
+        issues.append((f"parameters.{key}", f"must be a map of type and parameters, "
+                                            f"got {short(section)}"))
+        return {}, {}
+    inner = section.get("parameters") or {}
+    if not isinstance(inner, dict):
+        issues.append((f"parameters.{key}.parameters", f"must be a map, got {short(inner)}"))
+        inner = {}
+    return section, inner
+
+
 def _model(params: dict, issues: Issues) -> dict:
-    wrapper, runtime = params.get("model_wrapper") or {}, params.get("runtime") or {}
+    (wrapper, wrapped), (runtime, run) = (_section(params, "model_wrapper", issues),
+                                          _section(params, "runtime", issues))
     for key in params.keys() - {"model_wrapper", "runtime", "dataset"}:
-        issues.append((f"parameters.{key}", f"Kenning parameter {key!r} has no counterpart"))
+        issues.append((f"parameters.{key}", f"Kenning parameter {short(key)} has no counterpart"))
     if runtime.get("type", ONNX_RUNTIME) != ONNX_RUNTIME:
-        issues.append(("parameters.runtime", f"runtime {runtime.get('type')!r} has no "
+        issues.append(("parameters.runtime", f"runtime {short(runtime.get('type'))} has no "
                                              f"counterpart (models run with {ONNX_RUNTIME})"))
-    model = ((runtime.get("parameters") or {}).get("save_model_path")
-             or (wrapper.get("parameters") or {}).get("model_path"))
+    model = run.get("save_model_path") or wrapped.get("model_path")
     if not model:
         issues.append(("parameters.model_wrapper", "no model path: set the model wrapper's "
                                                    "model_path or the runtime's save_model_path"))

@@ -119,3 +119,54 @@ def test_any_document_is_a_graph_or_problems_never_an_exception(tmp_path_factory
     path.write_text(text)
     graph, _, problems = check_file(path)
     assert graph is not None or problems
+
+
+KENNING = "kenning.dataproviders.camera_dataprovider.CameraDataProvider"
+FLOW = [  # Kenning's flow form: runner classes that map onto our node types
+    {"type": KENNING, "parameters": {"video_file_path": "/tmp", "input_width": 64},
+     "outputs": {"frame": "frames"}},
+    {"type": "kenning.runners.modelruntime_runner.ModelRuntimeRunner", "parameters": {
+        "model_wrapper": {"type": "kenning.modelwrappers.classification.custom.Colors",
+                          "parameters": {"model_path": "/tmp/m.onnx"}},
+        "runtime": {"type": "kenning.runtimes.onnx.ONNXRuntime",
+                    "parameters": {"save_model_path": "/tmp/m.onnx"}}},
+     "inputs": {"input": "frames"}, "outputs": {"classification": "classes"}},
+    {"type": "kenning.outputcollectors.real_time_visualizers.RealTimeDetectionVisualizer",
+     "parameters": {"viewer_width": 640}, "inputs": {"frame": "frames"}}]
+flow_keys = st.sampled_from(["type", "parameters", "inputs", "outputs", "model_wrapper", "runtime",
+                             "model_path", "save_model_path", "input_color_format", "frame",
+                             "video_file_path", "input", "save_to_file", "save_path"])
+
+
+def test_a_kenning_section_that_is_not_a_map_is_a_problem(tmp_path):
+    flow = copy.deepcopy(FLOW)
+    flow[1]["parameters"].update(model_wrapper=1, runtime={"parameters": [2]})
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(flow))
+    _, _, problems = check_file(path)
+    messages = sorted(problem.message for problem in problems)
+    assert any("must be a map of type and parameters, got 1" in m for m in messages), messages
+    assert any("must be a map, got [2]" in m for m in messages), messages
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(node=st.sampled_from([0, 1, 2]), path=st.lists(flow_keys, min_size=1, max_size=3),
+       value=documents)
+def test_any_kenning_flow_is_a_graph_or_problems_never_an_exception(tmp_path_factory, node,
+                                                                    path, value):
+    """A valid flow with one value replaced at any depth of one runner."""
+    flow = copy.deepcopy(FLOW)
+    target = flow[node]
+    for key in path[:-1]:
+        if not isinstance(target.get(key), dict):
+            break
+        target = target[key]
+    target[path[-1]] = value
+    try:
+        text = json.dumps(flow)
+    except (ValueError, OverflowError):  # NaN, or ints JSON cannot carry
+        return
+    file = tmp_path_factory.mktemp("flow") / "flow.json"
+    file.write_text(text)
+    graph, _, problems = check_file(file)
+    assert graph is not None or problems
