@@ -27,6 +27,7 @@ from edge.errors import FailedPrecondition, InvalidArgument
 from edge.launch.scripts import MAX_SCRIPT_BYTES, check_script_name
 from edge.security.keys import check_public_key
 from edge.launch.graph import Graph, Problem
+from messages.codec import short
 
 HOST_KEYS = ("address", "key", "agent", "ports")
 AGENT_PORT = 5700       # where `edge agent` listens unless the host entry says `agent: PORT`
@@ -71,7 +72,7 @@ def parse_hosts(value: Any, problem: Callable[..., None]) -> dict[str, HostSpec]
         key = f"hosts.{name}"
         line = getattr(value, "key_lines", {}).get(name)
         if not isinstance(name, str) or not _HOST_NAME.match(name):
-            problem(f"host name must be letters, digits, '_', '.' or '-', got {name!r}",
+            problem(f"host name must be letters, digits, '_', '.' or '-', got {short(name)}",
                     key=key, where=value, at=name)
             continue
         if isinstance(entry, str):
@@ -81,11 +82,11 @@ def parse_hosts(value: Any, problem: Callable[..., None]) -> dict[str, HostSpec]
                     key=key, where=value, at=name)
             continue
         for extra in entry.keys() - set(HOST_KEYS):
-            problem(f"unknown key {extra!r} (known: {', '.join(HOST_KEYS)})", key=key,
+            problem(f"unknown key {short(extra)} (known: {', '.join(HOST_KEYS)})", key=key,
                     where=entry, at=extra)
         address, public = entry.get("address"), entry.get("key")
         if not isinstance(address, str) or not _valid_address(address):
-            problem(f"'address' must be an IP address or host name, got {address!r}",
+            problem(f"'address' must be an IP address or host name, got {short(address)}",
                     key=f"{key}.address", where=entry, at="address")
             continue
         if public is not None:
@@ -96,7 +97,7 @@ def parse_hosts(value: Any, problem: Callable[..., None]) -> dict[str, HostSpec]
                 public = None
         port = entry.get("agent", AGENT_PORT)
         if type(port) is not int or not 0 < port < 65536:
-            problem(f"'agent' must be the agent's TCP port, 1-65535, got {port!r}",
+            problem(f"'agent' must be the agent's TCP port, 1-65535, got {short(port)}",
                     key=f"{key}.agent", where=entry, at="agent")
             port = AGENT_PORT
         ports = parse_node_ports(entry.get("ports"), lambda text: problem(
@@ -112,7 +113,7 @@ def parse_node_ports(value: Any, problem: Callable[[str], None]) -> tuple[int, i
     text = str(value).strip() if type(value) in (int, str) else ""
     first, dash, last = text.partition("-")
     if not (first.strip().isdigit() and (not dash or last.strip().isdigit())):
-        problem(f"'ports' must be FIRST-LAST or FIRST (node TCP ports), got {value!r}")
+        problem(f"'ports' must be FIRST-LAST or FIRST (node TCP ports), got {short(value)}")
         return NODE_PORTS
     low, high = int(first), int(last) if dash else 65535
     if not MIN_NODE_PORT <= low <= high <= 65535:
@@ -143,7 +144,7 @@ def check_hosts(graph: Graph) -> list[Problem]:
     for node in graph.nodes:
         if node.host is not None and node.host not in graph.hosts:
             known = ", ".join(graph.hosts) or "none declared in 'hosts'"
-            problems.append(Problem(file, f"unknown host {node.host!r} (hosts: {known})",
+            problems.append(Problem(file, f"unknown host {short(node.host)} (hosts: {known})",
                                     node.name, "host", node.line_of("host")))
     problems += _check_node_ports(graph) + _check_scripts(graph)
     producers = graph.producers()
@@ -191,7 +192,7 @@ def _check_scripts(graph: Graph) -> list[Problem]:
                 raise InvalidArgument(f"script {path.name} is {path.stat().st_size} bytes, more "
                                       f"than the {MAX_SCRIPT_BYTES} an agent accepts")
         except InvalidArgument as exc:
-            problems.append(Problem(str(graph.path), f"{exc.message} (host {node.host!r} runs it "
+            problems.append(Problem(str(graph.path), f"{exc.message} (host {short(node.host)} runs it "
                                     "through its agent)", node.name, "type",
                                     node.line_of("type")))
     return problems
@@ -234,7 +235,7 @@ def unreachable(graph: Graph, producer_host: Optional[str], consumer_host: Optio
 
 
 def _where(host: Optional[str]) -> str:
-    return f"host {host!r}" if host is not None else "the launcher's machine"
+    return f"host {short(host)}" if host is not None else "the launcher's machine"
 
 
 def is_this_machine(address: str) -> bool:

@@ -17,16 +17,16 @@ node types. Both report every problem at once, each naming the file, node and ke
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any, Optional
 
-from edge.config import NODE_NAME, TRANSPORTS
+from edge.config import NODE_NAME
 from edge.launch import kenning
 from edge.launch.graph import (DEFAULT_MAX_RESTARTS, DEFAULT_RESTART, RESTART_MODES, Graph,
                                InputSpec, LaunchFileError, NodeSpec, Problem)
 from edge.launch.hosts import parse_hosts
+from edge.launch.ports import PortReader, is_topic
 from edge.launch.syntax import LineDict, parse_text
 from messages.codec import short
 
@@ -36,11 +36,6 @@ __all__ = ["Graph", "InputSpec", "LaunchFileError", "NodeSpec", "Problem", "REST
 GRAPH_KEYS = ("name", "description", "external", "hosts", "nodes")
 NODE_KEYS = ("name", "type", "host", "parameters", "inputs", "outputs", "restart", "max_restarts",
              "env", "trail")
-INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_age_s")
-INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
-                "max_age_s": "a finite number >= 0"}
-MAX_SHM_MIN_BYTES = 1 << 32  # above any frame an input accepts by default
-OUTPUT_KEYS = ("topic", "transport", "shm_min_bytes", "trail")
 MAX_FILE_BYTES = 16 << 20  # a launch file; larger is no graph anyone wrote by hand
 
 
@@ -78,7 +73,7 @@ def parse(text: str, path: Path) -> tuple[Optional[Graph], list[Problem]]:
 
 
 # -- structure --------------------------------------------------------------------------------
-class _Builder:
+class _Builder(PortReader):
     """Turns parsed data into a Graph, collecting a Problem for everything malformed."""
 
     def __init__(self, path: Path, problems: list[Problem]):
@@ -104,7 +99,7 @@ class _Builder:
             return None
         for key in data:
             if key not in GRAPH_KEYS:
-                self.problem(f"unknown key {key!r} (known: {', '.join(GRAPH_KEYS)})",
+                self.problem(f"unknown key {short(key)} (known: {', '.join(GRAPH_KEYS)})",
                              where=data, at=key)
         name = data.get("name", self.path.stem)
         if not isinstance(name, str) or not name:
@@ -128,7 +123,7 @@ class _Builder:
         return Graph(name, nodes, external, self.path, description, hosts)
 
     def external(self, value: Any, data: dict) -> list:
-        if not isinstance(value, list) or not all(_is_topic(t) for t in value):
+        if not isinstance(value, list) or not all(is_topic(t) for t in value):
             self.problem("'external' must be a list of topic names", where=data, at="external")
             return []
         return list(value)
@@ -154,7 +149,7 @@ class _Builder:
             self.problem(message, node=label, key=key, where=holder, at=inner or section)
         for key in data:
             if key not in NODE_KEYS:
-                self.problem(f"unknown key {key!r} (known: {', '.join(NODE_KEYS)})",
+                self.problem(f"unknown key {short(key)} (known: {', '.join(NODE_KEYS)})",
                              node=label, where=data, at=key)
         node_type = data.get("type")
         if not isinstance(node_type, str) or not node_type:
@@ -177,7 +172,7 @@ class _Builder:
     def host(self, data: dict, label: str) -> Optional[str]:
         value = data.get("host")
         if value is not None and (not isinstance(value, str) or not value):
-            self.problem(f"must be a host name from 'hosts', got {value!r}", label, "host",
+            self.problem(f"must be a host name from 'hosts', got {short(value)}", label, "host",
                          data, "host")
             return None
         return value
@@ -191,113 +186,13 @@ class _Builder:
             return {}
         for name in value:
             if not isinstance(name, str):
-                self.problem(f"names must be strings, got {name!r}", label, key, value, name)
+                self.problem(f"names must be strings, got {short(name)}", label, key, value, name)
         return {k: v for k, v in value.items() if isinstance(k, str)}
-
-    def inputs(self, data: dict, label: str) -> dict:
-        inputs = {}
-        for local, value in self.mapping(data, "inputs", label).items():
-            key = f"inputs.{local}"
-            if isinstance(value, dict):
-                for extra in value.keys() - set(INPUT_KEYS):
-                    self.problem(f"unknown key {extra!r} (known: {', '.join(INPUT_KEYS)})",
-                                 label, key, value, extra)
-                topic, queue_size = value.get("topic"), value.get("queue_size", 1)
-            else:
-                topic, queue_size = value, 1
-            if not _is_topic(topic):
-                self.problem(f"topic must be a non-empty string without spaces, got {topic!r}",
-                             label, key, data.get("inputs"), local)
-                continue
-            if type(queue_size) is not int or queue_size < 1:
-                self.problem(f"queue_size must be an integer >= 1, got {queue_size!r}",
-                             label, key, data.get("inputs"), local)
-                queue_size = 1
-            limits = self.input_limits(value, label, key) if isinstance(value, dict) else {}
-            inputs[local] = InputSpec(topic, queue_size, limits)
-        return inputs
-
-    def input_limits(self, value: dict, label: str, key: str) -> dict:
-        """queue_bytes, max_message_bytes, max_age_s as given (edge.config.InputConfig)."""
-        limits = {}
-        for name, expected in INPUT_LIMITS.items():
-            if name not in value:
-                continue
-            given = value[name]
-            if name == "max_age_s":
-                ok = type(given) in (int, float) and math.isfinite(given) and given >= 0
-            else:
-                ok = type(given) is int and given >= 1
-            if ok:
-                limits[name] = given
-            else:
-                self.problem(f"{name} must be {expected}, got {given!r}", label, key, value, name)
-        return limits
-
-    def outputs(self, data: dict, label: str) -> dict:
-        outputs = {}
-        for local, topic in self.mapping(data, "outputs", label).items():
-            if isinstance(topic, dict):  # {topic, transport}
-                for extra in topic.keys() - set(OUTPUT_KEYS):
-                    self.problem(f"unknown key {extra!r} (known: {', '.join(OUTPUT_KEYS)})",
-                                 label, f"outputs.{local}", topic, extra)
-                topic = topic.get("topic")
-            if not _is_topic(topic):
-                self.problem(f"topic must be a non-empty string without spaces, got {topic!r}",
-                             label, f"outputs.{local}", data.get("outputs"), local)
-                continue
-            outputs[local] = topic
-        return outputs
-
-    def transports(self, data: dict, label: str) -> dict:
-        """Outputs written as {topic, transport: shm}: frames by shared memory on this host."""
-        found = {}
-        for local, value in self.mapping(data, "outputs", label).items():
-            if isinstance(value, dict) and "transport" in value:
-                if value["transport"] not in TRANSPORTS:
-                    self.problem(f"transport must be one of {', '.join(TRANSPORTS)}, "
-                                 f"got {value['transport']!r}", label, f"outputs.{local}", value,
-                                 "transport")
-                else:
-                    found[local] = value["transport"]
-        return found
-
-    def trail(self, data: dict, key: str, label: str, at: str = "trail") -> Optional[bool]:
-        """A per-hop trail switch: true, false, or absent (follow the inputs)."""
-        value = data.get(at)
-        if value is not None and type(value) is not bool:
-            self.problem(f"trail must be true or false, got {value!r}", label, key, data, at)
-            return None
-        return value
-
-    def shm_min_bytes(self, data: dict, label: str) -> dict:
-        """Outputs written as {topic, shm_min_bytes: N}: with transport auto, arrays of at
-        least N bytes go to readers on this host by shared memory."""
-        found = {}
-        for local, value in self.mapping(data, "outputs", label).items():
-            if isinstance(value, dict) and "shm_min_bytes" in value:
-                size = value["shm_min_bytes"]
-                if type(size) is not int or not 0 <= size <= MAX_SHM_MIN_BYTES:
-                    self.problem(f"shm_min_bytes must be an integer from 0 to {MAX_SHM_MIN_BYTES}, "
-                                 f"got {size!r}", label, f"outputs.{local}", value, "shm_min_bytes")
-                else:
-                    found[local] = size
-        return found
-
-    def output_trails(self, data: dict, label: str) -> dict:
-        """Outputs written as {topic, trail: true|false}: local name -> the switch."""
-        found = {}
-        for local, value in self.mapping(data, "outputs", label).items():
-            if isinstance(value, dict) and "trail" in value:
-                switch = self.trail(value, f"outputs.{local}", label)
-                if switch is not None:
-                    found[local] = switch
-        return found
 
     def restart(self, data: dict, label: str) -> str:
         value = data.get("restart", DEFAULT_RESTART)
         if value not in RESTART_MODES:
-            self.problem(f"must be one of {', '.join(RESTART_MODES)}, got {value!r}",
+            self.problem(f"must be one of {', '.join(RESTART_MODES)}, got {short(value)}",
                          label, "restart", data, "restart")
             return DEFAULT_RESTART
         return value
@@ -305,7 +200,7 @@ class _Builder:
     def max_restarts(self, data: dict, label: str) -> int:
         value = data.get("max_restarts", DEFAULT_MAX_RESTARTS)
         if type(value) is not int or value < 0:
-            self.problem(f"must be an integer >= 0, got {value!r}", label, "max_restarts",
+            self.problem(f"must be an integer >= 0, got {short(value)}", label, "max_restarts",
                          data, "max_restarts")
             return DEFAULT_MAX_RESTARTS
         return value
@@ -314,8 +209,8 @@ class _Builder:
         env = {}
         for name, value in self.mapping(data, "env", label).items():
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                self.problem(f"must be a string or number, got {value!r}", label, f"env.{name}",
-                             data.get("env"), name)
+                self.problem(f"must be a string or number, got {short(value)}", label,
+                             f"env.{name}", data.get("env"), name)
                 continue
             env[name] = str(value)
         return env
@@ -327,10 +222,6 @@ def _key_lines(data: dict) -> dict:
         for key, line in getattr(data.get(section), "key_lines", {}).items():
             lines[f"{section}.{key}"] = line
     return lines
-
-
-def _is_topic(value: Any) -> bool:
-    return isinstance(value, str) and bool(value) and not any(c.isspace() for c in value)
 
 
 def _name_from_type(type_name: str) -> str:

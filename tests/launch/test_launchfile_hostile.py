@@ -76,6 +76,21 @@ def test_a_huge_wrong_value_is_named_in_a_short_message(tmp_path):
     assert len(problems[0].message) < 300
 
 
+@pytest.mark.parametrize("key", ["restart", "max_restarts", "host", "trail", "outputs",
+                                 "inputs", "env", "unknown"])
+def test_a_huge_value_anywhere_in_a_node_is_named_in_a_short_message(tmp_path, key):
+    huge = "x " * 500_000
+    value = {"outputs": {"tick": {"topic": huge, "transport": huge}}, "inputs": {"in": huge},
+             "env": {"A": [huge]}, "unknown": 1}.get(key, huge)
+    node = {"name": "t", "type": "ticker", "parameters": {"rate_hz": 5}, key: value}
+    if key == "unknown":
+        node = {**node, huge: 1}
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({"name": "x", "nodes": [node]}))
+    _, _, problems = check_file(path)
+    assert problems and all(len(problem.message) < 300 for problem in problems), problems
+
+
 def test_the_cli_prints_the_problem_not_a_traceback(tmp_path):
     path = tmp_path / "deep.json"
     path.write_text('{"nodes": ' + "[" * 20000 + "]" * 20000 + "}")

@@ -1,0 +1,138 @@
+"""A launch file node's `inputs` and `outputs` sections: topics, queue limits, transports,
+shm sizes and trail switches, each checked with a problem naming the node and key.
+
+`PortReader` is a part of the loader's builder (edge.launch.loader), which supplies
+`problem` (report one) and `mapping` (a section as a dict with string keys).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from edge.config import TRANSPORTS
+from edge.launch.graph import InputSpec
+from messages.codec import short
+
+INPUT_KEYS = ("topic", "queue_size", "queue_bytes", "max_message_bytes", "max_age_s")
+INPUT_LIMITS = {"queue_bytes": "an integer >= 1", "max_message_bytes": "an integer >= 1",
+                "max_age_s": "a finite number >= 0"}
+MAX_SHM_MIN_BYTES = 1 << 32  # above any frame an input accepts by default
+OUTPUT_KEYS = ("topic", "transport", "shm_min_bytes", "trail")
+TOPIC_RULE = "topic must be a non-empty string without spaces"
+
+
+def is_topic(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and not any(c.isspace() for c in value)
+
+
+class PortReader:
+    """Reads the sections; the builder that inherits it reports through `problem`."""
+
+    def problem(self, message: str, node: str | None = None, key: str | None = None,
+                where: Any = None, at: Any = None) -> None:
+        raise NotImplementedError
+
+    def mapping(self, data: dict, key: str, label: str) -> dict:
+        raise NotImplementedError
+
+    def inputs(self, data: dict, label: str) -> dict:
+        inputs = {}
+        for local, value in self.mapping(data, "inputs", label).items():
+            key = f"inputs.{local}"
+            if isinstance(value, dict):
+                for extra in value.keys() - set(INPUT_KEYS):
+                    self.problem(f"unknown key {short(extra)} (known: {', '.join(INPUT_KEYS)})",
+                                 label, key, value, extra)
+                topic, queue_size = value.get("topic"), value.get("queue_size", 1)
+            else:
+                topic, queue_size = value, 1
+            if not is_topic(topic):
+                self.problem(f"{TOPIC_RULE}, got {short(topic)}", label, key,
+                             data.get("inputs"), local)
+                continue
+            if type(queue_size) is not int or queue_size < 1:
+                self.problem(f"queue_size must be an integer >= 1, got {short(queue_size)}",
+                             label, key, data.get("inputs"), local)
+                queue_size = 1
+            limits = self.input_limits(value, label, key) if isinstance(value, dict) else {}
+            inputs[local] = InputSpec(topic, queue_size, limits)
+        return inputs
+
+    def input_limits(self, value: dict, label: str, key: str) -> dict:
+        """queue_bytes, max_message_bytes, max_age_s as given (edge.config.InputConfig)."""
+        limits = {}
+        for name, expected in INPUT_LIMITS.items():
+            if name not in value:
+                continue
+            given = value[name]
+            if name == "max_age_s":
+                ok = type(given) in (int, float) and math.isfinite(given) and given >= 0
+            else:
+                ok = type(given) is int and given >= 1
+            if ok:
+                limits[name] = given
+            else:
+                self.problem(f"{name} must be {expected}, got {short(given)}", label, key,
+                             value, name)
+        return limits
+
+    def outputs(self, data: dict, label: str) -> dict:
+        outputs = {}
+        for local, topic in self.mapping(data, "outputs", label).items():
+            if isinstance(topic, dict):  # {topic, transport}
+                for extra in topic.keys() - set(OUTPUT_KEYS):
+                    self.problem(f"unknown key {short(extra)} (known: {', '.join(OUTPUT_KEYS)})",
+                                 label, f"outputs.{local}", topic, extra)
+                topic = topic.get("topic")
+            if not is_topic(topic):
+                self.problem(f"{TOPIC_RULE}, got {short(topic)}", label, f"outputs.{local}",
+                             data.get("outputs"), local)
+                continue
+            outputs[local] = topic
+        return outputs
+
+    def transports(self, data: dict, label: str) -> dict:
+        """Outputs written as {topic, transport: shm}: frames by shared memory on this host."""
+        found = {}
+        for local, value in self.mapping(data, "outputs", label).items():
+            if isinstance(value, dict) and "transport" in value:
+                if value["transport"] not in TRANSPORTS:
+                    self.problem(f"transport must be one of {', '.join(TRANSPORTS)}, "
+                                 f"got {short(value['transport'])}", label,
+                                 f"outputs.{local}", value, "transport")
+                else:
+                    found[local] = value["transport"]
+        return found
+
+    def trail(self, data: dict, key: str, label: str, at: str = "trail") -> Optional[bool]:
+        """A per-hop trail switch: true, false, or absent (follow the inputs)."""
+        value = data.get(at)
+        if value is not None and type(value) is not bool:
+            self.problem(f"trail must be true or false, got {short(value)}", label, key, data, at)
+            return None
+        return value
+
+    def shm_min_bytes(self, data: dict, label: str) -> dict:
+        """Outputs written as {topic, shm_min_bytes: N}: with transport auto, arrays of at
+        least N bytes go to readers on this host by shared memory."""
+        found = {}
+        for local, value in self.mapping(data, "outputs", label).items():
+            if isinstance(value, dict) and "shm_min_bytes" in value:
+                size = value["shm_min_bytes"]
+                if type(size) is not int or not 0 <= size <= MAX_SHM_MIN_BYTES:
+                    self.problem(f"shm_min_bytes must be an integer from 0 to "
+                                 f"{MAX_SHM_MIN_BYTES}, got {short(size)}", label,
+                                 f"outputs.{local}", value, "shm_min_bytes")
+                else:
+                    found[local] = size
+        return found
+
+    def output_trails(self, data: dict, label: str) -> dict:
+        """Outputs written as {topic, trail: true|false}: local name -> the switch."""
+        found = {}
+        for local, value in self.mapping(data, "outputs", label).items():
+            if isinstance(value, dict) and "trail" in value:
+                switch = self.trail(value, f"outputs.{local}", label)
+                if switch is not None:
+                    found[local] = switch
+        return found
