@@ -6,8 +6,9 @@ A launcher (`edge launch` on another machine) calls, over CURVE with an admin ke
                                              script type is stored in the agent's private
                                              runtime dir first (edge.launch.scripts)
   agent.stop  {session, name, grace_s}       stop event, grace, SIGTERM, SIGKILL
-  agent.poll  {session, cursor}              output lines and exits since `cursor`; also the
-                                             launcher's heartbeat
+  agent.poll  {session, cursor, wait_ms?}     output lines and exits since `cursor`, held
+                                             up to `wait_ms` (at most 2000) until there are
+                                             some; also the launcher's heartbeat
 A session not polled for `heartbeat_timeout_s` has lost its launcher: its nodes are
 stopped. `boot_id` changes when the agent restarts, so a launcher knows its nodes are gone.
 One thread owns the socket and the children, like the supervisor.
@@ -41,6 +42,7 @@ HEARTBEAT_TIMEOUT_S = 3.0
 IDLE_WAKE_S = 1.0          # with nothing due, the loop still wakes this often
 EXIT_POLL_S = 0.05         # where the kernel has no pidfd, exits are polled this often
 MAX_EVENTS = 5000          # per session: output lines and exits not yet polled
+MAX_POLL_WAIT_MS = 2000    # a held poll counts as a heartbeat; well within the timeout
 # what a launcher passes of its own environment; plus the node's `env:` from the launch file
 ENV_FORWARDED = (CONTROL_ENV_VAR, "EDGE_PEER_KEYS", "EDGE_INSECURE")
 # small commands, plus one node script
@@ -67,6 +69,10 @@ class SessionLog:
         self.events: collections.deque = collections.deque(maxlen=MAX_EVENTS)
         self._counter = counter
         self.last_seen = time.monotonic()
+        self.held: Optional[tuple] = None  # a poll waiting for events: (responder, cursor, until)
+
+    def has_since(self, cursor: int) -> bool:
+        return bool(self.events) and self.events[-1][0] > cursor
 
     def add(self, name: str) -> None:
         pass
@@ -153,14 +159,41 @@ class Agent:
         child.stop(float(grace_s))
         return {"name": key[1], "state": child.state}
 
-    def _poll(self, request: Request) -> dict:
+    def _poll(self, request: Request) -> Optional[dict]:
+        """Answered at once when there are events after `cursor` (or no `wait_ms`), else held
+        until some come or `wait_ms` passes (`_answer_held`). One held poll per session: a
+        newer one answers the older."""
         session = self._session(request)
-        cursor = request.body.get("cursor", 0)
-        events = session.since(cursor if isinstance(cursor, int) else 0)
+        cursor, wait_ms = request.body.get("cursor", 0), request.body.get("wait_ms", 0)
+        cursor = cursor if type(cursor) is int else 0
+        if type(wait_ms) is not int or not 0 <= wait_ms <= MAX_POLL_WAIT_MS:
+            raise InvalidArgument(f"agent.poll: wait_ms must be 0..{MAX_POLL_WAIT_MS}, "
+                                  f"got {short(wait_ms)}")
         mine = request.body["session"]
-        return {"boot_id": self.boot_id, "events": events,
+        if wait_ms == 0 or session.has_since(cursor):
+            return self._poll_reply(mine, cursor)
+        if session.held is not None:
+            self._answer(mine, session)
+        session.held = (request.defer(), cursor, time.monotonic() + wait_ms / 1000)
+        return None
+
+    def _poll_reply(self, mine: str, cursor: int) -> dict:
+        return {"boot_id": self.boot_id, "events": self.sessions[mine].since(cursor),
                 "nodes": {name: {"pid": c.pid, "state": c.state}
                           for (s, name), c in self.children.items() if s == mine}}
+
+    def _answer_held(self, now: float) -> None:
+        for name, session in self.sessions.items():
+            if session.held is not None:
+                session.last_seen = now  # the launcher is waiting on us: it is alive
+                _, cursor, until = session.held
+                if session.has_since(cursor) or now >= until:
+                    self._answer(name, session)
+
+    def _answer(self, name: str, session: SessionLog) -> None:
+        responder, cursor, _ = session.held
+        session.held = None
+        responder.reply(self._poll_reply(name, cursor))
 
     def _nodes(self, request: Request) -> list:
         return [{"session": s, **c.describe()} for (s, _), c in self.children.items()]
@@ -213,6 +246,7 @@ class Agent:
         deadlines = [d for c in children if (d := c.next_deadline()) is not None]
         deadlines += [expiry for s in self.sessions.values()   # past ones were handled
                       if (expiry := s.last_seen + self.heartbeat_timeout_s) > now]
+        deadlines += [s.held[2] for s in self.sessions.values() if s.held is not None]
         if any(c.exit_polled for c in children):
             deadlines.append(now + EXIT_POLL_S)
         due = min(deadlines, default=now + IDLE_WAKE_S)
@@ -225,6 +259,7 @@ class Agent:
             if not child.alive and self._pids.get(key) is not None:
                 self.sessions[key[0]].exit(key[1], self._pids[key], child.exit_code)
                 self._pids[key] = None
+        self._answer_held(now)
         for session, entry in list(self.sessions.items()):
             live = [c for (s, _), c in self.children.items() if s == session and c.alive]
             if now - entry.last_seen > self.heartbeat_timeout_s:

@@ -1,12 +1,13 @@
 """The launcher's side of `edge agent`: nodes on other machines, supervised like local ones.
 
-Per remote host one AgentLink thread owns a client to that host's agent: it sends
-start/stop as soon as they are asked for, and polls every POLL_S for output lines and
-exits (the launcher's heartbeat; the reply is the agent's). No answer for LOST_AFTER_S,
-or a new agent boot_id, marks the host's nodes lost; a RemoteChild
-(edge.launch.remotechild) then retries its start until the agent is back. Whatever the
-thread learns goes into the RemoteChild's inbox, and the thread wakes the supervisor's
-loop (`wake`, its StopSignals pipe), which applies it in `tick()`.
+Per remote host an AgentLink has two threads, each with its own client to that host's
+agent: one sends start/stop as soon as they are asked for; the other polls for output
+lines and exits, which the agent holds for up to POLL_WAIT_MS until there are some (so
+they arrive as they happen; the polls are the launcher's heartbeat, the replies the
+agent's). No answer for LOST_AFTER_S, or a new agent boot_id, marks the host's nodes
+lost; a RemoteChild (edge.launch.remotechild) then retries its start until the agent is
+back. Whatever the threads learn goes into the RemoteChild's inbox, and they wake the
+supervisor's loop (`wake`, its StopSignals pipe), which applies it in `tick()`.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from edge.launch.remotechild import RemoteChild
 from edge.launch.restart import RestartPolicy
 from edge.security import PEER_KEYS_ENV, endpoint_host, keys
 
-POLL_S = 0.2
+POLL_WAIT_MS = 1000  # how long the agent may hold a poll that finds nothing new
+RETRY_S = 0.2        # between polls when the agent does not answer, or does not hold them
 CALL_TIMEOUT_S = 1.0
 LOST_AFTER_S = 2.0
 
@@ -54,47 +56,63 @@ class AgentLink:
     def __init__(self, host: HostSpec, session: str, log: Callable[[str], None], peer_keys: str,
                  wake: Callable[[], None]):
         self.host, self.session, self.log, self.peer_keys = host, session, log, peer_keys
-        self.wake = wake   # from this thread: the supervisor's loop applies what arrived
+        self.wake = wake   # from the link's threads: the supervisor's loop applies what arrived
         address = f"[{host.address}]" if ":" in host.address else host.address
         self.endpoint = f"tcp://{address}:{host.agent_port}"
         self.children: dict[str, RemoteChild] = {}
         self.up = False
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
-        self._kick = threading.Event()   # a command is waiting: do not sleep out POLL_S
+        # held from sending a command to queueing its reply, and while queueing polled events:
+        # a node's exit is never queued before the reply to the start that made it
+        self._order = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"agent-{host.name}", daemon=True)
+        self._threads = [threading.Thread(target=run, name=f"agent-{host.name}-{role}", daemon=True)
+                         for run, role in ((self._send_commands, "commands"), (self._poll, "poll"))]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def call(self, child: RemoteChild, method: str, body: dict, tag=None) -> None:
-        """Send from the link's thread; the reply or EdgeError reaches `child` as an event
-        (`(tag, result)` / `(tag, error)` when a tag is given)."""
+        """Send from the link's command thread; the reply or EdgeError reaches `child` as an
+        event (`(tag, result)` / `(tag, error)` when a tag is given)."""
         self._commands.put((child, method, body, tag))
-        self._kick.set()
 
     def close(self) -> None:
-        """Send what is still queued (a last stop), then end the thread."""
+        """Send what is still queued (a last stop), then end the threads."""
         self._stop.set()
-        self._kick.set()
-        self._thread.join(timeout=CALL_TIMEOUT_S * (2 + len(self.children)))
+        self._commands.put(None)
+        for thread in self._threads:
+            thread.join(timeout=CALL_TIMEOUT_S * (2 + len(self.children)) + POLL_WAIT_MS / 1000)
 
-    def _run(self) -> None:
-        client = Client(self.endpoint, timeout_s=CALL_TIMEOUT_S, retries=0,
-                        server_key=self.host.key)
+    def _client(self, timeout_s: float) -> Client:
+        return Client(self.endpoint, timeout_s=timeout_s, retries=0, server_key=self.host.key)
+
+    def _send_commands(self) -> None:
+        with self._client(CALL_TIMEOUT_S) as client:
+            while (command := self._commands.get()) is not None:
+                child, method, body, tag = command
+                with self._order:
+                    try:
+                        result = client.call(method, {"session": self.session, **body})
+                        child.inbox.put((method, result if tag is None else (tag, result)))
+                    except EdgeError as exc:
+                        child.inbox.put((method + ":failed", exc if tag is None else (tag, exc)))
+                self.wake()
+
+    def _poll(self) -> None:
         cursor, boot_id, last_ok = 0, None, time.monotonic()
-        try:
-            while True:
-                self._send_commands(client)
-                if self._stop.is_set():
-                    return
+        with self._client(CALL_TIMEOUT_S + POLL_WAIT_MS / 1000) as client:
+            while not self._stop.is_set():
+                asked = time.monotonic()
                 try:
-                    reply = client.call("agent.poll", {"session": self.session, "cursor": cursor})
+                    reply = client.call("agent.poll", {"session": self.session, "cursor": cursor,
+                                                       "wait_ms": POLL_WAIT_MS})
                 except EdgeError as exc:
                     if self.up and time.monotonic() - last_ok > LOST_AFTER_S:
                         self._lost(f"the agent on host {self.host.name!r} is not answering ({exc})",
                                    boot_id)
-                    self._sleep()
+                    self._stop.wait(RETRY_S)
                     continue
                 if boot_id is not None and reply["boot_id"] != boot_id:
                     self._lost(f"the agent on host {self.host.name!r} restarted", boot_id)
@@ -103,43 +121,24 @@ class AgentLink:
                     self._say(f"agent on host {self.host.name!r} ({self.endpoint}) is up")
                 boot_id, self.up, last_ok = reply["boot_id"], True, time.monotonic()
                 cursor = self._deliver(reply["events"], cursor)
-                self._sleep()
-        finally:
-            client.close()
-
-    def _sleep(self) -> None:
-        self._kick.wait(POLL_S)
-        self._kick.clear()
+                if not reply["events"]:  # an agent that does not hold polls: do not spin
+                    self._stop.wait(max(0.0, RETRY_S - (time.monotonic() - asked)))
 
     def _deliver(self, events: list, cursor: int) -> int:
-        for seq, kind, name, payload in events:
-            cursor = max(cursor, seq)
-            if name in self.children:
-                self.children[name].inbox.put((kind, payload))
+        with self._order:
+            for seq, kind, name, payload in events:
+                cursor = max(cursor, seq)
+                if name in self.children:
+                    self.children[name].inbox.put((kind, payload))
         if events:
             self.wake()
         return cursor
-
-    def _send_commands(self, client: Client) -> None:
-        while True:
-            try:
-                child, method, body, tag = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                result = client.call(method, {"session": self.session, **body})
-                child.inbox.put((method, result if tag is None else (tag, result)))
-            except EdgeError as exc:
-                child.inbox.put((method + ":failed", exc if tag is None else (tag, exc)))
-            self.wake()
 
     def _say(self, text: str) -> None:
         """Log on the supervisor's loop (it owns the output): through a child's inbox."""
         for child in self.children.values():
             child.inbox.put(("log", text))
             self.wake()
-            return
-        self.log(text)
 
     def _lost(self, reason: str, boot_id: Optional[str]) -> None:
         """Nodes started by the agent run `boot_id` are gone."""

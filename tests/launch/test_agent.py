@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -113,6 +114,40 @@ def test_agent_stores_a_node_script_in_its_runtime_dir_and_refuses_hostile_ones(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     assert not list(rt_dir.glob("agent-*"))   # an agent that ends takes its scripts along
+
+
+def test_a_held_poll_is_answered_when_something_happens_or_when_its_wait_ends(agent):
+    """A launcher keeps one poll waiting: an exit (or a line) answers it at once, silence
+    after wait_ms; waiting polls are heartbeats (the fixture's timeout is 1.5 s)."""
+    endpoint, _ = agent
+    with Client(endpoint, timeout_s=5, retries=0) as client:
+        started = client.call("agent.start", {"session": "s5", "config": ticker_config("tick"),
+                                              "env": {}})
+        cursor = max([e[0] for e in client.call(
+            "agent.poll", {"session": "s5", "cursor": 0})["events"]], default=0)
+        with pytest.raises(InvalidArgument, match="wait_ms must be 0..2000"):
+            client.call("agent.poll", {"session": "s5", "cursor": cursor, "wait_ms": 5000})
+        for _ in range(2):  # 2 x 1 s of held polls: longer than the heartbeat timeout
+            began = time.monotonic()
+            reply = client.call("agent.poll", {"session": "s5", "cursor": cursor, "wait_ms": 1000})
+            cursor = max([e[0] for e in reply["events"]], default=cursor)
+            assert reply["events"] or time.monotonic() - began >= 0.9
+        assert alive(started["pid"]), reply   # not stopped as a silent launcher's
+        answered = []
+        held = threading.Thread(target=lambda: answered.append(Client(
+            endpoint, timeout_s=5, retries=0).call(
+            "agent.poll", {"session": "s5", "cursor": cursor, "wait_ms": 2000})))
+        began = time.monotonic()
+        held.start()
+        client.call("agent.stop", {"session": "s5", "name": "tick", "grace_s": 2.0})
+        held.join(timeout=10)
+        exits = [e for reply in answered for e in reply["events"] if e[1] == "exit"]
+        while not exits:  # the held poll was answered by an earlier line: poll on
+            reply = client.call("agent.poll", {"session": "s5", "cursor": cursor, "wait_ms": 2000})
+            exits = [e for e in reply["events"] if e[1] == "exit"]
+            cursor = max([e[0] for e in reply["events"]], default=cursor)
+        assert exits[0][3]["pid"] == started["pid"]
+        assert time.monotonic() - began < 1.5  # not a held poll's full wait after the exit
 
 
 @pytest.mark.parametrize("method, body, words", [
