@@ -6,11 +6,13 @@ Foxglove draws each result on the image it was computed from. Other values are s
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional
 
 import numpy as np
 
 from edge.errors import FailedPrecondition
+from edge.ratelimit import RateLimitedLog
 from messages import Detections, Image, Text
 
 try:
@@ -20,6 +22,7 @@ except ImportError:  # an optional extra
     foxglove = None
 
 FOXGLOVE_ENCODINGS = {"bgr8": "bgr8", "rgb8": "rgb8", "bgra8": "bgra8", "rgba8": "rgba8", "mono8": "mono8"}
+log = logging.getLogger("edge.foxglove")
 TEXT_RGBA = (0.0, 0.67, 0.0, 1.0)
 DETECTION_RGBA = (0.0, 0.47, 0.86, 1.0)
 
@@ -70,12 +73,14 @@ def _quads(polygons: Optional[np.ndarray], boxes: np.ndarray) -> np.ndarray:
 
 
 class FoxgloveTopics:
-    """One Foxglove channel per edge topic, created on its first convertible message."""
+    """One Foxglove channel per edge topic, of the kind of its first convertible message: a
+    topic that then carries the other kind (images and results mixed) has those skipped."""
 
     def __init__(self, context: Any = None):
         require_foxglove()
         self.context = context if context is not None else foxglove.Context()
-        self._channels: dict[str, Any] = {}
+        self._channels: dict[str, tuple] = {}  # topic -> (channel, its kind)
+        self._mixed = RateLimitedLog(log, per_interval=3)
         self.logged = 0
         self.skipped = 0
 
@@ -89,13 +94,20 @@ class FoxgloveTopics:
         else:
             self.skipped += 1
             return False
-        channel = self._channels.get(topic)
+        channel, first = self._channels.get(topic) or (None, kind)
+        if first is not kind:
+            self.skipped += 1
+            self._mixed.warning("topic %r: a %s after %s messages; Foxglove shows one kind per "
+                                "topic, so it is skipped", topic, type(value).__name__,
+                                "image" if first is fox_channels.RawImageChannel else "result")
+            return False
         if channel is None:
-            channel = self._channels[topic] = kind(topic, context=self.context)
+            channel = kind(topic, context=self.context)
+            self._channels[topic] = (channel, kind)
         channel.log(message, log_time=log_time_ns if log_time_ns is not None else stamp_ns)
         self.logged += 1
         return True
 
     def close(self) -> None:
-        for channel in self._channels.values():
+        for channel, _ in self._channels.values():
             channel.close()

@@ -46,6 +46,21 @@ def test_export_writes_foxglove_images_and_annotations(tmp_path):
     assert [row[1] for row in notes] == ["foxglove.ImageAnnotations"] * 3
 
 
+def test_a_topic_that_mixes_images_and_results_keeps_its_first_kind(tmp_path):
+    """Foxglove has one schema per channel: the other kind is skipped, not a crash."""
+    source, target = tmp_path / "mixed.mcap", tmp_path / "fox.mcap"
+    with bag.write(str(source)) as out:
+        for n in range(2):
+            out.add("mixed", Image(np.full((8, 8, 3), n, np.uint8), "bgr8", n), stamp_ns=10 + n)
+            out.add("mixed", Text(["w"], np.array([[1, 2, 3, 4]], np.float32), None, None, n),
+                    stamp_ns=10 + n)
+    done = subprocess.run([EDGE, "bag", "export", str(source), "-o", str(target), "--foxglove"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "2 message(s) as Foxglove schemas, 2 without a Foxglove form skipped" in done.stdout
+    assert "topic 'mixed': a Text after image messages" in done.stderr
+
+
 @pytest.mark.timeout(90)
 def test_live_graph_over_the_foxglove_websocket(launch, edge_env):
     graph = launch("fox", """\
