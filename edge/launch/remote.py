@@ -139,6 +139,8 @@ class AgentLink:
         for child in self.children.values():
             child.inbox.put(("log", text))
             self.wake()
+            return
+        self.log(text)
 
     def _lost(self, reason: str, boot_id: Optional[str]) -> None:
         """Nodes started by the agent run `boot_id` are gone."""
