@@ -192,8 +192,8 @@ def _check_scripts(graph: Graph) -> list[Problem]:
                 raise InvalidArgument(f"script {path.name} is {path.stat().st_size} bytes, more "
                                       f"than the {MAX_SCRIPT_BYTES} an agent accepts")
         except InvalidArgument as exc:
-            problems.append(Problem(str(graph.path), f"{exc.message} (host {short(node.host)} runs it "
-                                    "through its agent)", node.name, "type",
+            problems.append(Problem(str(graph.path), f"{exc.message} (host {short(node.host)} "
+                                    "runs it through its agent)", node.name, "type",
                                     node.line_of("type")))
     return problems
 
