@@ -128,10 +128,10 @@ def _spec(value: onnx.ValueInfoProto, where: str) -> TensorSpec:
     except Exception:
         raise InvalidArgument(f"{where}: tensor {value.name!r}: unsupported element type "
                               f"{tensor.elem_type}") from None
-    shape = [_dim(d) for d in tensor.shape.dim] if tensor.HasField("shape") else None
     try:
+        shape = [_dim(d) for d in tensor.shape.dim] if tensor.HasField("shape") else None
         return TensorSpec(value.name, dtype, shape)
-    except SchemaError as exc:  # e.g. string tensors: nothing the wire can carry
+    except SchemaError as exc:  # string tensors, names that are not UTF-8: nothing we carry
         raise InvalidArgument(f"{where}: tensor {value.name!r}: {exc}") from None
 
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 import onnx_fixtures
 from nodes.model_manager import Dim, ModelConfig, TensorSpec
-from edge.errors import FailedPrecondition, InvalidArgument, NotFound
+from edge.errors import EdgeError, FailedPrecondition, InvalidArgument, NotFound
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,6 +30,33 @@ def test_question_mark_and_empty_dims_are_dynamic_and_unnamed(manager):
     uid = manager.upload_model(onnx_fixtures.unnamed_dims_model())
     spec = manager.get_models_info([uid])[0].input_specs[0]
     assert spec.shape == [Dim(None, None, True), Dim(3, None, False), Dim(None, None, True)]
+
+
+def test_a_dim_name_that_is_not_utf8_is_refused_clearly(manager, add_matmul_bytes):
+    """protobuf hands such a name over as bytes; it used to escape as an INTERNAL error."""
+    assert add_matmul_bytes.count(b"batch") >= 1
+    with pytest.raises(InvalidArgument, match="tensor 'a': dim name must be a string"):
+        manager.upload_model(add_matmul_bytes.replace(b"batch", b"batc\xb4"))
+
+
+def test_mutated_models_are_refused_with_invalid_argument_only(add_matmul_bytes):
+    """Bit flips and overwrites of a real model, as a corrupt upload would be: accepted or
+    one EdgeError, never another exception (8000 locally: no crash of onnxruntime either)."""
+    from nodes.model_manager.onnx_model import inspect_model
+
+    rng = random.Random(7)
+    for _ in range(300):
+        data = bytearray(add_matmul_bytes)
+        for _ in range(rng.randint(1, 8)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.5:
+                data[at] ^= 1 << rng.randrange(8)
+            else:
+                data[at] = rng.randrange(256)
+        try:
+            inspect_model(bytes(data))
+        except EdgeError:
+            pass
 
 
 def test_ppocr_detector_dims(manager, ppocr_bytes):
