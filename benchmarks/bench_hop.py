@@ -1,6 +1,6 @@
 """Where one 64 B hop's latency goes: sender work, the wake-up, receiver work (raw vs Node).
 
-    python benchmarks/bench_hop.py [--rounds 5] [--count 2000]
+    python benchmarks/bench_hop.py [--rounds 5] [--count 2000] [--queue-size 1]
 
 A sender and a receiver process play ping/ack with one message in flight. Both stamp
 time.perf_counter_ns() (CLOCK_MONOTONIC, one clock for every process on the host):
@@ -75,7 +75,7 @@ def raw_sender(paths: dict, count: int) -> list:
     return stamps
 
 
-def node_receiver(paths: dict, count: int) -> list:
+def node_receiver(paths: dict, count: int, queue_size: int = 1) -> list:
     from edge import Node
 
     polled = []
@@ -90,7 +90,7 @@ def node_receiver(paths: dict, count: int) -> list:
     node = Node("hop-recv", handle_signals=False, outputs={"ack": {
         "topic": "a", "endpoint": f"ipc://{paths['ack']}"}})
     node.bind_outputs()
-    node.subscribe("d", topic="d", endpoint=f"ipc://{paths['data']}", queue_size=1)
+    node.subscribe("d", topic="d", endpoint=f"ipc://{paths['data']}", queue_size=queue_size)
     stamps = []
     while len(stamps) < count:
         event = node.next_event(timeout_s=10)
@@ -132,12 +132,13 @@ def node_sender(paths: dict, count: int) -> list:
 ROLES = {"raw": (raw_sender, raw_receiver), "node": (node_sender, node_receiver)}
 
 
-def run(variant: str, count: int) -> dict:
+def run(variant: str, count: int, queue_size: int = 1) -> dict:
     directory = tempfile.mkdtemp(prefix="hop-", dir="/tmp")
     paths = {"data": f"{directory}/d", "ack": f"{directory}/a"}
     out = f"{directory}/recv.json"
     receiver = subprocess.Popen([sys.executable, RECEIVER_SCRIPT or __file__, "--role", f"{variant}:recv",
-                                 "--count", str(count), "--paths", json.dumps(paths), "--out", out])
+                                 "--count", str(count), "--paths", json.dumps(paths), "--out", out,
+                                 "--queue-size", str(queue_size)])
     try:
         sent = {seq: (t0, t1) for seq, t0, t1 in ROLES[variant][0](paths, count)}
         receiver.wait(timeout=60)
@@ -160,20 +161,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--queue-size", type=int, default=1,
+                        help="the Node receiver's input queue_size (1: latest-only)")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--paths", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:  # the receiver process
         variant = args.role.split(":")[0]
-        stamps = ROLES[variant][1](json.loads(args.paths), args.count)
+        receive = ROLES[variant][1]
+        extra = {"queue_size": args.queue_size} if variant == "node" else {}
+        stamps = receive(json.loads(args.paths), args.count, **extra)
         json.dump(stamps, open(args.out, "w"))
         os._exit(0)  # sockets closed with the process: nothing to linger for
-    print(f"loadavg={os.getloadavg()} rounds={args.rounds} count={args.count}")
+    print(f"loadavg={os.getloadavg()} rounds={args.rounds} count={args.count} "
+          f"queue_size={args.queue_size}")
     results: dict = {name: [] for name in ROLES}
     for index in range(args.rounds):
         for variant in (list(ROLES) if index % 2 == 0 else list(ROLES)[::-1]):
-            results[variant].append(run(variant, args.count))
+            results[variant].append(run(variant, args.count, args.queue_size))
     print(f"{'variant':<8} {'send us':>8} {'wake us':>8} {'recv us':>8} {'total us':>9}   (median of round medians)")
     for variant, rounds in results.items():
         med = {k: statistics.median(r[k] for r in rounds) for k in ("send", "wake", "recv")}

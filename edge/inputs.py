@@ -99,6 +99,7 @@ class Input:
             self.socket.close(linger=0)
             raise
         self.queue: collections.deque = collections.deque(maxlen=self._queue_len())
+        self.unread = False  # the socket may hold more than a drain read (see drain)
         self.stats = InputStats()
         self.warnings = RateLimitedLog(log, per_interval=3)
         self._last: tuple[str, int] | None = None  # (source, seq) of the last delivered message
@@ -124,8 +125,16 @@ class Input:
         node sees is never older than its queue. drop_newest: stop reading once the queue is
         full and let zmq refuse what arrives beyond its HWM; cheaper under a flood (nothing
         discarded passes through Python), but the backlog can be up to the HWM old.
+
+        A queue (queue_size > 1) that a poll woke with nothing queued reads only the message
+        the poll announced: the node gets it without first asking the socket for more (an
+        EVENTS read, a system call on the latency path), and `unread` has the node drain the
+        rest before it waits again. Latest-only always reads everything: it hands over the
+        newest.
         """
         socket, queue, topic, refuse = self.socket, self.queue, self._topic_bytes, self._refuse
+        first_only = readable and not queue and self.queue_size > 1
+        self.unread = False
         # EVENTS before each read instead of a read failing with zmq.Again at the end (~5 us);
         # none before the first read when a poll just reported data (it could only be wrong
         # after a spurious wake-up). At most what the socket and the queue held when we
@@ -150,6 +159,9 @@ class Input:
             size = sum(map(len, frames))
             if size > self._sized_for:
                 queue = self._resize(size)
+            if first_only:
+                self.unread = True
+                return
 
     def _resize(self, message_bytes: int) -> collections.deque:
         """Bigger messages than assumed: fewer fit the budget, in the queue and in the pipe."""

@@ -291,11 +291,14 @@ class Node(EventLoop):
 
     def _queued(self) -> bool:
         """Whether an input holds messages; if none does, the poll below finds any that came
-        (one system call for every socket, rather than an EVENTS query per input first)."""
+        (one system call for every socket, rather than an EVENTS query per input first).
+        An input whose last drain stopped early (Input.drain) reads the rest first."""
+        queued = False
         for source in self._input_list:
-            if source.queue:
-                return True
-        return False
+            if source.unread:
+                source.drain()
+            queued = queued or bool(source.queue)
+        return queued
 
     def _collect(self) -> None:
         """Without blocking, drain inputs that have data (so latest-only stays latest)."""
