@@ -24,6 +24,13 @@ from ws_client import WebSocket  # noqa: E402
 EDGE = str(Path(sys.executable).parent / "edge")
 
 
+def export_foxglove(source: Path, target: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run([EDGE, "bag", "export", str(source), "-o", str(target), "--foxglove"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_export_writes_foxglove_images_and_annotations(tmp_path):
     source, target = tmp_path / "run.mcap", tmp_path / "fox.mcap"
     with bag.write(str(source)) as out:
@@ -32,9 +39,7 @@ def test_export_writes_foxglove_images_and_annotations(tmp_path):
             out.add("text/strings", Text(["word"], np.array([[1, 2, 30, 12]], np.float32), None, None, n),
                     stamp_ns=1000 + n)
             out.add("numbers", np.arange(3))
-    done = subprocess.run([EDGE, "bag", "export", str(source), "-o", str(target), "--foxglove"],
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
+    done = export_foxglove(source, target)
     assert "6 message(s) as Foxglove schemas, 3 without a Foxglove form skipped" in done.stdout
     with open(target, "rb") as stream:
         seen = [(c.topic, s.name, c.message_encoding, m.log_time, len(m.data))
@@ -54,9 +59,7 @@ def test_a_topic_that_mixes_images_and_results_keeps_its_first_kind(tmp_path):
             out.add("mixed", Image(np.full((8, 8, 3), n, np.uint8), "bgr8", n), stamp_ns=10 + n)
             out.add("mixed", Text(["w"], np.array([[1, 2, 3, 4]], np.float32), None, None, n),
                     stamp_ns=10 + n)
-    done = subprocess.run([EDGE, "bag", "export", str(source), "-o", str(target), "--foxglove"],
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
+    done = export_foxglove(source, target)
     assert "2 message(s) as Foxglove schemas, 2 without a Foxglove form skipped" in done.stdout
     assert "topic 'mixed': a Text after image messages" in done.stderr
 
