@@ -88,7 +88,11 @@ class NodeConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "NodeConfig":
-        return cls(**json.loads(text))
+        try:
+            document = json.loads(text)
+        except RecursionError:
+            raise ValueError("node config nests too deeply to read") from None
+        return cls(**document)
 
     @classmethod
     def take_from_env(cls) -> Optional["NodeConfig"]:

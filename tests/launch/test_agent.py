@@ -150,6 +150,7 @@ def test_a_held_poll_is_answered_when_something_happens_or_when_its_wait_ends(ag
     ("agent.start", {"env": {"A": "x\0y"}}, "env 'A' is not a valid variable"),
     ("agent.start", {"config": ticker_config("../../escape")}, "node name '../../escape'"),
     ("agent.start", {"config": ticker_config("")}, "node name ''"),
+    ("agent.start", {"config": "[" * 100_000}, "nests too deeply"),
     ("agent.stop", {"name": ["tick"]}, "name: str"),
     ("agent.stop", {"name": {}}, "name: str"),
 ])
