@@ -143,3 +143,22 @@ def test_shapes_whose_element_count_overflows_int64_are_refused(door, shape):
             [kos.Tensor.Dimension(size=size) for size in (0, 2**31, 2**31, 2**31)])
     reply = inference.Forward(forward, timeout=20)
     assert reply.error.message.startswith("INVALID_ARGUMENT"), reply.error.message
+
+
+@pytest.mark.parametrize("config", [
+    "[" * 100_000, '{"dynamic_batching": {"max_queue_delay_microseconds": Infinity}}',
+    '{"dynamic_batching": {"max_queue_delay_microseconds": "%s"}}' % ("9" * 5000),
+    '{"max_batch_size": "x"}', '{"max_batch_size": 1e400}', '{"dynamic_batching": 5}',
+    '{"instance_group": [{"count": [1]}]}', '{"dynamic_batching": {"preferred_batch_size": {}}}',
+    "null", "not json"])
+def test_a_load_config_of_any_shape_is_refused_clearly(door, config):
+    """RepositoryModelLoad's `config` parameter is JSON from anyone who reaches the port."""
+    triton, _, uid = door
+    request = pb.RepositoryModelLoadRequest(model_name=uid)
+    request.parameters["config"].string_param = config
+    try:
+        triton.RepositoryModelLoad(request, timeout=20)
+    except grpc.RpcError as exc:
+        assert exc.code() not in UNEXPECTED, f"{exc.code()}: {exc.details()}"
+        assert len(exc.details()) < 300, exc.details()
+    assert triton.ServerLive(pb.ServerLiveRequest(), timeout=10).live

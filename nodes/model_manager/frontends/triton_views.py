@@ -8,6 +8,7 @@ from tritonclient.grpc import model_config_pb2 as config_pb
 from tritonclient.grpc import service_pb2 as pb
 
 from edge.errors import InvalidArgument
+from messages.codec import short
 from ..specs import ModelInfo, TensorSpec
 from .tensors import triton_datatype
 
@@ -94,6 +95,9 @@ def load_config(parameters) -> dict[str, Any] | None:
         return None
     try:
         raw = json.loads(parameters["config"].string_param)
+    except RecursionError:
+        raise InvalidArgument("config parameter nests too deeply to read",
+                              {"key": "config"}) from None
     except ValueError as exc:
         raise InvalidArgument(f"config parameter is not JSON: {exc}", {"key": "config"}) from None
     if not isinstance(raw, dict):
@@ -117,6 +121,6 @@ def load_config(parameters) -> dict[str, Any] | None:
 def _int(value: Any, key: str) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"config: {key} must be an integer, got {value!r}",
+    except (TypeError, ValueError, OverflowError):  # OverflowError: Infinity
+        raise InvalidArgument(f"config: {key} must be an integer, got {short(value)}",
                               {"key": key}) from None
