@@ -25,7 +25,7 @@ from .batching import ModelQueue
 from .config import ManagerConfig, ModelConfig
 from .execution import ForwardResult, LoadedModel
 from .inputs import make_request
-from .naming import find_model
+from .naming import find_model, quoted
 from .intake import Intake
 from .inline import QuickRuns
 from .onnx_model import open_session
@@ -149,7 +149,7 @@ class ModelManager:
         with self._admin:
             for uid in wanted:
                 if self._repo.get(uid) is None:
-                    raise NotFound(f"no model with uid {uid!r}", {"uid": uid})
+                    raise NotFound(f"no model with uid {quoted(uid)}", {"uid": uid})
             for uid in wanted:
                 if self._scheduler.remove(uid) is not None:
                     log.info("unloaded model %s", uid)
@@ -159,7 +159,7 @@ class ModelManager:
         """Unload (queued requests answer UNAVAILABLE) and remove the stored files."""
         with self._admin:
             if self._repo.get(uid) is None:
-                raise NotFound(f"no model with uid {uid!r}", {"uid": uid})
+                raise NotFound(f"no model with uid {quoted(uid)}", {"uid": uid})
             self._scheduler.remove(uid)
             self._persist_loaded()
             self._repo.remove(uid)
@@ -307,7 +307,7 @@ class ModelManager:
             raise InvalidArgument(f"uid must be a string, got {type(uid).__name__}")
         record = self._repo.get(uid)
         if record is None:
-            raise NotFound(f"no model with uid {uid!r}", {"uid": uid})
+            raise NotFound(f"no model with uid {quoted(uid)}", {"uid": uid})
         if record.problem is not None:
             raise FailedPrecondition(f"model {uid} cannot be used: {record.problem}",
                                      {"uid": uid, "reason": record.problem})

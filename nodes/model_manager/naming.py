@@ -11,9 +11,11 @@ import re
 from collections.abc import Callable, Iterable
 
 from edge.errors import InvalidArgument, NotFound
+from messages.codec import short
 from .repository import UID_RE, ModelRecord
 
 _CHUNK_RE = re.compile(r"\d+|\D+")
+MAX_KNOWN_LISTED = 20  # names an error message lists
 
 
 def version_key(version: str) -> tuple:
@@ -24,7 +26,7 @@ def find_model(records: Iterable[ModelRecord], ref: object, version: object,
                stored_ns: Callable[[str], int]) -> str:
     """The uid that ``ref`` (a uid or a name) and ``version`` ("" or None: newest) mean."""
     if not isinstance(ref, str) or not ref:
-        raise InvalidArgument(f"a model is named by a non-empty string, got {ref!r}")
+        raise InvalidArgument(f"a model is named by a non-empty string, got {short(ref)}")
     if version is not None and not isinstance(version, str):
         raise InvalidArgument(f"version must be a string, got {type(version).__name__}",
                               {"key": "version"})
@@ -35,9 +37,21 @@ def find_model(records: Iterable[ModelRecord], ref: object, version: object,
     if version:
         named = [r for r in named if r.metadata.version == version]
     if not named:
-        known = sorted({r.metadata.name for r in usable if r.metadata.name})
-        what = f"{ref!r} version {version!r}" if version else repr(ref)
-        raise NotFound(f"no model with uid or name {what} (known names: {', '.join(known) or 'none'})",
+        known = sorted({_clip(r.metadata.name) for r in usable if r.metadata.name})
+        what = f"{quoted(ref)} version {quoted(version)}" if version else quoted(ref)
+        listed = ", ".join(known[:MAX_KNOWN_LISTED])
+        if len(known) > MAX_KNOWN_LISTED:
+            listed += ", ..."
+        raise NotFound(f"no model with uid or name {what} (known names: {listed or 'none'})",
                        {"name": ref, "version": version or ""})
     newest = max(named, key=lambda r: (version_key(r.metadata.version), stored_ns(r.uid), r.uid))
     return newest.uid
+
+
+def quoted(text: str) -> str:
+    """A uid, name or version for an error message: whole up to 100 characters."""
+    return repr(_clip(text, 100))
+
+
+def _clip(name: str, at: int = 60) -> str:
+    return name if len(name) <= at else name[:at - 3] + "..."

@@ -162,3 +162,19 @@ def test_a_load_config_of_any_shape_is_refused_clearly(door, config):
         assert exc.code() not in UNEXPECTED, f"{exc.code()}: {exc.details()}"
         assert len(exc.details()) < 300, exc.details()
     assert triton.ServerLive(pb.ServerLiveRequest(), timeout=10).live
+
+
+def test_a_huge_model_name_is_named_in_a_short_message(door):
+    triton, inference, _ = door
+    huge = "m" * 100_000
+    for call, request in [(triton.ModelMetadata, pb.ModelMetadataRequest(name=huge, version="1")),
+                          (triton.ModelConfig, pb.ModelConfigRequest(name=huge)),
+                          (triton.RepositoryModelUnload,
+                           pb.RepositoryModelUnloadRequest(model_name=huge))]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, timeout=20)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert len(caught.value.details()) < 300, caught.value.details()[:100]
+    reply = inference.LoadModels(kos.ModelUids(uids=[huge]), timeout=20)
+    assert reply.result.error.message.startswith("NOT_FOUND")
+    assert len(reply.result.error.message) < 300
