@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+MAX_MESSAGE_CHARS = 1000  # a message quoting a peer's value at length is cut here
+
 
 class EdgeError(Exception):
     """An error with a status code, a one-line message and optional details."""
@@ -13,6 +15,8 @@ class EdgeError(Exception):
     code = "INTERNAL"
 
     def __init__(self, message: str, details: Any = None):
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS - 3] + "..."
         super().__init__(message)
         self.message = message
         self.details = details

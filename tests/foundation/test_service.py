@@ -183,3 +183,26 @@ def test_small_arrays_go_inline_unless_that_makes_the_header_too_big(short_dir):
             assert client.call("frames", arrays) == [3, [2.0, 2.0]]  # sent as frames instead
     finally:
         service.close()
+
+
+def test_an_error_message_is_one_bounded_line_on_both_sides(short_dir):
+    """A handler that quotes a peer's 1 MB value in its error, or a server that sends one,
+    gives the caller at most MAX_MESSAGE_CHARS of it."""
+    from edge.errors import MAX_MESSAGE_CHARS, error_from_wire
+
+    def refuse(request):
+        raise InvalidArgument(f"bad value {request.body!r}")
+
+    service = Service(f"ipc://{short_dir}/long.sock", name="long")
+    service.add("echo_error", refuse)
+    service.start()
+    try:
+        with Client(service.endpoint, timeout_s=5, retries=0) as client:
+            with pytest.raises(InvalidArgument) as caught:
+                client.call("echo_error", "x" * (1 << 20))
+        message = caught.value.message
+        assert len(message) == MAX_MESSAGE_CHARS and message.endswith("...")
+    finally:
+        service.close()
+    received = error_from_wire({"code": "NOT_FOUND", "message": "y" * (1 << 20)})
+    assert len(received.message) == MAX_MESSAGE_CHARS
