@@ -11,13 +11,16 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Any, Optional
+
+from messages.codec import short
 
 ENV_VAR = "EDGE_NODE_CONFIG"
 TRAIL_ENV_VAR = "EDGE_TRAIL"  # "1": trails on in nodes that do not say; "0": off
 CONTROL_ENV_VAR = "EDGE_CONTROL"
 RUNTIME_PLACEHOLDER = "{runtime}"  # in a launcher's endpoints: the node's own runtime dir
 TRANSPORTS = ("auto", "zmq", "shm")  # how an output reaches readers on its own host
+OVERFLOW = ("drop_oldest", "drop_newest")  # what a full input queue gives up
 SHM_MIN_BYTES = 256 << 10  # transport auto: arrays from this size go by shared memory on one host
 NODE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # also a file name: no '/', no leading '.'
 
@@ -37,6 +40,23 @@ class InputConfig:
     transport: str = "zmq"  # "shm"/"auto": read the shm form when the publisher is on this host
     overflow: str = "drop_oldest"  # a full queue keeps the newest; "drop_newest" refuses at the HWM
 
+    def check(self, where: str) -> None:
+        _need(isinstance(self.topic, str), f"{where}.topic must be a string", self.topic)
+        _need(_is_opt(self.endpoint, str), f"{where}.endpoint must be a string or null",
+              self.endpoint)
+        _need(_is_count(self.queue_size), f"{where}.queue_size must be an integer >= 1",
+              self.queue_size)
+        for key in ("queue_bytes", "max_message_bytes"):
+            value = getattr(self, key)
+            _need(value is None or _is_count(value), f"{where}.{key} must be an integer >= 1",
+                  value)
+        _need(self.max_age_s is None or type(self.max_age_s) in (int, float)
+              and self.max_age_s >= 0, f"{where}.max_age_s must be a number >= 0", self.max_age_s)
+        _need(self.transport in TRANSPORTS, f"{where}.transport must be one of "
+              f"{', '.join(TRANSPORTS)}", self.transport)
+        _need(self.overflow in OVERFLOW, f"{where}.overflow must be one of {', '.join(OVERFLOW)}",
+              self.overflow)
+
 
 @dataclass
 class OutputConfig:
@@ -50,6 +70,16 @@ class OutputConfig:
     transport: str = "auto"
     shm_min_bytes: int = SHM_MIN_BYTES
     trail: Optional[bool] = None
+
+    def check(self, where: str) -> None:
+        _need(isinstance(self.topic, str), f"{where}.topic must be a string", self.topic)
+        _need(_is_opt(self.endpoint, str), f"{where}.endpoint must be a string or null",
+              self.endpoint)
+        _need(self.transport in TRANSPORTS, f"{where}.transport must be one of "
+              f"{', '.join(TRANSPORTS)}", self.transport)
+        _need(type(self.shm_min_bytes) is int and self.shm_min_bytes >= 0,
+              f"{where}.shm_min_bytes must be an integer >= 0", self.shm_min_bytes)
+        _need(_is_opt(self.trail, bool), f"{where}.trail must be true, false or null", self.trail)
 
 
 @dataclass
@@ -78,21 +108,44 @@ class NodeConfig:
     trail: Optional[bool] = None  # per-hop trail: True on, False off, None follows inputs (below)
 
     def __post_init__(self) -> None:
-        self.inputs = {k: v if isinstance(v, InputConfig) else InputConfig(**_as_map(v))
-                       for k, v in self.inputs.items()}
-        self.outputs = {k: v if isinstance(v, OutputConfig) else OutputConfig(**_as_map(v))
-                        for k, v in self.outputs.items()}
+        self.inputs = _ports(self.inputs, "inputs", InputConfig)
+        self.outputs = _ports(self.outputs, "outputs", OutputConfig)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> "NodeConfig":
+        """A config as a launcher writes it; ValueError naming what is not (an agent reads
+        these from the network)."""
         try:
             document = json.loads(text)
         except RecursionError:
             raise ValueError("node config nests too deeply to read") from None
-        return cls(**document)
+        _need(isinstance(document, dict), "not a map", document)
+        config = cls(**document)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Every field of the type a launcher writes."""
+        for key in ("name", "type"):
+            _need(isinstance(getattr(self, key), str), f"{key} must be a string",
+                  getattr(self, key))
+        _need(isinstance(self.parameters, dict) and all(isinstance(k, str) for k in
+                                                        self.parameters),
+              "parameters must be a map with string keys", self.parameters)
+        for key in ("endpoint", "service", "control"):
+            _need(_is_opt(getattr(self, key), str), f"{key} must be a string or null",
+                  getattr(self, key))
+        _need(isinstance(self.also_bind, list) and all(isinstance(e, str) for e in
+                                                       self.also_bind),
+              "also_bind must be a list of strings", self.also_bind)
+        _need(type(self.launched) is bool, "launched must be true or false", self.launched)
+        _need(_is_opt(self.trail, bool), "trail must be true, false or null", self.trail)
+        for ports, section in ((self.inputs, "inputs"), (self.outputs, "outputs")):
+            for name, port in ports.items():
+                port.check(f"{section}.{name}")
 
     @classmethod
     def take_from_env(cls) -> Optional["NodeConfig"]:
@@ -144,6 +197,29 @@ def trail_from_env() -> Optional[bool]:
     return {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}.get(text)
 
 
-def _as_map(value) -> dict:
-    """A port may be given as just its topic string."""
-    return {"topic": value} if isinstance(value, str) else dict(value)
+def _ports(given: Any, section: str, kind: type) -> dict:
+    """Port configs by local name; a port may be given as just its topic string."""
+    _need(isinstance(given, dict), f"{section} must be a map", given)
+    return {name: port if isinstance(port, kind) else kind(**_as_map(port, f"{section}.{name}"))
+            for name, port in given.items()}
+
+
+def _as_map(value: Any, where: str) -> dict:
+    if isinstance(value, str):
+        return {"topic": value}
+    _need(isinstance(value, dict) and "topic" in value, f"{where} must be a topic or a map "
+          "with one", value)
+    return dict(value)
+
+
+def _need(ok: bool, what: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f"node config: {what}, got {short(value)}")
+
+
+def _is_opt(value: Any, kind: type) -> bool:
+    return value is None or type(value) is kind
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 1

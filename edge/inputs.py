@@ -16,7 +16,7 @@ import zmq
 
 from edge.bus import (ASSUMED_MESSAGE_BYTES, QUEUE_BYTES, RECONNECT_MS, has_data, headroom,
                       hwm_for, lower_rcvhwm, recv_frames)
-from edge.config import TRANSPORTS
+from edge.config import OVERFLOW, TRANSPORTS
 from edge.endpoints import close_socket, connect
 from edge.errors import InvalidArgument
 from edge.memory.shm import SHM_SUFFIX, ShmReader
@@ -27,7 +27,6 @@ from messages.shm import ShmFrame
 
 log = logging.getLogger("edge.bus")
 _NOBLOCK = int(zmq.NOBLOCK)
-OVERFLOW = ("drop_oldest", "drop_newest")
 
 
 @dataclass

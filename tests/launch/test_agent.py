@@ -151,6 +151,11 @@ def test_a_held_poll_is_answered_when_something_happens_or_when_its_wait_ends(ag
     ("agent.start", {"config": ticker_config("../../escape")}, "node name '../../escape'"),
     ("agent.start", {"config": ticker_config("")}, "node name ''"),
     ("agent.start", {"config": "[" * 100_000}, "nests too deeply"),
+    ("agent.start", {"config": ticker_config("tick").replace('"ticks"', "5")},
+     "outputs.tick.topic must be a string, got 5"),
+    ("agent.start", {"config": ticker_config("tick").replace('"launched": false',
+                                                             '"launched": "yes"')},
+     "launched must be true or false"),
     ("agent.stop", {"name": ["tick"]}, "name: str"),
     ("agent.stop", {"name": {}}, "name: str"),
 ])
