@@ -162,9 +162,8 @@ class _Builder(PortReader):
         return NodeSpec(
             name=label, type=node_type,
             parameters=self.mapping(data, "parameters", label),
-            inputs=self.inputs(data, label), outputs=self.outputs(data, label),
-            transports=self.transports(data, label), shm_min_bytes=self.shm_min_bytes(data, label),
-            trail=self.trail(data, "trail", label), output_trails=self.output_trails(data, label),
+            inputs=self.inputs(data, label), **self.output_sections(data, label),
+            trail=self.trail(data, "trail", label),
             restart=self.restart(data, label), max_restarts=self.max_restarts(data, label),
             env=self.env(data, label), host=self.host(data, label),
             line=getattr(data, "line", None), lines=_key_lines(data))

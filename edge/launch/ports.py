@@ -76,9 +76,18 @@ class PortReader:
                              value, name)
         return limits
 
-    def outputs(self, data: dict, label: str) -> dict:
+    def output_sections(self, data: dict, label: str) -> dict:
+        """The `outputs` section, read once, as NodeSpec's outputs, transports,
+        shm_min_bytes and output_trails (each by local output name)."""
+        ports = self.mapping(data, "outputs", label)
+        return {"outputs": self.outputs(ports, data.get("outputs"), label),
+                "transports": self.transports(ports, label),
+                "shm_min_bytes": self.shm_min_bytes(ports, label),
+                "output_trails": self.output_trails(ports, label)}
+
+    def outputs(self, ports: dict, section: Any, label: str) -> dict:
         outputs = {}
-        for local, topic in self.mapping(data, "outputs", label).items():
+        for local, topic in ports.items():
             if isinstance(topic, dict):  # {topic, transport}
                 for extra in topic.keys() - set(OUTPUT_KEYS):
                     self.problem(f"unknown key {short(extra)} (known: {', '.join(OUTPUT_KEYS)})",
@@ -86,15 +95,15 @@ class PortReader:
                 topic = topic.get("topic")
             if not is_topic(topic):
                 self.problem(f"{TOPIC_RULE}, got {short(topic)}", label, f"outputs.{local}",
-                             data.get("outputs"), local)
+                             section, local)
                 continue
             outputs[local] = topic
         return outputs
 
-    def transports(self, data: dict, label: str) -> dict:
+    def transports(self, ports: dict, label: str) -> dict:
         """Outputs written as {topic, transport: shm}: frames by shared memory on this host."""
         found = {}
-        for local, value in self.mapping(data, "outputs", label).items():
+        for local, value in ports.items():
             if isinstance(value, dict) and "transport" in value:
                 if value["transport"] not in TRANSPORTS:
                     self.problem(f"transport must be one of {', '.join(TRANSPORTS)}, "
@@ -112,11 +121,11 @@ class PortReader:
             return None
         return value
 
-    def shm_min_bytes(self, data: dict, label: str) -> dict:
+    def shm_min_bytes(self, ports: dict, label: str) -> dict:
         """Outputs written as {topic, shm_min_bytes: N}: with transport auto, arrays of at
         least N bytes go to readers on this host by shared memory."""
         found = {}
-        for local, value in self.mapping(data, "outputs", label).items():
+        for local, value in ports.items():
             if isinstance(value, dict) and "shm_min_bytes" in value:
                 size = value["shm_min_bytes"]
                 if type(size) is not int or not 0 <= size <= MAX_SHM_MIN_BYTES:
@@ -127,10 +136,10 @@ class PortReader:
                     found[local] = size
         return found
 
-    def output_trails(self, data: dict, label: str) -> dict:
+    def output_trails(self, ports: dict, label: str) -> dict:
         """Outputs written as {topic, trail: true|false}: local name -> the switch."""
         found = {}
-        for local, value in self.mapping(data, "outputs", label).items():
+        for local, value in ports.items():
             if isinstance(value, dict) and "trail" in value:
                 switch = self.trail(value, f"outputs.{local}", label)
                 if switch is not None:

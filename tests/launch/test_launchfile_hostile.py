@@ -76,6 +76,15 @@ def test_a_huge_wrong_value_is_named_in_a_short_message(tmp_path):
     assert len(problems[0].message) < 300
 
 
+def test_a_problem_in_the_outputs_section_is_reported_once(tmp_path):
+    """Its four readings (topics, transports, shm sizes, trails) share one pass over it."""
+    path = tmp_path / "names.yaml"
+    path.write_text("name: g\nnodes:\n  - name: t\n    type: ticker\n"
+                    "    outputs: {1: numbers, tick: numbers}\n")
+    _, problems = read(path)
+    assert [(p.key, p.message) for p in problems] == [("outputs", "names must be strings, got 1")]
+
+
 @pytest.mark.parametrize("key", ["restart", "max_restarts", "host", "trail", "outputs",
                                  "inputs", "env", "unknown"])
 def test_a_huge_value_anywhere_in_a_node_is_named_in_a_short_message(tmp_path, key):
