@@ -38,6 +38,17 @@ def manager(make_manager: Callable[..., ModelManager]) -> ModelManager:
     return make_manager()
 
 
+@pytest.fixture(scope="module")
+def loaded_manager(tmp_path_factory) -> Iterator[tuple[ModelManager, str]]:
+    """(a one-worker manager over its own repo, the uid of add_matmul, uploaded and loaded),
+    shared by a module's tests."""
+    manager = ModelManager(tmp_path_factory.mktemp("loaded") / "repo", ManagerConfig(workers=1))
+    uid = manager.upload_model(onnx_fixtures.add_matmul_model())
+    manager.load_models([uid])
+    yield manager, uid
+    manager.close(timeout_s=5.0)
+
+
 @pytest.fixture
 def gate() -> Iterator[Gate]:
     g = Gate()

@@ -9,16 +9,11 @@ parameters.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import onnx_fixtures
 from grpc_clients import grpc, service_pb2 as pb, service_pb2_grpc
-from nodes.model_manager import ManagerConfig, ModelManager
 
 kos = pytest.importorskip("kos_protos.inference_pb2")
 kos_grpc = pytest.importorskip("kos_protos.inference_pb2_grpc")
@@ -40,20 +35,15 @@ numbers = st.one_of(st.integers(-2**63, 2**63 - 1), st.sampled_from([0, 1, -1]))
 
 
 @pytest.fixture(scope="module")
-def door():
+def door(loaded_manager):
     """(Triton stub, pykos stub, the model's uid) on one in-process server."""
-    root = tempfile.mkdtemp(prefix="mm-grpc-hostile-")
-    manager = ModelManager(f"{root}/repo", ManagerConfig(workers=1))
-    uid = manager.upload_model(onnx_fixtures.add_matmul_model())
-    manager.load_models([uid])
+    manager, uid = loaded_manager
     server = GrpcFrontDoor(manager, "127.0.0.1:0")
     channel = grpc.insecure_channel(server.address)
     yield (service_pb2_grpc.GRPCInferenceServiceStub(channel),
            kos_grpc.InferenceServiceStub(channel), uid)
     channel.close()
     server.close()
-    manager.close(timeout_s=5.0)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @st.composite

@@ -20,7 +20,6 @@ from hypothesis.extra import numpy as hnp
 import onnx_fixtures
 from edge import Client, Service
 from edge.errors import EdgeError
-from nodes.model_manager import ManagerConfig, ModelManager
 from nodes.model_manager.service import ModelService
 
 KEYS = ["uid", "uids", "name", "version", "inputs", "model_data", "metadata", "config",
@@ -33,12 +32,10 @@ arrays = hnp.arrays(st.sampled_from(DTYPES), hnp.array_shapes(min_dims=0, max_di
 
 
 @pytest.fixture(scope="module")
-def served():
+def served(loaded_manager):
     """(client, manager, the loaded model's uid, the method names); all closed after."""
-    root = tempfile.mkdtemp(prefix="mm-hostile-")
-    manager = ModelManager(f"{root}/repo", ManagerConfig(workers=1))
-    uid = manager.upload_model(onnx_fixtures.add_matmul_model())
-    manager.load_models([uid])
+    manager, uid = loaded_manager
+    root = tempfile.mkdtemp(prefix="mm-hostile-")  # short: an ipc path has room for ~100
     models = ModelService(manager)
     service = Service(f"ipc://{root}/mm.sock", name="mm")
     models.attach(service.add)
@@ -48,7 +45,6 @@ def served():
     client.close()
     service.close()
     models.close()
-    manager.close(timeout_s=5.0)
     shutil.rmtree(root, ignore_errors=True)
 
 
