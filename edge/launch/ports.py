@@ -7,7 +7,7 @@ shm sizes and trail switches, each checked with a problem naming the node and ke
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from edge.config import TRANSPORTS
 from edge.launch.graph import InputSpec
@@ -102,16 +102,8 @@ class PortReader:
 
     def transports(self, ports: dict, label: str) -> dict:
         """Outputs written as {topic, transport: shm}: frames by shared memory on this host."""
-        found = {}
-        for local, value in ports.items():
-            if isinstance(value, dict) and "transport" in value:
-                if value["transport"] not in TRANSPORTS:
-                    self.problem(f"transport must be one of {', '.join(TRANSPORTS)}, "
-                                 f"got {short(value['transport'])}", label,
-                                 f"outputs.{local}", value, "transport")
-                else:
-                    found[local] = value["transport"]
-        return found
+        return self._option(ports, "transport", label, lambda value: value in TRANSPORTS,
+                            f"one of {', '.join(TRANSPORTS)}")
 
     def trail(self, data: dict, key: str, label: str, at: str = "trail") -> Optional[bool]:
         """A per-hop trail switch: true, false, or absent (follow the inputs)."""
@@ -124,24 +116,25 @@ class PortReader:
     def shm_min_bytes(self, ports: dict, label: str) -> dict:
         """Outputs written as {topic, shm_min_bytes: N}: with transport auto, arrays of at
         least N bytes go to readers on this host by shared memory."""
-        found = {}
-        for local, value in ports.items():
-            if isinstance(value, dict) and "shm_min_bytes" in value:
-                size = value["shm_min_bytes"]
-                if type(size) is not int or not 0 <= size <= MAX_SHM_MIN_BYTES:
-                    self.problem(f"shm_min_bytes must be an integer from 0 to "
-                                 f"{MAX_SHM_MIN_BYTES}, got {short(size)}", label,
-                                 f"outputs.{local}", value, "shm_min_bytes")
-                else:
-                    found[local] = size
-        return found
+        return self._option(ports, "shm_min_bytes", label,
+                            lambda size: type(size) is int and 0 <= size <= MAX_SHM_MIN_BYTES,
+                            f"an integer from 0 to {MAX_SHM_MIN_BYTES}")
 
     def output_trails(self, ports: dict, label: str) -> dict:
         """Outputs written as {topic, trail: true|false}: local name -> the switch."""
+        given = self._option(ports, "trail", label,
+                             lambda value: value is None or type(value) is bool, "true or false")
+        return {local: switch for local, switch in given.items() if switch is not None}
+
+    def _option(self, ports: dict, key: str, label: str, ok: Callable[[Any], bool],
+                expected: str) -> dict:
+        """Local output name -> its `key`, for outputs written as maps that give one."""
         found = {}
         for local, value in ports.items():
-            if isinstance(value, dict) and "trail" in value:
-                switch = self.trail(value, f"outputs.{local}", label)
-                if switch is not None:
-                    found[local] = switch
+            if isinstance(value, dict) and key in value:
+                if ok(value[key]):
+                    found[local] = value[key]
+                else:
+                    self.problem(f"{key} must be {expected}, got {short(value[key])}", label,
+                                 f"outputs.{local}", value, key)
         return found
