@@ -125,7 +125,7 @@ class Agent:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidArgument(f"agent.start: config is not a node config: {exc}") from None
         name = node_config.name
-        if not isinstance(name, str) or not NODE_NAME.match(name):
+        if not NODE_NAME.match(name):  # a string: from_json checked the config's types
             raise InvalidArgument(f"agent.start: node name {short(name)} is not letters, digits, "
                                   "'_', '.' or '-'")
         env = _checked_env(env)
