@@ -9,14 +9,18 @@ from typing import Any
 MAX_MESSAGE_CHARS = 1000  # a message quoting a peer's value at length is cut here
 
 
+def clip(text: str, at: int) -> str:
+    """`text` cut to at most `at` characters, ending in "..." when cut."""
+    return text if len(text) <= at else text[:at - 3] + "..."
+
+
 class EdgeError(Exception):
     """An error with a status code, a one-line message and optional details."""
 
     code = "INTERNAL"
 
     def __init__(self, message: str, details: Any = None):
-        if len(message) > MAX_MESSAGE_CHARS:
-            message = message[:MAX_MESSAGE_CHARS - 3] + "..."
+        message = clip(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.message = message
         self.details = details

@@ -115,14 +115,14 @@ def _section(params: dict, key: str, issues: Issues) -> tuple[dict, dict]:
 
 
 def _model(params: dict, issues: Issues) -> dict:
-    (wrapper, wrapped), (runtime, run) = (_section(params, "model_wrapper", issues),
-                                          _section(params, "runtime", issues))
+    wrapper, wrapper_params = _section(params, "model_wrapper", issues)
+    runtime, runtime_params = _section(params, "runtime", issues)
     for key in params.keys() - {"model_wrapper", "runtime", "dataset"}:
         issues.append((f"parameters.{key}", f"Kenning parameter {short(key)} has no counterpart"))
     if runtime.get("type", ONNX_RUNTIME) != ONNX_RUNTIME:
         issues.append(("parameters.runtime", f"runtime {short(runtime.get('type'))} has no "
                                              f"counterpart (models run with {ONNX_RUNTIME})"))
-    model = run.get("save_model_path") or wrapped.get("model_path")
+    model = runtime_params.get("save_model_path") or wrapper_params.get("model_path")
     if not model:
         issues.append(("parameters.model_wrapper", "no model path: set the model wrapper's "
                                                    "model_path or the runtime's save_model_path"))

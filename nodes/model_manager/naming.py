@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from edge.errors import InvalidArgument, NotFound
+from edge.errors import InvalidArgument, NotFound, clip
 from messages.codec import short
 from .repository import UID_RE, ModelRecord
 
@@ -37,7 +37,7 @@ def find_model(records: Iterable[ModelRecord], ref: object, version: object,
     if version:
         named = [r for r in named if r.metadata.version == version]
     if not named:
-        known = sorted({_clip(r.metadata.name) for r in usable if r.metadata.name})
+        known = sorted({clip(r.metadata.name, 60) for r in usable if r.metadata.name})
         what = f"{quoted(ref)} version {quoted(version)}" if version else quoted(ref)
         listed = ", ".join(known[:MAX_KNOWN_LISTED])
         if len(known) > MAX_KNOWN_LISTED:
@@ -50,8 +50,4 @@ def find_model(records: Iterable[ModelRecord], ref: object, version: object,
 
 def quoted(text: str) -> str:
     """A uid, name or version for an error message: whole up to 100 characters."""
-    return repr(_clip(text, 100))
-
-
-def _clip(name: str, at: int = 60) -> str:
-    return name if len(name) <= at else name[:at - 3] + "..."
+    return repr(clip(text, 100))
